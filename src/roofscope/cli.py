@@ -1,0 +1,72 @@
+"""The command line: ``roofscope MODEL [options]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+
+from roofscope.api import AnalysisError, analyze
+from roofscope.capture import CaptureError
+from roofscope.examples import EXAMPLES
+from roofscope.models import ModelSpecError, resolve
+from roofscope.render.table import render_terminal
+
+EXAMPLES_TEXT = """examples:
+  roofscope seed-conv                      the seed article's SimpleConv, exact counts
+  roofscope resnet50 --depth 1             a torchvision model with random weights
+  roofscope resnet50 --input 8,3,224,224   a batch of 8
+  roofscope vit_b_16 --exact --ops 20      exact integers, the 20 heaviest ops
+"""
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a shape is comma-separated integers such as 1,3,224,224; got {text!r}") from None
+    if not shape or any(size < 0 for size in shape):
+        raise argparse.ArgumentTypeError(f"a shape is comma-separated non-negative integers; got {text!r}")
+    return shape
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="roofscope",
+        description="What a PyTorch model costs: parameters, MACs, FLOPs and memory traffic.",
+        epilog=EXAMPLES_TEXT + "\nbuilt-in examples: " + ", ".join(EXAMPLES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", help="a built-in example (seed-conv) or a torchvision model name (resnet50)")
+    parser.add_argument("--input", action="append", type=_shape, metavar="SHAPE", help="an input shape, e.g. 1,3,224,224; repeat for several inputs")
+    parser.add_argument("--depth", type=int, default=2, help="module tree depth to show (default 2)")
+    parser.add_argument("--ops", type=int, default=12, help="how many ops to list by cost (0 hides the table)")
+    parser.add_argument("--exact", action="store_true", help="exact integers instead of K/M/G units")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    error_console = Console(stderr=True)
+    try:
+        resolved = resolve(args.model)
+        inputs = args.input if args.input else resolved.inputs
+        with error_console.status(f"analysing {resolved.name} ..."):
+            report = analyze(resolved.model, list(inputs))
+        report.model_name = resolved.name
+    except (ModelSpecError, AnalysisError, CaptureError) as error:
+        error_console.print(f"[bold red]roofscope:[/] {error}", highlight=False)
+        return 2
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    else:
+        console.print(render_terminal(report, depth=args.depth, exact=args.exact, ops=args.ops))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""Matrix products: mm, addmm, bmm, baddbmm, mv, dot and what linear, matmul and einsum become.
+
+MACs = the number of multiply-accumulates of the product: for [m, k] @ [k, n], m * k * n.
+FLOPs = 2 * MACs, plus one FLOP per output element for an added bias or input (addmm's ``self``),
+plus one per output element for each ``alpha``/``beta`` scaling that is not 1.
+Bytes = every operand read once and the product written once.
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+from roofscope.capture import OpEvent
+from roofscope.cost import Cost
+from roofscope.formulas._registry import Family, with_io
+
+family = Family("matmul")
+
+
+def _scaling_flops(event: OpEvent, out_numel: int, has_input: bool) -> int:
+    """Bias/input add and alpha/beta scalings of the add* variants."""
+    if not has_input:
+        return 0
+    beta = event.kwargs.get("beta", 1)
+    alpha = event.kwargs.get("alpha", 1)
+    flops = out_numel if beta != 0 else 0
+    flops += out_numel if beta not in (0, 1) else 0
+    flops += out_numel if alpha != 1 else 0
+    return flops
+
+
+@family("aten.mm", "aten._int_mm")
+def mm(event: OpEvent) -> Cost:
+    """[m, k] @ [k, n]: MACs = m * k * n; FLOPs = 2 * MACs."""
+    a, b = event.args[0], event.args[1]
+    macs = a.shape[0] * a.shape[1] * b.shape[1]
+    return with_io(event, macs, 2 * macs)
+
+
+@family("aten.addmm")
+def addmm(event: OpEvent) -> Cost:
+    """beta * input + alpha * ([m, k] @ [k, n]): MACs = m * k * n; FLOPs = 2 * MACs + m * n."""
+    a, b = event.args[1], event.args[2]
+    m, k, n = a.shape[0], a.shape[1], b.shape[1]
+    macs = m * k * n
+    return with_io(event, macs, 2 * macs + _scaling_flops(event, m * n, True))
+
+
+@family("aten.bmm")
+def bmm(event: OpEvent) -> Cost:
+    """[b, m, k] @ [b, k, n]: MACs = b * m * k * n; FLOPs = 2 * MACs."""
+    a, b = event.args[0], event.args[1]
+    macs = a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
+    return with_io(event, macs, 2 * macs)
+
+
+@family("aten.baddbmm")
+def baddbmm(event: OpEvent) -> Cost:
+    """beta * input + alpha * ([b, m, k] @ [b, k, n]): MACs = b * m * k * n; FLOPs = 2 * MACs + b * m * n."""
+    a, b = event.args[1], event.args[2]
+    batch, m, k, n = a.shape[0], a.shape[1], a.shape[2], b.shape[2]
+    macs = batch * m * k * n
+    return with_io(event, macs, 2 * macs + _scaling_flops(event, batch * m * n, True))
+
+
+@family("aten.mv")
+def mv(event: OpEvent) -> Cost:
+    """[m, k] @ [k]: MACs = m * k."""
+    a = event.args[0]
+    macs = a.shape[0] * a.shape[1]
+    return with_io(event, macs, 2 * macs)
+
+
+@family("aten.addmv")
+def addmv(event: OpEvent) -> Cost:
+    """beta * input + alpha * ([m, k] @ [k]): MACs = m * k; FLOPs = 2 * MACs + m."""
+    a = event.args[1]
+    macs = a.shape[0] * a.shape[1]
+    return with_io(event, macs, 2 * macs + _scaling_flops(event, a.shape[0], True))
+
+
+@family("aten.dot", "aten.vdot")
+def dot(event: OpEvent) -> Cost:
+    """[k] . [k]: MACs = k."""
+    macs = event.args[0].shape[0]
+    return with_io(event, macs, 2 * macs)
+
+
+@family("aten._scaled_mm")
+def scaled_mm(event: OpEvent) -> Cost:
+    """fp8 [m, k] @ [k, n] with per-tensor or per-row scales: MACs = m * k * n; FLOPs = 2 * MACs
+    plus one per output element for the scaling and one for a bias."""
+    a, b = event.args[0], event.args[1]
+    m, k, n = a.shape[0], a.shape[1], b.shape[1]
+    macs = m * k * n
+    bias = event.arg(4, "bias")
+    return with_io(event, macs, 2 * macs + m * n + (m * n if bias is not None else 0))
+
+
+@family("aten.addr")
+def addr(event: OpEvent) -> Cost:
+    """Outer product [m] x [n] added to input: MACs = m * n (one multiply and one add each)."""
+    m, n = event.args[1].shape[0], event.args[2].shape[0]
+    macs = m * n
+    return with_io(event, macs, 2 * macs + _scaling_flops(event, m * n, False))
+
+
+def batched_matmul_macs(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> int:
+    """MACs of torch.matmul's broadcasting product of two >= 2-d operands."""
+    batch = prod(max(x, y) for x, y in zip(_pad(a_shape[:-2], b_shape[:-2]), _pad(b_shape[:-2], a_shape[:-2])))
+    return batch * a_shape[-2] * a_shape[-1] * b_shape[-1]
+
+
+def _pad(shape: tuple[int, ...], other: tuple[int, ...]) -> tuple[int, ...]:
+    return (1,) * max(0, len(other) - len(shape)) + shape

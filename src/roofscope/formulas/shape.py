@@ -1,0 +1,38 @@
+"""Views, metadata and allocation: 0 MACs, 0 FLOPs, 0 bytes, on purpose.
+
+A view shares its input's storage and moves no data (view, reshape as a view, permute, transpose,
+expand, slice, select, split, squeeze, unsqueeze, as_strided, ...); detach and alias only re-wrap a
+tensor; empty and its variants allocate without touching memory; scalar_tensor and lift_fresh wrap
+a Python number as a 0-d tensor (CPU fills from the number where meta first makes the 0-d tensor,
+so counting it would make the devices disagree). Where one of these must copy
+(reshape of a non-contiguous tensor), PyTorch dispatches a separate clone or _unsafe_view, and that
+op is counted.
+"""
+
+from __future__ import annotations
+
+from roofscope.capture import OpEvent
+from roofscope.cost import ZERO, Cost
+from roofscope.formulas._registry import Family
+
+family = Family("shape")
+
+VIEWS_AND_METADATA = (
+    "view", "_unsafe_view", "reshape", "_reshape_alias", "as_strided", "as_strided_", "expand", "expand_as",
+    "permute", "transpose", "transpose_", "t", "t_", "numpy_T", "mT", "mH", "squeeze", "squeeze_", "unsqueeze",
+    "unsqueeze_", "select", "slice", "narrow", "split", "split_with_sizes", "unsafe_split",
+    "unsafe_split_with_sizes", "unbind", "chunk", "unsafe_chunk", "tensor_split", "unfold", "diagonal",
+    "alias", "detach", "detach_", "view_as", "view_as_real", "view_as_complex", "real", "imag", "movedim",
+    "lift_fresh", "scalar_tensor", "_neg_view", "_conj", "conj", "resolve_conj", "resolve_neg", "positive", "flatten",
+    "unflatten", "_assert_async", "_linalg_check_errors", "_assert_scalar", "_functional_assert_async", "_assert_tensor_metadata",
+    "empty", "empty_like", "new_empty", "new_empty_strided", "empty_strided", "empty_permuted",
+    "resize_", "resize_as_", "set_", "requires_grad_", "_has_same_storage_numel", "is_same_size",
+    "record_stream", "_make_dep_token", "sym_constrain_range_for_size", "_nested_tensor_from_mask_left_aligned",
+    "contiguous", "lift", "_version", "retain_grad", "is_nonzero", "_propagate_xla_data",
+)
+
+
+@family(*[f"aten.{name}" for name in VIEWS_AND_METADATA])
+def view(event: OpEvent) -> Cost:
+    """No arithmetic and no data moved."""
+    return ZERO

@@ -1,0 +1,113 @@
+"""The terminal report: the module tree, totals, uncounted ops and the convention line."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from roofscope.render.units import nbytes, si
+from roofscope.report import ModuleReport, Report
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Table:
+    table = Table(title=f"{report.model_name}  ({', '.join(report.inputs)})", title_justify="left", expand=False)
+    table.add_column("module", no_wrap=True)
+    table.add_column("type", style="dim")
+    for column in ("params", "MACs", "FLOPs", "bytes", "FLOP/B", "% FLOPs"):
+        table.add_column(column, justify="right")
+    whole = report.total.flops
+
+    def add(module: ModuleReport) -> None:
+        indent = "  " * module.depth
+        label = indent + (module.short_name or report.model_name)
+        if module.calls > 1:
+            label += f" x{module.calls}"
+        style = "bold" if module.depth == 0 else ("dim" if module.calls == 0 else None)
+        cost = module.total
+        table.add_row(
+            label,
+            module.type,
+            si(module.params.total, exact=exact),
+            si(cost.macs, exact=exact),
+            si(cost.flops, exact=exact),
+            nbytes(cost.bytes, exact=exact),
+            f"{cost.intensity:.1f}",
+            _share(cost.flops, whole),
+            style=style,
+        )
+        if module.depth < depth:
+            for child in module.children:
+                add(child)
+
+    add(report.root)
+    return table
+
+
+def op_table(report: Report, *, limit: int = 12, exact: bool = False) -> Table:
+    table = Table(title="by op", title_justify="left")
+    table.add_column("op", no_wrap=True)
+    table.add_column("family", style="dim")
+    for column in ("calls", "MACs", "FLOPs", "bytes", "% FLOPs"):
+        table.add_column(column, justify="right")
+    for summary in list(report.by_op().values())[:limit]:
+        cost = summary.cost
+        if cost is None:
+            table.add_row(summary.name, "uncounted", str(summary.calls), "?", "?", "?", "?", style="yellow")
+            continue
+        table.add_row(
+            summary.name,
+            summary.family,
+            str(summary.calls),
+            si(cost.macs, exact=exact),
+            si(cost.flops, exact=exact),
+            nbytes(cost.bytes, exact=exact),
+            _share(cost.flops, report.total.flops),
+        )
+    return table
+
+
+def totals(report: Report, *, exact: bool = False) -> Text:
+    total = report.total
+    text = Text()
+    text.append("total  ", style="bold")
+    text.append(
+        f"params {si(report.params.total, exact=exact)} ({si(report.params.trainable, exact=exact)} trainable)"
+        f"  MACs {si(total.macs, exact=exact)}  FLOPs {si(total.flops, exact=exact)}"
+        f"  matmul FLOPs {si(total.matmul_flops, exact=exact)}"
+        f"  read {nbytes(total.bytes_read, exact=exact)}  written {nbytes(total.bytes_written, exact=exact)}"
+        f"  intensity {total.intensity:.1f} FLOP/B"
+    )
+    return text
+
+
+def uncounted_warning(report: Report) -> Panel | None:
+    if not report.uncounted:
+        return None
+    listed = ", ".join(f"{name} x{calls}" for name, calls in report.uncounted.items())
+    return Panel(
+        f"{sum(report.uncounted.values())} op call(s) have no formula and are NOT in the totals: {listed}",
+        title="uncounted ops",
+        border_style="red",
+    )
+
+
+def render_terminal(report: Report, *, depth: int = 2, exact: bool = False, ops: int = 12) -> RenderableType:
+    parts: list[RenderableType] = [module_table(report, depth=depth, exact=exact)]
+    if ops:
+        parts.append(op_table(report, limit=ops, exact=exact))
+    parts.append(totals(report, exact=exact))
+    warning = uncounted_warning(report)
+    if warning is not None:
+        parts.append(warning)
+    parts.append(Text(report.convention, style="dim italic"))
+    return Group(*parts)
+
+
+def print_report(report: Report, console: Console | None = None, **options: int | bool) -> None:
+    (console or Console()).print(render_terminal(report, **options))  # type: ignore[arg-type]

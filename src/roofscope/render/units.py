@@ -1,0 +1,24 @@
+"""Human-readable numbers: SI prefixes (powers of 1000) for counts, and decimal bytes."""
+
+from __future__ import annotations
+
+_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+
+
+def si(value: float, unit: str = "", *, exact: bool = False) -> str:
+    if exact:
+        return f"{int(value):,}{' ' + unit if unit else ''}"
+    for scale, prefix in _PREFIXES:
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}".rstrip()
+    return f"{value:.3g} {unit}".rstrip() if isinstance(value, float) and not value.is_integer() else f"{int(value)} {unit}".rstrip()
+
+
+def nbytes(value: int, *, exact: bool = False) -> str:
+    """Decimal units: 1 MB = 10^6 bytes, like the bandwidth figures of device datasheets."""
+    if exact:
+        return f"{value:,} B"
+    for scale, prefix in _PREFIXES:
+        if value >= scale:
+            return f"{value / scale:.3g} {prefix}B"
+    return f"{value} B"
