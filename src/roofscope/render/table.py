@@ -17,22 +17,20 @@ def _share(part: int, whole: int) -> str:
 
 def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Table:
     table = Table(title=f"{report.model_name}  ({', '.join(report.inputs)})", title_justify="left", expand=False)
-    table.add_column("module", no_wrap=True)
-    table.add_column("type", style="dim")
-    for column in ("params", "MACs", "FLOPs", "bytes", "FLOP/B", "% FLOPs"):
-        table.add_column(column, justify="right")
+    table.add_column("module", no_wrap=True, overflow="ellipsis", max_width=22)
+    for column in ("params", "MACs", "FLOPs", "bytes", "FLOP/B", "%"):
+        table.add_column(column, justify="right", no_wrap=not exact, min_width=6)
     whole = report.total.flops
 
     def add(module: ModuleReport) -> None:
-        indent = "  " * module.depth
-        label = indent + (module.short_name or report.model_name)
+        label = Text("  " * module.depth + (module.short_name or report.model_name))
         if module.calls > 1:
-            label += f" x{module.calls}"
+            label.append(f" x{module.calls}")
+        label.append(f" {module.type}", style="dim")
         style = "bold" if module.depth == 0 else ("dim" if module.calls == 0 else None)
         cost = module.total
         table.add_row(
             label,
-            module.type,
             si(module.params.total, exact=exact),
             si(cost.macs, exact=exact),
             si(cost.flops, exact=exact),
@@ -52,9 +50,9 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
 def op_table(report: Report, *, limit: int = 12, exact: bool = False) -> Table:
     table = Table(title="by op", title_justify="left")
     table.add_column("op", no_wrap=True)
-    table.add_column("family", style="dim")
-    for column in ("calls", "MACs", "FLOPs", "bytes", "% FLOPs"):
-        table.add_column(column, justify="right")
+    table.add_column("family", style="dim", no_wrap=True)
+    for column in ("calls", "MACs", "FLOPs", "bytes", "%FLOPs"):
+        table.add_column(column, justify="right", no_wrap=not exact)
     for summary in list(report.by_op().values())[:limit]:
         cost = summary.cost
         if cost is None:
@@ -80,7 +78,7 @@ def totals(report: Report, *, exact: bool = False) -> Text:
         f"params {si(report.params.total, exact=exact)} ({si(report.params.trainable, exact=exact)} trainable)"
         f"  MACs {si(total.macs, exact=exact)}  FLOPs {si(total.flops, exact=exact)}"
         f"  matmul FLOPs {si(total.matmul_flops, exact=exact)}"
-        f"  read {nbytes(total.bytes_read, exact=exact)}  written {nbytes(total.bytes_written, exact=exact)}"
+        f"  bytes read {nbytes(total.bytes_read, exact=exact)}  written {nbytes(total.bytes_written, exact=exact)}"
         f"  intensity {total.intensity:.1f} FLOP/B"
     )
     return text

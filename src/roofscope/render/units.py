@@ -10,8 +10,8 @@ def si(value: float, unit: str = "", *, exact: bool = False) -> str:
         return f"{int(value):,}{' ' + unit if unit else ''}"
     for scale, prefix in _PREFIXES:
         if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}{unit}".rstrip()
-    return f"{value:.3g} {unit}".rstrip() if isinstance(value, float) and not value.is_integer() else f"{int(value)} {unit}".rstrip()
+            return f"{value / scale:.3g}{prefix}{unit}"
+    return f"{value:.3g}{unit}" if isinstance(value, float) and not value.is_integer() else f"{int(value)}{unit}"
 
 
 def nbytes(value: int, *, exact: bool = False) -> str:
@@ -20,5 +20,5 @@ def nbytes(value: int, *, exact: bool = False) -> str:
         return f"{value:,} B"
     for scale, prefix in _PREFIXES:
         if value >= scale:
-            return f"{value / scale:.3g} {prefix}B"
-    return f"{value} B"
+            return f"{value / scale:.3g}{prefix}B"
+    return f"{value}B"
