@@ -50,3 +50,12 @@ def test_same_counts_on_cpu_and_meta_in_eval_and_train(name):
         same_mode = next(r for d, t, r in reports if d == "cpu" and t == train)
         assert report.total == same_mode.total, (device, train)
         assert report.total.macs == reports[0][2].total.macs
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("name", ["resnet18", "vit_b_16"])
+def test_same_counts_on_cuda(name):
+    shape = (2, 3, MODELS[name], MODELS[name])
+    cpu = roofscope.analyze(build(name).eval(), shape)
+    cuda = roofscope.analyze(build(name, "cuda").eval(), shape)
+    assert cuda.total == cpu.total
