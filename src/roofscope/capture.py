@@ -212,6 +212,14 @@ class _Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
+        # Under inference_mode the autograd keys are skipped, so composite ops (aten.linear,
+        # aten.matmul, ...) arrive here whole; run their decomposition so that the same aten ops
+        # are recorded as in any other mode.
+        if func.namespace == "aten" and func._can_decompose():
+            with self:
+                decomposed = func.decompose(*args, **kwargs)
+            if decomposed is not NotImplemented:
+                return decomposed
         result = func(*args, **kwargs)
         if not self.inside_logical_op:
             self.record(str(func.overloadpacket), func._overloadname, args, kwargs, result)
