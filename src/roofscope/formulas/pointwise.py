@@ -95,9 +95,18 @@ def per_element(flops_per_element: int) -> Callable[[OpEvent], Cost]:
     return formula
 
 
+# Ops that have no in-place variant in aten (torch.ops.aten has no maximum_, where_, glu_, ...).
+NO_INPLACE = frozenset({
+    "maximum", "minimum", "fmax", "fmin", "where", "signbit", "isnan", "isinf", "_prelu_kernel",
+    "hardshrink", "native_dropout", "softshrink", "glu", "log_sigmoid_forward",
+})
+
+
 def _both(names: tuple[str, ...]) -> list[str]:
-    """An op and its in-place variant (add, add_)."""
-    return [f"aten.{name}" for name in names] + [f"aten.{name}_" for name in names if not name.endswith("backward")]
+    """An op and its in-place variant (add, add_), where aten has one."""
+    return [f"aten.{name}" for name in names] + [
+        f"aten.{name}_" for name in names if not name.endswith("backward") and name not in NO_INPLACE
+    ]
 
 
 for _flops, _names in PER_ELEMENT.items():
