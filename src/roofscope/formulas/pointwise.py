@@ -158,6 +158,15 @@ def elu(event: OpEvent) -> Cost:
     return with_io(event, 0, flops if _floating(event) else 0)
 
 
+@family("aten.celu", "aten.celu_")
+def celu(event: OpEvent) -> Cost:
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)): ELU with scale 1 and input scale 1 / alpha,
+    4 FLOPs per element, +1 when alpha is not 1."""
+    alpha = event.arg(1, "alpha", 1)
+    flops = 4 * _elements(event) + _extra_if(event, alpha != 1)
+    return with_io(event, 0, flops if _floating(event) else 0)
+
+
 @family("aten.softplus")
 def softplus(event: OpEvent) -> Cost:
     """beta * x > threshold ? x : log(1 + exp(beta * x)) / beta: 4 FLOPs per element (exp, add, log,
