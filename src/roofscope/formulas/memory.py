@@ -29,11 +29,11 @@ def _copy_names() -> list[str]:
         "constant_pad_nd", "flip", "roll", "rot90", "tril", "triu", "masked_select", "nonzero",
         "lift_fresh_copy", "index_put", "scatter", "masked_scatter", "_pdist_forward", "expand_copy",
         "permute_copy", "view_copy", "transpose_copy", "unsqueeze_copy", "squeeze_copy", "slice_copy",
-        "select_copy", "t_copy", "alias_copy", "detach_copy", "_unsafe_view_copy", "split_copy",
+        "select_copy", "t_copy", "alias_copy", "detach_copy", "split_copy",
         "split_with_sizes_copy", "unbind_copy", "diagonal_copy", "unfold_copy", "as_strided_copy",
-        "one_hot", "bucketize", "searchsorted", "unique", "tril_indices", "triu_indices", "_unique",
+        "one_hot", "bucketize", "searchsorted", "tril_indices", "triu_indices", "_unique",
         "col2im", "im2col", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
-        "_cdist_copy", "block_diag", "diag_embed", "diag", "clone_", "_pin_memory", "to_padded_tensor",
+        "block_diag", "diag_embed", "diag", "_pin_memory", "to_padded_tensor",
     ]
     for kind in ("reflection", "replication"):
         names += [f"{kind}_pad{dims}" for dims in ("1d", "2d", "3d")]
@@ -67,7 +67,7 @@ def _creation_names() -> list[str]:
         "eye", "rand", "randn", "randint", "randperm", "rand_like", "randn_like",
         "randint_like", "normal", "normal_", "uniform", "uniform_", "bernoulli", "bernoulli_",
         "exponential_", "geometric_", "cauchy_", "log_normal_", "random_", "multinomial", "poisson",
-        "_standard_gamma", "native_dropout_mask",
+        "_standard_gamma",
     ]
     return [f"aten.{name}" for name in names]
 

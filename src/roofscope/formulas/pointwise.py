@@ -95,9 +95,18 @@ def per_element(flops_per_element: int) -> Callable[[OpEvent], Cost]:
     return formula
 
 
+# Ops that have no in-place variant in aten (torch.ops.aten has no maximum_, where_, glu_, ...).
+NO_INPLACE = frozenset({
+    "maximum", "minimum", "fmax", "fmin", "where", "signbit", "isnan", "isinf", "_prelu_kernel",
+    "hardshrink", "native_dropout", "softshrink", "glu", "log_sigmoid_forward",
+})
+
+
 def _both(names: tuple[str, ...]) -> list[str]:
-    """An op and its in-place variant (add, add_)."""
-    return [f"aten.{name}" for name in names] + [f"aten.{name}_" for name in names if not name.endswith("backward")]
+    """An op and its in-place variant (add, add_), where aten has one."""
+    return [f"aten.{name}" for name in names] + [
+        f"aten.{name}_" for name in names if not name.endswith("backward") and name not in NO_INPLACE
+    ]
 
 
 for _flops, _names in PER_ELEMENT.items():
@@ -146,6 +155,15 @@ def elu(event: OpEvent) -> Cost:
     scale = event.arg(2, "scale", 1)
     input_scale = event.arg(3, "input_scale", 1)
     flops = 4 * _elements(event) + _extra_if(event, scale != 1) + _extra_if(event, input_scale != 1)
+    return with_io(event, 0, flops if _floating(event) else 0)
+
+
+@family("aten.celu", "aten.celu_")
+def celu(event: OpEvent) -> Cost:
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)): ELU with scale 1 and input scale 1 / alpha,
+    4 FLOPs per element, +1 when alpha is not 1."""
+    alpha = event.arg(1, "alpha", 1)
+    flops = 4 * _elements(event) + _extra_if(event, alpha != 1)
     return with_io(event, 0, flops if _floating(event) else 0)
 
 
