@@ -215,7 +215,9 @@ class _Recorder(TorchDispatchMode):
         # Under inference_mode the autograd keys are skipped, so composite ops (aten.linear,
         # aten.matmul, ...) arrive here whole; run their decomposition so that the same aten ops
         # are recorded as in any other mode.
-        if func.namespace == "aten" and func._can_decompose():
+        if func.namespace == "aten" and torch._C._dispatch_has_kernel_for_dispatch_key(
+            func.name(), torch._C.DispatchKey.CompositeImplicitAutograd
+        ):
             with self:
                 decomposed = func.decompose(*args, **kwargs)
             if decomposed is not NotImplemented:
