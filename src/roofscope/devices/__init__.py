@@ -94,7 +94,7 @@ class Device:
             matrix={k: v * _TERA for k, v in matrix.items()},
             vector={k: v * _TERA for k, v in vector.items()},
             sources={"*": "given by the user"},
-            launch_overhead_s=launch_overhead_us * 1e-6,
+            launch_overhead_s=launch_overhead_us / 1e6,
             key=name,
         )
 
@@ -121,7 +121,7 @@ class Device:
             changes["memory_bandwidth"] = bandwidth_gbs * _GIGA
             sources["memory_bandwidth"] = "overridden by the user"
         if launch_overhead_us is not None:
-            changes["launch_overhead_s"] = launch_overhead_us * 1e-6
+            changes["launch_overhead_s"] = launch_overhead_us / 1e6
         return dataclasses.replace(self, sources=sources, **changes)
 
     def peak(self, dtype: str, *, matrix: bool) -> tuple[float, str]:
@@ -209,7 +209,7 @@ def _device_from_entry(key: str, entry: Mapping[str, Any], origin: str) -> Devic
         matrix=matrix,
         vector=vector,
         sources=sources,
-        launch_overhead_s=float(entry.get("launch_overhead_us", 0.0)) * 1e-6,
+        launch_overhead_s=float(entry.get("launch_overhead_us", 0.0)) / 1e6,
         key=key,
         aliases=tuple(str(a) for a in entry.get("aliases", ())),
     )
@@ -264,7 +264,7 @@ def get_device(device: str | Path | Device) -> Device:
     catalog = devices()
     index: dict[str, Device] = {}
     for key, entry in catalog.items():
-        for label in (key, entry.name, *entry.aliases):
+        for label in (key, entry.name, entry.name.split(" ", 1)[-1], *entry.aliases):  # also without the vendor
             index.setdefault(_normalise(label), entry)
     wanted = _normalise(text)
     if wanted in index:
