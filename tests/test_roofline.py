@@ -196,3 +196,15 @@ def test_chart_png_and_svg(tmp_path):
     report.plot_roofline(tmp_path / "modules.png", by="module")
     assert (tmp_path / "modules.png").stat().st_size > 5000
     assert (tmp_path / "roofline.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_cli_roofline(tmp_path, capsys):
+    from roofscope.cli import main
+
+    chart = tmp_path / "chart.png"
+    assert main(["seed-conv", "--device", "h100", "--dtype", "bf16", "--plot", str(chart), "--ops", "0"]) == 0
+    assert "roofline" in capsys.readouterr().out and chart.stat().st_size > 5000
+    assert main(["seed-conv", "--peak-tflops", "100", "--bandwidth-gbs", "800", "--json"]) == 0
+    assert '"predicted_s"' in capsys.readouterr().out
+    assert main(["--devices"]) == 0 and "h100-sxm" in capsys.readouterr().out
+    assert main(["seed-conv", "--device", "h1000"]) == 2

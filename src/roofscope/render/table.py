@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from roofscope.render.units import nbytes, si
+from roofscope.render.units import nbytes, seconds, si
 from roofscope.report import ModuleReport, Report
 
 
@@ -83,6 +83,20 @@ def totals(report: Report, *, exact: bool = False) -> Text:
         f"  read {nbytes(total.bytes_read, exact=exact)}  written {nbytes(total.bytes_written, exact=exact)}"
         f"  intensity {total.intensity:.1f} FLOP/B"
     )
+    if report.device is not None and total.predicted_s is not None:
+        precision = report.precision.name if report.precision else "model dtype"
+        text.append(f"\nroofline  {report.device.name}, {precision}", style="bold")
+        text.append(
+            f"  predicted {seconds(total.predicted_s)}  attainable {si(total.attainable or 0)}FLOP/s"
+            f"  {total.bound}-bound ({100 * (total.memory_bound_share or 0):.0f}% of time in memory-bound ops)"
+        )
+        heaviest = report.dominant()[:3]
+        if heaviest:
+            text.append(
+                "  heaviest: "
+                + ", ".join(f"{r.name.removeprefix('aten.')} @ {r.module or report.model_name}" for r in heaviest),
+                style="dim",
+            )
     return text
 
 
