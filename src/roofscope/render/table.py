@@ -21,7 +21,12 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
     table.add_column("type", style="dim")
     for column in ("params", "MACs", "FLOPs", "bytes", "FLOP/B", "% FLOPs"):
         table.add_column(column, justify="right")
+    timed = report.device is not None
+    if timed:
+        for column in ("predicted", "% time", "bound"):
+            table.add_column(column, justify="right")
     whole = report.total.flops
+    whole_time = report.total.predicted_s or 0.0
 
     def add(module: ModuleReport) -> None:
         indent = "  " * module.depth
@@ -39,6 +44,15 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
             nbytes(cost.bytes, exact=exact),
             f"{cost.intensity:.1f}",
             _share(cost.flops, whole),
+            *(
+                (
+                    seconds(cost.predicted_s or 0.0),
+                    f"{100 * (cost.predicted_s or 0.0) / whole_time:.1f}%" if whole_time else "-",
+                    cost.bound or "-",
+                )
+                if timed
+                else ()
+            ),
             style=style,
         )
         if module.depth < depth:
