@@ -2,15 +2,20 @@
 
     report = roofscope.analyze(model, (1, 3, 224, 224))
     report.total.macs, report.total.flops, report.params.total
+
+    report = roofscope.analyze(model, (1, 3, 224, 224), device="h100", dtype="bf16")
+    report.total.predicted_s, report.total.bound, report.plot_roofline("roofline.png")
 """
 
 from roofscope.api import AnalysisError, analyze
 from roofscope.capture import CaptureError, OpEvent, TensorMeta
 from roofscope.cost import Cost
+from roofscope.devices import Device, DeviceError, devices, get_device
 from roofscope.formulas import Formulas, default_formulas
 from roofscope.inputs import TensorSpec
 from roofscope.params import ParamCount
-from roofscope.report import ModuleReport, OpRecord, OpSummary, Report
+from roofscope.report import Figures, ModuleReport, OpRecord, OpSummary, Report
+from roofscope.roofline import OpTiming, Precision, Roof, Timing
 
 __version__ = "0.1.0"
 
@@ -18,16 +23,25 @@ __all__ = [
     "AnalysisError",
     "CaptureError",
     "Cost",
+    "Device",
+    "DeviceError",
+    "Figures",
     "Formulas",
     "ModuleReport",
     "OpEvent",
     "OpRecord",
     "OpSummary",
+    "OpTiming",
     "ParamCount",
+    "Precision",
     "Report",
+    "Roof",
     "TensorMeta",
     "TensorSpec",
+    "Timing",
     "__version__",
     "analyze",
     "default_formulas",
+    "devices",
+    "get_device",
 ]

@@ -7,10 +7,12 @@ from typing import Any
 import torch
 
 from roofscope.capture import CaptureError, capture
+from roofscope.devices import Device, DeviceError, get_device
 from roofscope.formulas import Formulas, default_formulas
 from roofscope.inputs import describe_inputs, prepare_inputs
 from roofscope.params import count_parameters
 from roofscope.report import Report, build_report
+from roofscope.roofline import Precision, parse_precision
 
 
 class AnalysisError(ValueError):
@@ -32,6 +34,11 @@ def analyze(
     *,
     formulas: Formulas | None = None,
     fake: bool = False,
+    device: str | Device | None = None,
+    dtype: str | torch.dtype | Precision | None = None,
+    peak_tflops: float | dict[str, float] | None = None,
+    bandwidth_gbs: float | None = None,
+    launch_overhead_us: float | None = None,
 ) -> Report:
     """Count what one forward pass of ``model`` on ``inputs`` costs.
 
@@ -41,6 +48,13 @@ def analyze(
     ``fake=True`` runs the forward on fake tensors: shapes propagate, nothing is computed.
     ``formulas``: the formula registry to use, e.g. ``default_formulas()`` with your own added.
 
+    ``device``: a catalog name ("h100", "a100", ``roofscope.devices()`` lists them), a TOML/JSON
+    file, or a ``Device``; with one, every op gets a roofline prediction (``report.total.predicted_s``,
+    ``.bound``). ``peak_tflops``, ``bandwidth_gbs`` and ``launch_overhead_us`` override the device's
+    figures, or, without a device, define one. ``dtype``: analyse as if the model ran in this
+    precision ("bf16", "fp16", "fp8", "int8", "tf32", "int8-weights"...): bytes and peaks follow it
+    (docs/conventions.md, "Roofline"); None keeps the model's own dtypes.
+
     The forward runs once under ``torch.no_grad()``, in the mode (train or eval) the model is in.
     The model is left exactly as it was: no hooks, attributes, buffers or mode changes remain.
     """
@@ -49,6 +63,11 @@ def analyze(
             f"roofscope.analyze needs a torch.nn.Module, got {type(model).__name__}"
             + (" (call the model class to build an instance)" if isinstance(model, type) else "")
         )
+    try:
+        precision = parse_precision(dtype)
+        resolved = _resolve_device(device, peak_tflops, bandwidth_gbs, launch_overhead_us)
+    except (ValueError, DeviceError) as error:
+        raise AnalysisError(str(error)) from None
     formulas = formulas.copy() if formulas is not None else default_formulas()
     args, kwargs = prepare_inputs(model, inputs)
     fake_mode = _fake_mode_of([*args, *kwargs.values()])
@@ -70,7 +89,30 @@ def analyze(
         captured=captured,
         formulas=formulas,
         params=count_parameters(model),
+        device=resolved,
+        precision=precision,
     )
+
+
+def _resolve_device(
+    device: str | Device | None,
+    peak_tflops: float | dict[str, float] | None,
+    bandwidth_gbs: float | None,
+    launch_overhead_us: float | None,
+) -> Device | None:
+    overrides = {"peak_tflops": peak_tflops, "bandwidth_gbs": bandwidth_gbs, "launch_overhead_us": launch_overhead_us}
+    if device is None:
+        if peak_tflops is None and bandwidth_gbs is None:
+            if launch_overhead_us is not None:
+                raise DeviceError("launch_overhead_us needs a device (device=... or peak_tflops= and bandwidth_gbs=)")
+            return None
+        if peak_tflops is None or bandwidth_gbs is None:
+            raise DeviceError("a custom device needs both peak_tflops and bandwidth_gbs (or name a device)")
+        return Device.custom(peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs, launch_overhead_us=launch_overhead_us or 0.0)
+    resolved = get_device(device)
+    if any(value is not None for value in overrides.values()):
+        resolved = resolved.with_overrides(**overrides)
+    return resolved
 
 
 __all__ = ["AnalysisError", "CaptureError", "analyze"]

@@ -13,8 +13,10 @@ from typing import Any
 
 from roofscope.capture import Capture, OpEvent
 from roofscope.cost import ZERO, Cost
+from roofscope.devices import Device
 from roofscope.formulas import Formulas
 from roofscope.params import ParamCount
+from roofscope.roofline import OpTiming, Precision, Roof, Timing, op_timing, retarget, roofs, summarize
 
 CONVENTION = (
     "MACs: multiply-accumulates of matmul-class ops (matmul, linear, conv, attention), bias excluded. "
@@ -24,13 +26,99 @@ CONVENTION = (
 )
 
 
+class Figures:
+    """A Cost (MACs, FLOPs, bytes) together with its roofline Timing on the report's device.
+
+    Reads like a Cost: ``.macs``, ``.flops``, ``.bytes``, ``.intensity``..., and compares equal to a
+    Cost with the same counts. The roofline fields (``predicted_s``, ``bound``, ``attainable``,
+    ``memory_bound_share``) are None when the report has no device.
+    """
+
+    __slots__ = ("cost", "timing")
+
+    def __init__(self, cost: Cost, timing: Timing | None = None) -> None:
+        self.cost = cost
+        self.timing = timing
+
+    macs = property(lambda self: self.cost.macs)
+    flops = property(lambda self: self.cost.flops)
+    bytes_read = property(lambda self: self.cost.bytes_read)
+    bytes_written = property(lambda self: self.cost.bytes_written)
+    bytes = property(lambda self: self.cost.bytes)
+    matmul_flops = property(lambda self: self.cost.matmul_flops)
+    intensity = property(lambda self: self.cost.intensity, doc="FLOPs per byte moved.")
+
+    @property
+    def predicted_s(self) -> float | None:
+        """Predicted time in seconds: the sum of the ops' roofline times."""
+        return self.timing.predicted_s if self.timing else None
+
+    @property
+    def bound(self) -> str | None:
+        """"memory" or "compute": which kind of op takes most of the predicted time."""
+        return self.timing.bound if self.timing else None
+
+    @property
+    def attainable(self) -> float | None:
+        """Attainable FLOP/s: FLOPs / predicted time."""
+        return self.timing.attainable if self.timing else None
+
+    @property
+    def memory_bound_share(self) -> float | None:
+        return self.timing.memory_bound_share if self.timing else None
+
+    def __add__(self, other: Cost | Figures) -> Cost:
+        return self.cost + (other.cost if isinstance(other, Figures) else other)
+
+    __radd__ = __add__
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Figures):
+            return self.cost == other.cost and self.timing == other.timing
+        if isinstance(other, Cost):
+            return self.cost == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.cost, self.timing))
+
+    def scaled(self, factor: int) -> Cost:
+        return self.cost.scaled(factor)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.cost.to_dict()
+        if self.timing is not None:
+            data.update(self.timing.to_dict())
+        return data
+
+    def __repr__(self) -> str:
+        timing = f", predicted_s={self.predicted_s:.3g}, bound={self.bound}" if self.timing else ""
+        return f"Figures(macs={self.macs}, flops={self.flops}, bytes={self.bytes}{timing})"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class OpRecord:
-    """One op call and its cost; ``cost`` is None when no formula knows the op."""
+    """One op call and its cost; ``cost`` is None when no formula knows the op.
+
+    ``timing`` is its roofline on the report's device (None without a device or without a cost).
+    """
 
     event: OpEvent
     cost: Cost | None
     family: str
+    timing: OpTiming | None = None
+
+    @property
+    def predicted_s(self) -> float | None:
+        return self.timing.predicted_s if self.timing else None
+
+    @property
+    def bound(self) -> str | None:
+        return self.timing.bound if self.timing else None
+
+    @property
+    def intensity(self) -> float | None:
+        return self.cost.intensity if self.cost else None
 
     @property
     def name(self) -> str:
@@ -67,15 +155,19 @@ class ModuleReport:
         self.children: list[ModuleReport] = []
         self._self = ZERO
         self._total = ZERO
+        self._self_timing: Timing | None = None
+        self._total_timing: Timing | None = None
         self.uncounted: dict[str, int] = {}
 
     @property
-    def self(this) -> Cost:  # noqa: N805 - named "self" by the public API: report.module(x).self.macs
-        return this._self
+    def self(this) -> Figures:  # noqa: N805 - named "self" by the public API: report.module(x).self.macs
+        """Ops that ran directly in this module's forward."""
+        return Figures(this._self, this._self_timing)
 
     @property
-    def total(self) -> Cost:
-        return self._total
+    def total(self) -> Figures:
+        """This module with everything below it."""
+        return Figures(self._total, self._total_timing)
 
     @property
     def depth(self) -> int:
@@ -106,8 +198,14 @@ class Report:
         ops: list[OpRecord],
         root: ModuleReport,
         params: ParamCount,
+        device: Device | None = None,
+        precision: Precision | None = None,
+        roofs: list[Roof] | None = None,
     ) -> None:
         self.model_name = model_name
+        self.device = device
+        self.precision = precision
+        self.roofs: list[Roof] = roofs or []
         self.inputs = inputs
         self.ops = ops
         self.root = root
@@ -120,8 +218,23 @@ class Report:
         self.uncounted: dict[str, int] = dict(sorted(uncounted.items(), key=lambda item: (-item[1], item[0])))
 
     @property
-    def total(self) -> Cost:
+    def total(self) -> Figures:
         return self.root.total
+
+    def dominant(self, name: str = "") -> list[OpRecord]:
+        """The ops that take the most predicted time in a module ("" = the model), heaviest first."""
+        timing = self.module(name)._total_timing
+        return [self.ops[i] for i in timing.dominant] if timing else []
+
+    def plot_roofline(self, path: Any = None, **options: Any) -> Any:
+        """Draw the roofline chart (PNG, SVG or PDF by the path's suffix); returns the Figure.
+
+        Options: ``by="op"`` or ``"module"``, ``depth`` (for modules), ``labels`` (how many of the
+        heaviest points to name), ``title``. Needs matplotlib (``pip install roofscope[plot]``).
+        """
+        from roofscope.render.plot import plot_roofline
+
+        return plot_roofline(self, path, **options)
 
     @property
     def convention(self) -> str:
@@ -172,6 +285,8 @@ class Report:
             "model": self.model_name,
             "inputs": self.inputs,
             "convention": CONVENTION,
+            "device": self.device.to_dict() if self.device else None,
+            "precision": self.precision.name if self.precision else None,
             "total": self.total.to_dict(),
             "params": self.params.to_dict(),
             "uncounted": dict(self.uncounted),
@@ -206,6 +321,15 @@ class Report:
                     "inputs": [str(t) for t in record.event.inputs],
                     "outputs": [str(t) for t in record.event.outputs],
                     "cost": record.cost.to_dict() if record.cost else None,
+                    **(
+                        {
+                            "predicted_s": record.timing.predicted_s,
+                            "bound": record.timing.bound,
+                            "peak": record.timing.peak_label,
+                        }
+                        if record.timing
+                        else {}
+                    ),
                 }
                 for record in self.ops
             ],
@@ -225,12 +349,23 @@ def build_report(
     captured: Capture,
     formulas: Formulas,
     params: dict[str, ParamCount],
+    device: Device | None = None,
+    precision: Precision | None = None,
 ) -> Report:
-    """Apply the formulas to every captured op and aggregate onto the module tree."""
+    """Apply the formulas to every captured op and aggregate onto the module tree.
+
+    ``precision``: rescale each op's bytes to a target precision (``roofline.retarget``).
+    ``device``: attach a roofline timing to every counted op and aggregate it per module.
+    """
     ops = []
     for event in captured.events:
         formula = formulas.get(event.op)
-        ops.append(OpRecord(event, formula(event) if formula is not None else None, formulas.family(event.op)))
+        family = formulas.family(event.op)
+        cost = formula(event) if formula is not None else None
+        if cost is not None and precision is not None:
+            cost = retarget(cost, event, precision)
+        timing = op_timing(cost, event, family, device, precision) if cost is not None and device is not None else None
+        ops.append(OpRecord(event, cost, family, timing))
 
     nodes = {
         name: ModuleReport(name, captured.module_types.get(name, "?"), captured.module_calls.get(name, 0), params[name])
@@ -247,11 +382,33 @@ def build_report(
             node._self = node._self + record.cost
     root = nodes[""]
     _accumulate(root)
-    return Report(model_name=model_name, inputs=inputs, ops=ops, root=root, params=params[""])
+    chart_roofs: list[Roof] = []
+    if device is not None:
+        own: dict[str, list[int]] = {name: [] for name in nodes}
+        for index, record in enumerate(ops):
+            own[record.module].append(index)
+        _accumulate_timing(root, own, ops)
+        chart_roofs = roofs(device, {record.timing.peak_label for record in ops if record.timing and record.timing.flops})
+    return Report(
+        model_name=model_name, inputs=inputs, ops=ops, root=root, params=params[""],
+        device=device, precision=precision, roofs=chart_roofs,
+    )
+
+
+def _accumulate_timing(node: ModuleReport, own: dict[str, list[int]], ops: list[OpRecord]) -> list[int]:
+    """Self and total timings of every module; returns the indices of the ops below ``node``."""
+    mine = own[node.name]
+    node._self_timing = summarize((i, ops[i].timing) for i in mine)
+    below = list(mine)
+    for child in node.children:
+        below += _accumulate_timing(child, own, ops)
+    below.sort()
+    node._total_timing = summarize((i, ops[i].timing) for i in below)
+    return below
 
 
 def _accumulate(node: ModuleReport) -> Cost:
-    total = node.self
+    total = node._self
     for child in node.children:
         total = total + _accumulate(child)
     node._total = total

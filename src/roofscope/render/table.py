@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from roofscope.render.units import nbytes, si
+from roofscope.render.units import nbytes, seconds, si
 from roofscope.report import ModuleReport, Report
 
 
@@ -20,7 +20,12 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
     table.add_column("module", no_wrap=True, overflow="ellipsis", max_width=22)
     for column in ("params", "MACs", "FLOPs", "bytes", "FLOP/B", "%"):
         table.add_column(column, justify="right", no_wrap=not exact, min_width=6)
+    timed = report.device is not None
+    if timed:
+        for column in ("time", "%time", "bound"):
+            table.add_column(column, justify="right", no_wrap=True)
     whole = report.total.flops
+    whole_time = report.total.predicted_s or 0.0
 
     def add(module: ModuleReport) -> None:
         label = Text("  " * module.depth + (module.short_name or report.model_name))
@@ -37,6 +42,15 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
             nbytes(cost.bytes, exact=exact),
             f"{cost.intensity:.1f}",
             _share(cost.flops, whole),
+            *(
+                (
+                    seconds(cost.predicted_s or 0.0),
+                    f"{100 * (cost.predicted_s or 0.0) / whole_time:.1f}%" if whole_time else "-",
+                    cost.bound or "-",
+                )
+                if timed
+                else ()
+            ),
             style=style,
         )
         if module.depth < depth:
@@ -81,6 +95,20 @@ def totals(report: Report, *, exact: bool = False) -> Text:
         f"  bytes read {nbytes(total.bytes_read, exact=exact)}  written {nbytes(total.bytes_written, exact=exact)}"
         f"  intensity {total.intensity:.1f} FLOP/B"
     )
+    if report.device is not None and total.predicted_s is not None:
+        precision = report.precision.name if report.precision else "model dtype"
+        text.append(f"\nroofline  {report.device.name}, {precision}", style="bold")
+        text.append(
+            f"  predicted {seconds(total.predicted_s)}  attainable {si(total.attainable or 0)}FLOP/s"
+            f"  {total.bound}-bound ({100 * (total.memory_bound_share or 0):.0f}% of time in memory-bound ops)"
+        )
+        heaviest = report.dominant()[:3]
+        if heaviest:
+            text.append(
+                "  heaviest: "
+                + ", ".join(f"{r.name.removeprefix('aten.')} @ {r.module or report.model_name}" for r in heaviest),
+                style="dim",
+            )
     return text
 
 

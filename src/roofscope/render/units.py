@@ -22,3 +22,11 @@ def nbytes(value: int, *, exact: bool = False) -> str:
         if value >= scale:
             return f"{value / scale:.3g}{prefix}B"
     return f"{value}B"
+
+
+def seconds(value: float) -> str:
+    """A duration in s, ms, us or ns, three significant digits."""
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if value >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value / 1e-9:.3g}ns"
