@@ -29,7 +29,7 @@ def _fake_mode_of(values: Any) -> Any:
 
 
 def analyze(
-    model: torch.nn.Module,
+    model: torch.nn.Module | str,
     inputs: Any = None,
     *,
     formulas: Formulas | None = None,
@@ -57,7 +57,18 @@ def analyze(
 
     The forward runs once under ``torch.no_grad()``, in the mode (train or eval) the model is in.
     The model is left exactly as it was: no hooks, attributes, buffers or mode changes remain.
+
+    ``model`` may also be a name as on the command line ("resnet50", "timm:NAME", "pkg.mod:factory",
+    "file.py:Class", "model.pt2"; ``roofscope.models.resolve``): with ``inputs=None`` it gets the
+    model's default inputs.
     """
+    model_name = None
+    if isinstance(model, str):
+        from roofscope.models import resolve
+
+        resolved = resolve(model)
+        model, model_name = resolved.model, resolved.name
+        inputs = resolved.inputs if inputs is None else inputs
     if not isinstance(model, torch.nn.Module):
         raise AnalysisError(
             f"roofscope.analyze needs a torch.nn.Module, got {type(model).__name__}"
@@ -84,7 +95,7 @@ def analyze(
             f"({', '.join(describe_inputs(args, kwargs)) or 'none'}): there is nothing to count"
         )
     return build_report(
-        model_name=type(model).__name__,
+        model_name=model_name or type(model).__name__,
         inputs=describe_inputs(args, kwargs),
         captured=captured,
         formulas=formulas,

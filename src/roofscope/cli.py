@@ -13,7 +13,9 @@ from roofscope.capture import CaptureError
 from roofscope.devices import devices
 from roofscope.examples import EXAMPLES
 from roofscope.models import ModelSpecError, resolve
+from roofscope.inputs import TensorSpec, parse_input_spec, replace_dims
 from roofscope.render.table import render_terminal
+from roofscope.sweep import SUBCOMMANDS, check_writable, run_subcommand, write_output
 
 EXAMPLES_TEXT = """examples:
   roofscope seed-conv                      the seed article's SimpleConv, exact counts
@@ -25,17 +27,24 @@ EXAMPLES_TEXT = """examples:
   roofscope resnet50 --peak-tflops 100 --bandwidth-gbs 800
                                            roofline on your own device
   roofscope --devices                      list the device catalog
+  roofscope resnet18 --batch 8 --format html -o report.html
+                                           a self-contained HTML report (also json, csv, md)
+  roofscope torchvision:resnet50 | timm:resnet50 | mypkg.models:build | net.py:Net | model.pt2
+                                           the model forms
+  roofscope seed-attention --input 1,10,256 --input 1,10,256 --input 1,10,256
+  roofscope mytok.py:LM --input 1,128:int64  token ids (a dtype after the shape)
+
+subcommands (roofscope compare --help, roofscope sweep --help):
+  roofscope compare resnet18 resnet50 mobilenet_v3_large --device h100 --dtype bf16
+  roofscope sweep resnet50 --batch 1,2,4,...,256 --device h100 --dtype bf16 --plot sweep.png
 """
 
 
-def _shape(text: str) -> tuple[int, ...]:
+def _shape(text: str) -> TensorSpec:
     try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a shape is comma-separated integers such as 1,3,224,224; got {text!r}") from None
-    if not shape or any(size < 0 for size in shape):
-        raise argparse.ArgumentTypeError(f"a shape is comma-separated non-negative integers; got {text!r}")
-    return shape
+        return parse_input_spec(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,8 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES_TEXT + "\nbuilt-in examples: " + ", ".join(EXAMPLES),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", nargs="?", help="a built-in example (seed-conv) or a torchvision model name (resnet50)")
-    parser.add_argument("--input", action="append", type=_shape, metavar="SHAPE", help="an input shape, e.g. 1,3,224,224; repeat for several inputs")
+    parser.add_argument("model", nargs="?", help="a built-in example (seed-conv), a torchvision name (resnet50), timm:NAME, package.module:factory, file.py:Class or a .pt2 file")
+    parser.add_argument("--input", action="append", type=_shape, metavar="SHAPE", help="an input shape, e.g. 1,3,224,224, or 1,128:int64 with a dtype; repeat for several inputs")
+    parser.add_argument("--batch", type=int, help="set the first dimension of the (default) inputs")
+    parser.add_argument("--format", choices=("json", "csv", "md", "html"), help="write the report in this format (to -o PATH, else stdout)")
+    parser.add_argument("-o", "--output", metavar="PATH", help="the file --format writes (the format follows the suffix when --format is not given)")
     parser.add_argument("--depth", type=int, default=2, help="module tree depth to show (default 2)")
     parser.add_argument("--ops", type=int, default=12, help="how many ops to list by cost (0 hides the table)")
     parser.add_argument("--exact", action="store_true", help="exact integers instead of K/M/G units")
@@ -62,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return run_subcommand(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     console = Console()
     error_console = Console(stderr=True)
@@ -74,12 +89,19 @@ def main(argv: list[str] | None = None) -> int:
         error_console.print("[bold red]roofscope:[/] name a model (roofscope --help)")
         return 2
     try:
+        fmt = check_writable(args.format, args.output, args.plot)
         resolved = resolve(args.model)
         inputs = args.input if args.input else resolved.inputs
+        if inputs is None:
+            raise ValueError(f"{resolved.name} declares no default inputs: give them with --input, e.g. --input 1,3,224,224")
+        if args.batch is not None:
+            if args.batch <= 0:
+                raise ValueError(f"--batch must be a positive integer, got {args.batch}")
+            inputs = replace_dims(inputs, batch=args.batch)
         with error_console.status(f"analysing {resolved.name} ..."):
             report = analyze(
                 resolved.model,
-                list(inputs),
+                inputs if isinstance(inputs, dict) else list(inputs),
                 device=args.device,
                 dtype=args.dtype,
                 peak_tflops=args.peak_tflops,
@@ -89,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         report.model_name = resolved.name
         if args.plot:
             report.plot_roofline(args.plot)
-    except (ModelSpecError, AnalysisError, CaptureError, ValueError) as error:
+        if fmt or args.output:
+            if write_output(report, fmt, args.output, depth=args.depth, exact=args.exact):
+                return 0  # the report went to stdout in the format asked
+            error_console.print(f"wrote {args.output}", highlight=False)
+    except (ModelSpecError, AnalysisError, CaptureError, ValueError, OSError) as error:
         error_console.print(f"[bold red]roofscope:[/] {error}", highlight=False)
         return 2
     if args.json:

@@ -114,3 +114,58 @@ def describe_inputs(args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[str]
         return type(value).__name__
 
     return [describe(value) for value in args] + [f"{key}={describe(value)}" for key, value in kwargs.items()]
+
+
+def parse_input_spec(text: str) -> TensorSpec:
+    """A command-line input: "1,3,224,224" (float32), "1,128:int64", "1x3x224x224:bf16"."""
+    shape_text, _, dtype_text = text.partition(":")
+    try:
+        shape = tuple(int(part) for part in shape_text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"a shape is comma-separated integers such as 1,3,224,224 (optionally :int64); got {text!r}") from None
+    if not shape or any(size < 0 for size in shape):
+        raise ValueError(f"a shape is comma-separated non-negative integers such as 1,3,224,224; got {text!r}")
+    if not dtype_text:
+        return TensorSpec(shape)
+    aliases = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "fp64": "float64", "long": "int64", "int": "int32"}
+    dtype = getattr(torch, aliases.get(dtype_text.strip().lower(), dtype_text.strip().lower()), None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {dtype_text!r} in {text!r}; use e.g. float32, bf16, int64, bool")
+    return TensorSpec(shape, dtype)
+
+
+def as_specs(inputs: Any) -> Any:
+    """Tensors and shapes as TensorSpecs (other values unchanged), so dimensions can be replaced."""
+    def one(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return TensorSpec(tuple(value.shape), value.dtype, 0, 2)
+        if _is_shape(value):
+            return TensorSpec(tuple(value))
+        return value
+
+    if isinstance(inputs, Mapping):
+        return {key: one(value) for key, value in inputs.items()}
+    if isinstance(inputs, (torch.Tensor, TensorSpec)) or _is_shape(inputs):
+        return [one(inputs)]
+    return [one(value) for value in inputs]
+
+
+def replace_dims(inputs: Any, *, batch: int | None = None, size: int | None = None, seq: int | None = None) -> Any:
+    """The inputs with their first dimension set to ``batch``, the last two of image-like (4-D)
+    inputs to ``size`` x ``size``, and dimension 1 of 2-D-or-more inputs to ``seq``."""
+    def one(value: Any) -> Any:
+        if not isinstance(value, TensorSpec) or not value.shape:
+            return value
+        shape = list(value.shape)
+        if batch is not None:
+            shape[0] = batch
+        if size is not None and len(shape) == 4:
+            shape[2] = shape[3] = size
+        if seq is not None and len(shape) >= 2:
+            shape[1] = seq
+        return dataclasses.replace(value, shape=tuple(shape))
+
+    specs = as_specs(inputs)
+    if isinstance(specs, Mapping):
+        return {key: one(value) for key, value in specs.items()}
+    return [one(value) for value in specs]

@@ -335,6 +335,12 @@ class Report:
             ],
         }
 
+    def _repr_html_(self) -> str:
+        """The compact HTML report for notebooks (module tree, totals, uncounted ops)."""
+        from roofscope.render.html import to_html
+
+        return to_html(self, full=False)
+
     def __repr__(self) -> str:
         return (
             f"<roofscope.Report {self.model_name}: {self.total.macs:,} MACs, {self.total.flops:,} FLOPs, "

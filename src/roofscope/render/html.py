@@ -1,0 +1,174 @@
+"""A self-contained HTML report: nothing is fetched from the network.
+
+The module tree is nested ``<details>`` (collapsible without JavaScript), the op table sorts on a
+click of its header (a few lines of inline JavaScript), and with a device the roofline chart is
+inline SVG. ``to_html(report, full=False)`` is the compact fragment notebooks show
+(``Report._repr_html_``). It formats what the report holds; it computes nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+
+from roofscope.render.units import nbytes, seconds, si
+from roofscope.report import ModuleReport, Report
+
+_CSS = """
+.roofscope{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;font-size:14px;color:#1b1f24;max-width:1150px}
+.roofscope h1{font-size:20px;margin:4px 0}.roofscope h2{font-size:16px;margin:18px 0 6px}
+.roofscope .muted{color:#57606a}.roofscope code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
+.roofscope .totals{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0}
+.roofscope .card{border:1px solid #d0d7de;border-radius:6px;padding:6px 10px;background:#f6f8fa}
+.roofscope .card b{display:block;font-size:16px}
+.roofscope .warn{border:2px solid #cf222e;background:#ffebe9;border-radius:6px;padding:8px 12px;margin:10px 0}
+.roofscope .ok{border:1px solid #1a7f37;background:#dafbe1;border-radius:6px;padding:6px 12px;margin:10px 0}
+.roofscope .tree{font-variant-numeric:tabular-nums}
+.roofscope .tree details>div{margin-left:18px}
+.roofscope .tree summary,.roofscope .tree .leaf{display:grid;grid-template-columns:minmax(260px,1fr) repeat(6,95px);gap:4px;padding:2px 4px;border-bottom:1px solid #eaeef2;cursor:pointer}
+.roofscope .tree .leaf{cursor:default;padding-left:20px}
+.roofscope .tree .head{font-weight:600;border-bottom:2px solid #d0d7de;cursor:default;display:grid;grid-template-columns:minmax(260px,1fr) repeat(6,95px);gap:4px;padding:2px 4px 2px 20px}
+.roofscope .tree span.n{text-align:right}.roofscope .tree .t{color:#57606a;font-size:12px}
+.roofscope table{border-collapse:collapse;font-variant-numeric:tabular-nums}
+.roofscope th,.roofscope td{padding:3px 8px;border-bottom:1px solid #eaeef2;text-align:right}
+.roofscope th:first-child,.roofscope td:first-child,.roofscope td.l,.roofscope th.l{text-align:left}
+.roofscope th{background:#f6f8fa;cursor:pointer;user-select:none;position:sticky;top:0}
+.roofscope th[aria-sort=ascending]::after{content:" \\25B2"}.roofscope th[aria-sort=descending]::after{content:" \\25BC"}
+.roofscope tr.uncounted td{background:#fff8c5}
+.roofscope .chart svg{max-width:100%;height:auto}
+.roofscope .memory{color:#cf222e}.roofscope .compute{color:#1a7f37}
+"""
+
+_JS = """
+(function(){document.querySelectorAll('table.sortable').forEach(function(table){
+  table.querySelectorAll('th').forEach(function(th,col){th.addEventListener('click',function(){
+    var asc=th.getAttribute('aria-sort')!=='ascending';
+    table.querySelectorAll('th').forEach(function(o){o.removeAttribute('aria-sort');});
+    th.setAttribute('aria-sort',asc?'ascending':'descending');
+    var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);
+    rows.sort(function(a,b){var x=a.cells[col].getAttribute('data-v'),y=b.cells[col].getAttribute('data-v');
+      var nx=parseFloat(x),ny=parseFloat(y),r;
+      if(!isNaN(nx)&&!isNaN(ny)){r=nx-ny;}else{r=String(x).localeCompare(String(y));}
+      return asc?r:-r;});
+    rows.forEach(function(r){body.appendChild(r);});
+  });});
+  table.setAttribute('data-sortable','ready');
+});})();
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _figures_cells(module: ModuleReport, timed: bool) -> str:
+    figures = module.total
+    cells = [
+        si(module.params.total), si(figures.macs), si(figures.flops), nbytes(figures.bytes), f"{figures.intensity:.1f}",
+        (f'<span class="{figures.bound}">{seconds(figures.predicted_s or 0.0)} {figures.bound or ""}</span>' if timed else "-"),
+    ]
+    return "".join(f'<span class="n">{cell}</span>' for cell in cells)
+
+
+def _tree(module: ModuleReport, report: Report, timed: bool, open_depth: int) -> str:
+    label = _e(module.short_name or report.model_name)
+    if module.calls > 1:
+        label += f" x{module.calls}"
+    label += f' <span class="t">{_e(module.type)}</span>'
+    row = f"<span>{label}</span>{_figures_cells(module, timed)}"
+    if not module.children:
+        return f'<div class="leaf">{row}</div>'
+    children = "".join(_tree(child, report, timed, open_depth) for child in module.children)
+    opened = " open" if module.depth < open_depth else ""
+    return f"<details{opened}><summary>{row}</summary><div>{children}</div></details>"
+
+
+def _op_table(report: Report) -> str:
+    whole = report.total.flops
+    head = "".join(f'<th class="{"l" if i < 2 else ""}">{name}</th>' for i, name in enumerate(
+        ("op", "family", "calls", "MACs", "FLOPs", "bytes", "FLOP/B", "%FLOPs")))
+    rows = []
+    for summary in report.by_op().values():
+        cost = summary.cost
+        if cost is None:
+            rows.append(
+                f'<tr class="uncounted"><td data-v="{_e(summary.name)}"><code>{_e(summary.name)}</code></td>'
+                f'<td class="l" data-v="uncounted">uncounted</td><td data-v="{summary.calls}">{summary.calls}</td>'
+                + '<td data-v="-1">?</td>' * 5 + "</tr>"
+            )
+            continue
+        share = 100 * cost.flops / whole if whole else 0.0
+        rows.append(
+            f'<tr><td data-v="{_e(summary.name)}"><code>{_e(summary.name)}</code></td>'
+            f'<td class="l" data-v="{_e(summary.family)}">{_e(summary.family)}</td>'
+            f'<td data-v="{summary.calls}">{summary.calls}</td>'
+            f'<td data-v="{cost.macs}">{si(cost.macs)}</td><td data-v="{cost.flops}">{si(cost.flops)}</td>'
+            f'<td data-v="{cost.bytes}">{nbytes(cost.bytes)}</td><td data-v="{cost.intensity:.6g}">{cost.intensity:.1f}</td>'
+            f'<td data-v="{share:.6g}">{share:.1f}%</td></tr>'
+        )
+    return f'<table class="sortable" id="ops"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _chart(report: Report) -> str:
+    if report.device is None or not report.roofs:
+        return ""
+    try:
+        figure = report.plot_roofline(None)
+    except ImportError:
+        return '<p class="muted">(the roofline chart needs matplotlib)</p>'
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg")
+    svg = buffer.getvalue()
+    svg = svg[svg.find("<svg"):]  # drop the XML prolog and doctype: inline SVG in HTML needs neither
+    return f'<h2>Roofline</h2><div class="chart">{svg}</div>'
+
+
+def _totals(report: Report) -> str:
+    total = report.total
+    cards = [
+        ("params", si(report.params.total)), ("MACs", si(total.macs)), ("FLOPs", si(total.flops)),
+        ("bytes read", nbytes(total.bytes_read)), ("bytes written", nbytes(total.bytes_written)),
+        ("intensity", f"{total.intensity:.1f} FLOP/B"),
+    ]
+    if report.device is not None and total.predicted_s is not None:
+        cards += [("predicted", seconds(total.predicted_s)), ("bound", f"{total.bound} ({100 * (total.memory_bound_share or 0):.0f}% mem)")]
+    body = "".join(f'<div class="card"><span class="muted">{name}</span><b>{_e(value)}</b></div>' for name, value in cards)
+    exact = (f'<p class="muted">exact: {total.macs:,} MACs, {total.flops:,} FLOPs, {total.bytes_read:,} bytes read, '
+             f"{total.bytes_written:,} bytes written, {report.params.total:,} params</p>")
+    return f'<div class="totals">{body}</div>{exact}'
+
+
+def _uncounted(report: Report) -> str:
+    if not report.uncounted:
+        return '<div class="ok">Every op call is counted.</div>'
+    listed = ", ".join(f"<code>{_e(name)}</code> x{calls}" for name, calls in report.uncounted.items())
+    return (f'<div class="warn"><b>{sum(report.uncounted.values())} op call(s) have no formula and are NOT in the '
+            f"totals:</b> {listed}</div>")
+
+
+def to_html(report: Report, *, full: bool = True, open_depth: int = 1) -> str:
+    """The report as HTML: a whole page (``full=True``) or a fragment for notebooks."""
+    timed = report.device is not None
+    subtitle = f"inputs {', '.join(report.inputs)}"
+    if timed:
+        precision = report.precision.name if report.precision else "model dtype"
+        subtitle += f"; roofline on {report.device.name}, {precision}"
+    head = ('<div class="head"><span>module</span>' + "".join(
+        f'<span class="n">{c}</span>' for c in ("params", "MACs", "FLOPs", "bytes", "FLOP/B", "time" if timed else "")) + "</div>")
+    parts = [
+        f'<div class="roofscope"><style>{_CSS}</style>',
+        f"<h1>{_e(report.model_name)}</h1><p class=\"muted\">{_e(subtitle)}</p>",
+        _totals(report),
+        _uncounted(report),
+        f'<h2>Modules</h2><div class="tree">{head}{_tree(report.root, report, timed, open_depth)}</div>',
+    ]
+    if full:
+        parts += [f"<h2>Ops</h2><p class=\"muted\">click a column header to sort</p>{_op_table(report)}", _chart(report)]
+    parts.append(f'<p class="muted"><i>{_e(report.convention)}</i></p></div>')
+    body = "".join(parts)
+    if not full:
+        return body
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>roofscope: {_e(report.model_name)}</title></head><body>{body}<script>{_JS}</script></body></html>\n"
+    )
