@@ -173,7 +173,9 @@ def plot_sweep(rows: list[Row], path: Any, *, axis: str = "batch") -> Any:
     predicted throughput, and the share of time in memory-bound ops; the crossing from
     memory- to compute-bound is marked when there is one."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FixedLocator, NullLocator
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    from roofscope.render.units import si
 
     report = rows[0].report
     xs = [row.value for row in rows]
@@ -185,7 +187,8 @@ def plot_sweep(rows: list[Row], path: Any, *, axis: str = "batch") -> Any:
     ax.plot(xs, [row.report.total.flops for row in rows], "o-", color="#1f4e9c", label="FLOPs")
     ax.plot(xs, [row.report.total.bytes for row in rows], "s-", color="#e76f51", label="bytes moved")
     ax.set_yscale("log")
-    ax.set_title("work per forward pass", loc="left", fontsize=10)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: si(v)))
+    ax.set_title("work per forward pass (FLOPs, bytes)", loc="left", fontsize=10)
     ax.legend(fontsize=8)
 
     ax = panels[0][1]
@@ -193,13 +196,19 @@ def plot_sweep(rows: list[Row], path: Any, *, axis: str = "batch") -> Any:
     for index, roof in enumerate(report.roofs[:2]):
         ax.axhline(roof.ridge, ls="--", lw=1, color=("#8e44ad", "#b8860b")[index], label=f"ridge {roof.label} ({roof.ridge:.0f})")
     ax.set_yscale("log")
-    ax.set_title("arithmetic intensity (FLOP / byte)", loc="left", fontsize=10)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(int(v))[0] in "25" else ""))
+    ax.set_title("arithmetic intensity (FLOP / byte): model vs ridge points", loc="left", fontsize=10)
     ax.legend(fontsize=8)
 
     ax = panels[1][0]
     timed = [row for row in rows if row.throughput]
     ax.plot([row.value for row in timed], [row.throughput for row in timed], "o-", color="#1d7874")
-    ax.set_yscale("log")
+    ax.set_ylim(0, max([row.throughput or 0.0 for row in timed] + [1.0]) * 1.12)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: si(v)))
+    for row in timed[-1:]:
+        ax.annotate(f"{si(row.throughput)} samples/s", (row.value, row.throughput), xytext=(-4, 6),
+                    textcoords="offset points", ha="right", fontsize=8)
     ax.set_title("predicted throughput (samples / s)", loc="left", fontsize=10)
 
     ax = panels[1][1]
@@ -229,7 +238,7 @@ def plot_sweep(rows: list[Row], path: Any, *, axis: str = "batch") -> Any:
         verdict = "compute-bound over the whole sweep"
     device = report.device.name if report.device else "no device"
     precision = report.precision.name if report.precision else "model dtype"
-    figure.suptitle(f"{rows[0].label} on {device} ({precision}), {label} {xs[0]}..{xs[-1]}: {verdict}", fontsize=11, x=0.01, ha="left")
+    figure.suptitle(f"{rows[0].label} on {device} ({precision}), {label} {xs[0]}..{xs[-1]}\n{verdict}", fontsize=11, x=0.01, ha="left")
     if path is not None:
         figure.savefig(path)
     return figure
@@ -368,7 +377,7 @@ def run_subcommand(name: str, argv: list[str]) -> int:
         parser.add_argument("--plot", metavar="PATH", help="write the sweep chart (PNG or SVG by suffix; needs --device)")
     _common(parser)
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=140)  # a file or pipe: no truncated columns
     error_console = Console(stderr=True)
     options = {"device": args.device, "dtype": args.dtype, "peak_tflops": args.peak_tflops, "bandwidth_gbs": args.bandwidth_gbs}
     try:

@@ -25,9 +25,12 @@ _CSS = """
 .roofscope .ok{border:1px solid #1a7f37;background:#dafbe1;border-radius:6px;padding:6px 12px;margin:10px 0}
 .roofscope .tree{font-variant-numeric:tabular-nums}
 .roofscope .tree details>div{margin-left:18px}
-.roofscope .tree summary,.roofscope .tree .leaf{display:grid;grid-template-columns:minmax(260px,1fr) repeat(6,95px);gap:4px;padding:2px 4px;border-bottom:1px solid #eaeef2;cursor:pointer}
+.roofscope .tree summary,.roofscope .tree .leaf{display:grid;grid-template-columns:minmax(240px,1fr) repeat(5,90px) 150px;gap:4px;padding:2px 4px;border-bottom:1px solid #eaeef2;cursor:pointer}
 .roofscope .tree .leaf{cursor:default;padding-left:20px}
-.roofscope .tree .head{font-weight:600;border-bottom:2px solid #d0d7de;cursor:default;display:grid;grid-template-columns:minmax(260px,1fr) repeat(6,95px);gap:4px;padding:2px 4px 2px 20px}
+.roofscope .tree .head{font-weight:600;border-bottom:2px solid #d0d7de;cursor:default;display:grid;grid-template-columns:minmax(240px,1fr) repeat(5,90px) 150px;gap:4px;padding:2px 4px 2px 20px}
+.roofscope .tree summary{list-style:none}.roofscope .tree summary::-webkit-details-marker{display:none}
+.roofscope .tree summary>span:first-child::before{content:"\\25B8  ";color:#57606a}
+.roofscope .tree details[open]>summary>span:first-child::before{content:"\\25BE  "}
 .roofscope .tree span.n{text-align:right}.roofscope .tree .t{color:#57606a;font-size:12px}
 .roofscope table{border-collapse:collapse;font-variant-numeric:tabular-nums}
 .roofscope th,.roofscope td{padding:3px 8px;border-bottom:1px solid #eaeef2;text-align:right}
@@ -40,18 +43,23 @@ _CSS = """
 """
 
 _JS = """
-(function(){document.querySelectorAll('table.sortable').forEach(function(table){
+(function(){
+function sortBy(table,col,asc){
+  var ths=table.querySelectorAll('th');
+  ths.forEach(function(o){o.removeAttribute('aria-sort');});
+  ths[col].setAttribute('aria-sort',asc?'ascending':'descending');
+  var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);
+  rows.sort(function(a,b){var x=a.cells[col].getAttribute('data-v'),y=b.cells[col].getAttribute('data-v');
+    var nx=parseFloat(x),ny=parseFloat(y),r;
+    if(!isNaN(nx)&&!isNaN(ny)){r=nx-ny;}else{r=String(x).localeCompare(String(y));}
+    return asc?r:-r;});
+  rows.forEach(function(r){body.appendChild(r);});
+}
+document.querySelectorAll('table.sortable').forEach(function(table){
   table.querySelectorAll('th').forEach(function(th,col){th.addEventListener('click',function(){
-    var asc=th.getAttribute('aria-sort')!=='ascending';
-    table.querySelectorAll('th').forEach(function(o){o.removeAttribute('aria-sort');});
-    th.setAttribute('aria-sort',asc?'ascending':'descending');
-    var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);
-    rows.sort(function(a,b){var x=a.cells[col].getAttribute('data-v'),y=b.cells[col].getAttribute('data-v');
-      var nx=parseFloat(x),ny=parseFloat(y),r;
-      if(!isNaN(nx)&&!isNaN(ny)){r=nx-ny;}else{r=String(x).localeCompare(String(y));}
-      return asc?r:-r;});
-    rows.forEach(function(r){body.appendChild(r);});
-  });});
+    sortBy(table,col,th.getAttribute('aria-sort')!=='ascending');});});
+  var start=parseInt(table.getAttribute('data-sort')||'0',10);
+  sortBy(table,start,false);
   table.setAttribute('data-sortable','ready');
 });})();
 """
@@ -106,7 +114,7 @@ def _op_table(report: Report) -> str:
             f'<td data-v="{cost.bytes}">{nbytes(cost.bytes)}</td><td data-v="{cost.intensity:.6g}">{cost.intensity:.1f}</td>'
             f'<td data-v="{share:.6g}">{share:.1f}%</td></tr>'
         )
-    return f'<table class="sortable" id="ops"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return f'<table class="sortable" id="ops" data-sort="4"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _chart(report: Report) -> str:
