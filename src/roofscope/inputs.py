@@ -120,7 +120,7 @@ def parse_input_spec(text: str) -> TensorSpec:
     """A command-line input: "1,3,224,224" (float32), "1,128:int64", "1x3x224x224:bf16"."""
     shape_text, _, dtype_text = text.partition(":")
     try:
-        shape = tuple(int(part) for part in shape_text.replace("x", ",").split(",") if part.strip())
+        shape = tuple(int(part) for part in shape_text.replace("x", ",").split(","))  # an empty part is an error
     except ValueError:
         raise ValueError(f"a shape is comma-separated integers such as 1,3,224,224 (optionally :int64); got {text!r}") from None
     if not shape or any(size < 0 for size in shape):

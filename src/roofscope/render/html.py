@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 
 from roofscope.render.units import nbytes, seconds, si
 from roofscope.report import ModuleReport, Report
@@ -128,6 +129,7 @@ def _chart(report: Report) -> str:
     figure.savefig(buffer, format="svg")
     svg = buffer.getvalue()
     svg = svg[svg.find("<svg"):]  # drop the XML prolog and doctype: inline SVG in HTML needs neither
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)  # matplotlib's RDF credits: URLs, no content
     return f'<h2>Roofline</h2><div class="chart">{svg}</div>'
 
 
