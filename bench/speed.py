@@ -259,19 +259,20 @@ def _fmt_ratio(value: float) -> str:
 
 def table_lines(rows: list[Row]) -> list[str]:
     lines = [
-        "| model | device | tool | median s | vs bare forward | roofscope / tool |",
-        "|---|---|---|---:|---:|---:|",
+        "| model | device | tool | median s | min-max s | vs bare forward | roofscope / tool |",
+        "|---|---|---|---:|---:|---:|---:|",
     ]
     for row in rows:
         bare = row.median("bare forward")
         ours = row.median("roofscope")
         for tool in row.times:
             if tool in row.failures:
-                lines.append(f"| {row.model} | {row.device} | {tool} | {row.failures[tool]} | | |")
+                lines.append(f"| {row.model} | {row.device} | {tool} | {row.failures[tool]} | | | |")
                 continue
             seconds = row.median(tool)
+            spread = f"{min(row.times[tool]):.4f}-{max(row.times[tool]):.4f}"
             lines.append(
-                f"| {row.model} | {row.device} | {tool} | {seconds:.4f} | {_fmt_ratio(seconds / bare)} | "
+                f"| {row.model} | {row.device} | {tool} | {seconds:.4f} | {spread} | {_fmt_ratio(seconds / bare)} | "
                 f"{'' if tool in ('roofscope', 'bare forward') else _fmt_ratio(ours / seconds)} |"
             )
     return lines
@@ -301,6 +302,8 @@ def write_markdown(rows: list[Row], repeats: int, command: str) -> Path:
         f"- torch {torch.__version__}, python {platform.python_version()}, {platform.machine()}",
         f"- CPU count: {os.cpu_count()} (torch threads: {torch.get_num_threads()})",
         f"- median of {repeats} interleaved runs after one warm-up round; every tool gets a fresh deepcopy of the model",
+        "- the CPU is shared with other processes: compare a ratio with the min-max spread of its two times",
+        "  before reading it as a verdict",
         "",
         "## Times",
         "",
