@@ -8,6 +8,7 @@ import torch
 
 from roofscope.capture import CaptureError, capture
 from roofscope.formulas import Formulas, default_formulas
+from roofscope.formulas.attention import check_causal
 from roofscope.inputs import describe_inputs, prepare_inputs
 from roofscope.params import count_parameters
 from roofscope.report import Report, build_report
@@ -32,6 +33,8 @@ def analyze(
     *,
     formulas: Formulas | None = None,
     fake: bool = False,
+    causal: str | None = None,
+    strict: bool = False,
 ) -> Report:
     """Count what one forward pass of ``model`` on ``inputs`` costs.
 
@@ -40,6 +43,11 @@ def analyze(
     the model's device (the meta device for a model built there, which costs no memory).
     ``fake=True`` runs the forward on fake tensors: shapes propagate, nothing is computed.
     ``formulas``: the formula registry to use, e.g. ``default_formulas()`` with your own added.
+    ``causal``: how attention with ``is_causal=True`` is counted: "full" (the default: the whole
+    L x S score matrix, as dense kernels compute it) or "triangle" / "half" (only the scores the
+    causal mask keeps); given, it overrides the convention the ``formulas`` were built with.
+    ``strict=True``: an op without a formula is an error (``AnalysisError`` listing them) rather
+    than reported in ``report.uncounted``.
 
     The forward runs once under ``torch.no_grad()``, in the mode (train or eval) the model is in.
     The model is left exactly as it was: no hooks, attributes, buffers or mode changes remain.
@@ -50,6 +58,12 @@ def analyze(
             + (" (call the model class to build an instance)" if isinstance(model, type) else "")
         )
     formulas = formulas.copy() if formulas is not None else default_formulas()
+    if causal is not None:
+        try:
+            check_causal(causal)
+        except ValueError as error:
+            raise AnalysisError(str(error)) from None
+        formulas = formulas.configured(causal=causal)
     args, kwargs = prepare_inputs(model, inputs)
     fake_mode = _fake_mode_of([*args, *kwargs.values()])
     if fake and fake_mode is None:
@@ -64,13 +78,20 @@ def analyze(
             f"the forward of {type(model).__name__} ran no tensor operation on the inputs given "
             f"({', '.join(describe_inputs(args, kwargs)) or 'none'}): there is nothing to count"
         )
-    return build_report(
+    report = build_report(
         model_name=type(model).__name__,
         inputs=describe_inputs(args, kwargs),
         captured=captured,
         formulas=formulas,
         params=count_parameters(model),
     )
+    if strict and report.uncounted:
+        listed = ", ".join(f"{name} (x{calls})" for name, calls in report.uncounted.items())
+        raise AnalysisError(
+            f"strict: {len(report.uncounted)} op(s) in the forward of {type(model).__name__} have no formula: "
+            f"{listed}. Register one with formulas.register(...) or drop strict to report them as uncounted"
+        )
+    return report
 
 
 __all__ = ["AnalysisError", "CaptureError", "analyze"]

@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ops", type=int, default=12, help="how many ops to list by cost (0 hides the table)")
     parser.add_argument("--exact", action="store_true", help="exact integers instead of K/M/G units")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    parser.add_argument("--strict", action="store_true", help="fail (exit 2) if an op has no formula, instead of reporting it as uncounted")
+    parser.add_argument(
+        "--causal",
+        choices=["full", "triangle", "half"],
+        default="full",
+        help="causal attention: count the full L x S score matrix (default) or only the kept triangle",
+    )
     return parser
 
 
@@ -56,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         resolved = resolve(args.model)
         inputs = args.input if args.input else resolved.inputs
         with error_console.status(f"analysing {resolved.name} ..."):
-            report = analyze(resolved.model, list(inputs))
+            report = analyze(resolved.model, list(inputs), causal=args.causal, strict=args.strict)
         report.model_name = resolved.name
     except (ModelSpecError, AnalysisError, CaptureError) as error:
         error_console.print(f"[bold red]roofscope:[/] {error}", highlight=False)
