@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.nn.modules.module import _forward_unimplemented
 
 from roofscope.capture import CaptureError, capture
 from roofscope.formulas import Formulas, default_formulas
@@ -57,6 +58,11 @@ def analyze(
             f"roofscope.analyze needs a torch.nn.Module, got {type(model).__name__}"
             + (" (call the model class to build an instance)" if isinstance(model, type) else "")
         )
+    if getattr(type(model), "forward", None) is _forward_unimplemented:
+        raise AnalysisError(
+            f"{type(model).__name__} has no forward method: there is nothing to run"
+            + (" (a bare nn.Module(); subclass it and define forward)" if type(model) is torch.nn.Module else "")
+        )
     formulas = formulas.copy() if formulas is not None else default_formulas()
     if causal is not None:
         try:
@@ -77,6 +83,7 @@ def analyze(
         raise AnalysisError(
             f"the forward of {type(model).__name__} ran no tensor operation on the inputs given "
             f"({', '.join(describe_inputs(args, kwargs)) or 'none'}): there is nothing to count"
+            + (" (it is an empty container: it has no layers)" if len(list(model.children())) == 0 and isinstance(model, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)) else "")
         )
     report = build_report(
         model_name=type(model).__name__,
