@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--launch-us", type=float, help="a per-op launch floor in microseconds")
     parser.add_argument("--plot", metavar="PATH", help="write the roofline chart (PNG or SVG by suffix)")
     parser.add_argument("--devices", action="store_true", help="list the device catalog and exit")
+    parser.add_argument("--strict", action="store_true", help="fail (exit 2) if an op has no formula, instead of reporting it as uncounted")
+    parser.add_argument(
+        "--causal",
+        choices=["full", "triangle", "half"],
+        default="full",
+        help="causal attention: count the full L x S score matrix (default) or only the kept triangle",
+    )
     return parser
 
 
@@ -85,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 peak_tflops=args.peak_tflops,
                 bandwidth_gbs=args.bandwidth_gbs,
                 launch_overhead_us=args.launch_us,
+                causal=args.causal,
+                strict=args.strict,
             )
         report.model_name = resolved.name
         if args.plot:
