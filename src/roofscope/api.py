@@ -27,11 +27,13 @@ def _fake_mode_of(values: Any) -> Any:
 
 
 def analyze(
-    model: torch.nn.Module,
+    model: torch.nn.Module | str,
     inputs: Any = None,
     *,
     formulas: Formulas | None = None,
     fake: bool = False,
+    batch: int | None = None,
+    seq_len: int | None = None,
 ) -> Report:
     """Count what one forward pass of ``model`` on ``inputs`` costs.
 
@@ -41,9 +43,22 @@ def analyze(
     ``fake=True`` runs the forward on fake tensors: shapes propagate, nothing is computed.
     ``formulas``: the formula registry to use, e.g. ``default_formulas()`` with your own added.
 
+    ``model`` may also be a name that ``roofscope.models.resolve`` knows: a transformer preset such as
+    ``"llama-2-7b"`` or a path to a Hugging Face config.json (built on the meta device, with
+    ``input_ids`` of shape ``(batch, seq_len)``), a built-in example, or a torchvision model name.
+    ``inputs``, when given, replaces the default inputs of a named model.
+
     The forward runs once under ``torch.no_grad()``, in the mode (train or eval) the model is in.
     The model is left exactly as it was: no hooks, attributes, buffers or mode changes remain.
     """
+    if isinstance(model, str):
+        from roofscope.models import resolve
+
+        resolved = resolve(model, batch=batch, seq_len=seq_len)
+        model = resolved.model
+        inputs = resolved.inputs if inputs is None else inputs
+    elif batch is not None or seq_len is not None:
+        raise AnalysisError("batch= and seq_len= size the inputs of a named model; give inputs= for a module")
     if not isinstance(model, torch.nn.Module):
         raise AnalysisError(
             f"roofscope.analyze needs a torch.nn.Module, got {type(model).__name__}"
