@@ -31,7 +31,7 @@ def _fake_mode_of(values: Any) -> Any:
 
 
 def analyze(
-    model: torch.nn.Module,
+    model: torch.nn.Module | str,
     inputs: Any = None,
     *,
     formulas: Formulas | None = None,
@@ -43,6 +43,8 @@ def analyze(
     launch_overhead_us: float | None = None,
     causal: str | None = None,
     strict: bool = False,
+    batch: int | None = None,
+    seq_len: int | None = None,
 ) -> Report:
     """Count what one forward pass of ``model`` on ``inputs`` costs.
 
@@ -64,9 +66,23 @@ def analyze(
     precision ("bf16", "fp16", "fp8", "int8", "tf32", "int8-weights"...): bytes and peaks follow it
     (docs/conventions.md, "Roofline"); None keeps the model's own dtypes.
 
+    ``model`` may also be a name that ``roofscope.models.resolve`` knows: a transformer preset such as
+    ``"llama-2-7b"`` or a path to a Hugging Face config.json (built on the meta device, with
+    ``input_ids`` of shape ``(batch, seq_len)``), a built-in example, or a torchvision model name.
+    ``inputs``, when given, replaces the default inputs of a named model.
+
     The forward runs once under ``torch.no_grad()``, in the mode (train or eval) the model is in.
     The model is left exactly as it was: no hooks, attributes, buffers or mode changes remain.
     """
+    model_name = model if isinstance(model, str) else type(model).__name__
+    if isinstance(model, str):
+        from roofscope.models import resolve
+
+        named = resolve(model, batch=batch, seq_len=seq_len)
+        model = named.model
+        inputs = named.inputs if inputs is None else inputs
+    elif batch is not None or seq_len is not None:
+        raise AnalysisError("batch= and seq_len= size the inputs of a named model; give inputs= for a module")
     if not isinstance(model, torch.nn.Module):
         raise AnalysisError(
             f"roofscope.analyze needs a torch.nn.Module, got {type(model).__name__}"
@@ -74,7 +90,7 @@ def analyze(
         )
     try:
         precision = parse_precision(dtype)
-        resolved = _resolve_device(device, peak_tflops, bandwidth_gbs, launch_overhead_us)
+        target_device = _resolve_device(device, peak_tflops, bandwidth_gbs, launch_overhead_us)
     except (ValueError, DeviceError) as error:
         raise AnalysisError(str(error)) from None
     if getattr(type(model), "forward", None) is _forward_unimplemented:
@@ -105,12 +121,12 @@ def analyze(
             + (" (it is an empty container: it has no layers)" if len(list(model.children())) == 0 and isinstance(model, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)) else "")
         )
     report = build_report(
-        model_name=type(model).__name__,
+        model_name=model_name,
         inputs=describe_inputs(args, kwargs),
         captured=captured,
         formulas=formulas,
         params=count_parameters(model),
-        device=resolved,
+        device=target_device,
         precision=precision,
     )
     if strict and report.uncounted:
