@@ -74,7 +74,9 @@ def runs():
         "err_rejected": ["seed-conv", "--input", "1,3,28,28"],
         "err_device": ["seed-conv", "--device", "h1000"],
         "err_output": ["seed-conv", "-o", "/nonexistent/dir/x.json"],
-        "err_timm": ["timm:resnet50"],
+        "timm": ["timm:resnet18", "--depth", "0", "--format", "json"],
+        "llm": ["llama-2-7b", "--seq", "128", "--device", "a100-80gb", "--dtype", "fp16", "--format", "json"],
+        "err_timm": ["timm:resnet5O"],
         "err_no_inputs": ["tiny.py:TinyNet"],
     }
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
@@ -149,6 +151,25 @@ def test_torchvision_form_terminal_report(runs):
     assert "See docs/conventions.md" in out.replace("\n", " ")
 
 
+def test_timm_form(runs):
+    result = runs[0]["timm"]
+    _ok(result)
+    data = json.loads(result.stdout)
+    assert data["model"] == "timm:resnet18" and data["inputs"] == ["float32[1, 3, 224, 224]"]
+    assert data["params"]["total"] == 11_689_512  # timm's resnet18 is torchvision's: same count
+    assert data["total"]["macs"] == 1_814_073_344
+
+
+def test_transformer_preset_with_seq(runs):
+    result = runs[0]["llm"]
+    _ok(result)
+    data = json.loads(result.stdout)
+    assert data["model"] == "llama-2-7b" and data["inputs"][0] == "input_ids=int64[1, 128]"
+    assert data["params"]["total"] == 6_738_415_616
+    assert round(data["total"]["macs"], -9) == 850_000_000_000  # calflops' published 850 GMACs
+    assert data["device"]["name"].startswith("NVIDIA A100") and data["precision"] == "fp16"
+
+
 def test_compare_and_sweep(runs):
     results, tmp = runs
     _ok(results["compare"])
@@ -172,7 +193,7 @@ def test_compare_and_sweep(runs):
         ("err_rejected", "expected input[1, 3, 28, 28] to have 1 channels"),
         ("err_device", "unknown device 'h1000'"),
         ("err_output", "cannot write /nonexistent/dir/x.json: the folder /nonexistent/dir does not exist"),
-        ("err_timm", "timm"),
+        ("err_timm", "unknown timm model 'resnet5O'. Did you mean: resnet50"),
         ("err_no_inputs", "give them with --input"),
     ],
 )
@@ -191,8 +212,8 @@ def test_help_shows_examples(capsys):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 0
-        assert "examples:" in capsys.readouterr().out
-        del expected
+        out = capsys.readouterr().out
+        assert "examples:" in out and expected in out
 
 
 def test_html_is_self_contained(runs):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.nn.modules.module import _forward_unimplemented
 
 from roofscope.capture import CaptureError, capture
 from roofscope.devices import Device, DeviceError, get_device
 from roofscope.formulas import Formulas, default_formulas
+from roofscope.formulas.attention import check_causal
 from roofscope.inputs import describe_inputs, prepare_inputs
 from roofscope.params import count_parameters
 from roofscope.report import Report, build_report
@@ -39,6 +41,10 @@ def analyze(
     peak_tflops: float | dict[str, float] | None = None,
     bandwidth_gbs: float | None = None,
     launch_overhead_us: float | None = None,
+    causal: str | None = None,
+    strict: bool = False,
+    batch: int | None = None,
+    seq_len: int | None = None,
 ) -> Report:
     """Count what one forward pass of ``model`` on ``inputs`` costs.
 
@@ -47,6 +53,11 @@ def analyze(
     the model's device (the meta device for a model built there, which costs no memory).
     ``fake=True`` runs the forward on fake tensors: shapes propagate, nothing is computed.
     ``formulas``: the formula registry to use, e.g. ``default_formulas()`` with your own added.
+    ``causal``: how attention with ``is_causal=True`` is counted: "full" (the default: the whole
+    L x S score matrix, as dense kernels compute it) or "triangle" / "half" (only the scores the
+    causal mask keeps); given, it overrides the convention the ``formulas`` were built with.
+    ``strict=True``: an op without a formula is an error (``AnalysisError`` listing them) rather
+    than reported in ``report.uncounted``.
 
     ``device``: a catalog name ("h100", "a100", ``roofscope.devices()`` lists them), a TOML/JSON
     file, or a ``Device``; with one, every op gets a roofline prediction (``report.total.predicted_s``,
@@ -59,16 +70,20 @@ def analyze(
     The model is left exactly as it was: no hooks, attributes, buffers or mode changes remain.
 
     ``model`` may also be a name as on the command line ("resnet50", "timm:NAME", "pkg.mod:factory",
-    "file.py:Class", "model.pt2"; ``roofscope.models.resolve``): with ``inputs=None`` it gets the
-    model's default inputs.
+    "file.py:Class", "model.pt2", a transformer preset such as "llama-2-7b" or a Hugging Face
+    config.json, built on the meta device; ``roofscope.models.resolve``): with ``inputs=None`` it
+    gets the model's default inputs, sized by ``batch`` (the first dimension) and, for transformer
+    presets, ``seq_len`` (``input_ids`` of shape ``(batch, seq_len)``).
     """
-    model_name = None
+    model_name = model if isinstance(model, str) else type(model).__name__
     if isinstance(model, str):
         from roofscope.models import resolve
 
-        resolved = resolve(model)
-        model, model_name = resolved.model, resolved.name
-        inputs = resolved.inputs if inputs is None else inputs
+        named = resolve(model, batch=batch, seq_len=seq_len)
+        model, model_name = named.model, named.name
+        inputs = named.inputs if inputs is None else inputs
+    elif batch is not None or seq_len is not None:
+        raise AnalysisError("batch= and seq_len= size the inputs of a named model; give inputs= for a module")
     if not isinstance(model, torch.nn.Module):
         raise AnalysisError(
             f"roofscope.analyze needs a torch.nn.Module, got {type(model).__name__}"
@@ -76,10 +91,21 @@ def analyze(
         )
     try:
         precision = parse_precision(dtype)
-        resolved = _resolve_device(device, peak_tflops, bandwidth_gbs, launch_overhead_us)
+        target_device = _resolve_device(device, peak_tflops, bandwidth_gbs, launch_overhead_us)
     except (ValueError, DeviceError) as error:
         raise AnalysisError(str(error)) from None
+    if getattr(type(model), "forward", None) is _forward_unimplemented:
+        raise AnalysisError(
+            f"{type(model).__name__} has no forward method: there is nothing to run"
+            + (" (a bare nn.Module(); subclass it and define forward)" if type(model) is torch.nn.Module else "")
+        )
     formulas = formulas.copy() if formulas is not None else default_formulas()
+    if causal is not None:
+        try:
+            check_causal(causal)
+        except ValueError as error:
+            raise AnalysisError(str(error)) from None
+        formulas = formulas.configured(causal=causal)
     args, kwargs = prepare_inputs(model, inputs)
     fake_mode = _fake_mode_of([*args, *kwargs.values()])
     if fake and fake_mode is None:
@@ -93,16 +119,24 @@ def analyze(
         raise AnalysisError(
             f"the forward of {type(model).__name__} ran no tensor operation on the inputs given "
             f"({', '.join(describe_inputs(args, kwargs)) or 'none'}): there is nothing to count"
+            + (" (it is an empty container: it has no layers)" if len(list(model.children())) == 0 and isinstance(model, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)) else "")
         )
-    return build_report(
-        model_name=model_name or type(model).__name__,
+    report = build_report(
+        model_name=model_name,
         inputs=describe_inputs(args, kwargs),
         captured=captured,
         formulas=formulas,
         params=count_parameters(model),
-        device=resolved,
+        device=target_device,
         precision=precision,
     )
+    if strict and report.uncounted:
+        listed = ", ".join(f"{name} (x{calls})" for name, calls in report.uncounted.items())
+        raise AnalysisError(
+            f"strict: {len(report.uncounted)} op(s) in the forward of {type(model).__name__} have no formula: "
+            f"{listed}. Register one with formulas.register(...) or drop strict to report them as uncounted"
+        )
+    return report
 
 
 def _resolve_device(

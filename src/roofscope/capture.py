@@ -159,12 +159,11 @@ class _ModuleStack:
     """
 
     def __init__(self, model: torch.nn.Module) -> None:
-        self.names: dict[int, str] = {id(module): name for name, module in model.named_modules()}
+        named = list(model.named_modules())
+        self.names: dict[int, str] = {id(module): name for name, module in named}
         self.stack: list[str] = []
         self.calls: dict[str, int] = {}
-        self.types: dict[str, str] = {
-            name: type(module).__name__ for name, module in model.named_modules()
-        }
+        self.types: dict[str, str] = {name: type(module).__name__ for name, module in named}
 
     @property
     def current(self) -> str:
@@ -209,6 +208,8 @@ class _Recorder(TorchDispatchMode):
         self.events: list[OpEvent] = []
         self.inside_logical_op = 0
         self.phase = "forward"
+        # (op, overload) per OpOverload: formatting the packet's name on every call is measurable.
+        self._op_names: dict[Any, tuple[str, str]] = {}
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -224,7 +225,10 @@ class _Recorder(TorchDispatchMode):
                 return decomposed
         result = func(*args, **kwargs)
         if not self.inside_logical_op:
-            self.record(str(func.overloadpacket), func._overloadname, args, kwargs, result)
+            names = self._op_names.get(func)
+            if names is None:
+                names = self._op_names[func] = (str(func.overloadpacket), func._overloadname)
+            self.record(*names, args, kwargs, result)
         return result
 
     def record(self, op: str, overload: str, args: Any, kwargs: Mapping[str, Any], result: Any) -> None:

@@ -33,6 +33,8 @@ EXAMPLES_TEXT = """examples:
                                            the model forms
   roofscope seed-attention --input 1,10,256 --input 1,10,256 --input 1,10,256
   roofscope mytok.py:LM --input 1,128:int64  token ids (a dtype after the shape)
+  roofscope llama-2-7b --seq 2048 --device a100-80gb --dtype fp16
+                                           a transformer preset, built on the meta device
 
 subcommands (roofscope compare --help, roofscope sweep --help):
   roofscope compare resnet18 resnet50 mobilenet_v3_large --device h100 --dtype bf16
@@ -54,9 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES_TEXT + "\nbuilt-in examples: " + ", ".join(EXAMPLES),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", nargs="?", help="a built-in example (seed-conv), a torchvision name (resnet50), timm:NAME, package.module:factory, file.py:Class or a .pt2 file")
+    parser.add_argument("model", nargs="?", help="a built-in example (seed-conv), a torchvision name (resnet50), a transformer preset (llama-2-7b) or config.json, timm:NAME, package.module:factory, file.py:Class or a .pt2 file")
     parser.add_argument("--input", action="append", type=_shape, metavar="SHAPE", help="an input shape, e.g. 1,3,224,224, or 1,128:int64 with a dtype; repeat for several inputs")
     parser.add_argument("--batch", type=int, help="set the first dimension of the (default) inputs")
+    parser.add_argument("--seq", type=int, metavar="TOKENS", help="the sequence length of a transformer preset (llama-2-7b --seq 2048)")
     parser.add_argument("--format", choices=("json", "csv", "md", "html"), help="write the report in this format (to -o PATH, else stdout)")
     parser.add_argument("-o", "--output", metavar="PATH", help="the file --format writes (the format follows the suffix when --format is not given)")
     parser.add_argument("--depth", type=int, default=2, help="module tree depth to show (default 2)")
@@ -70,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--launch-us", type=float, help="a per-op launch floor in microseconds")
     parser.add_argument("--plot", metavar="PATH", help="write the roofline chart (PNG or SVG by suffix)")
     parser.add_argument("--devices", action="store_true", help="list the device catalog and exit")
+    parser.add_argument("--strict", action="store_true", help="fail (exit 2) if an op has no formula, instead of reporting it as uncounted")
+    parser.add_argument(
+        "--causal",
+        choices=["full", "triangle", "half"],
+        default="full",
+        help="causal attention: count the full L x S score matrix (default) or only the kept triangle",
+    )
     return parser
 
 
@@ -90,13 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         fmt = check_writable(args.format, args.output, args.plot)
-        resolved = resolve(args.model)
+        for flag, value in (("--batch", args.batch), ("--seq", args.seq)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{flag} must be a positive integer, got {value}")
+        resolved = resolve(args.model, batch=None if args.input else args.batch, seq_len=args.seq)
         inputs = args.input if args.input else resolved.inputs
         if inputs is None:
             raise ValueError(f"{resolved.name} declares no default inputs: give them with --input, e.g. --input 1,3,224,224")
-        if args.batch is not None:
-            if args.batch <= 0:
-                raise ValueError(f"--batch must be a positive integer, got {args.batch}")
+        if args.input and args.batch is not None:
             inputs = replace_dims(inputs, batch=args.batch)
         with error_console.status(f"analysing {resolved.name} ..."):
             report = analyze(
@@ -107,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                 peak_tflops=args.peak_tflops,
                 bandwidth_gbs=args.bandwidth_gbs,
                 launch_overhead_us=args.launch_us,
+                causal=args.causal,
+                strict=args.strict,
             )
         report.model_name = resolved.name
         if args.plot:

@@ -2,6 +2,8 @@
 
 Forms:
 - a built-in example (``seed-conv``);
+- a transformer preset (``llama-2-7b``, see ``roofscope.llm.presets``) or a local Hugging Face
+  ``config.json`` path, built on the meta device;
 - a torchvision model (``resnet50`` or ``torchvision:resnet50``);
 - a timm model (``timm:resnet50``), when timm is installed;
 - ``package.module:factory``: a function called with no arguments, or an ``nn.Module`` class;
@@ -26,6 +28,7 @@ from typing import Any
 import torch
 
 from roofscope.examples import EXAMPLES
+from roofscope.inputs import TensorSpec, replace_dims
 
 
 class ModelSpecError(ValueError):
@@ -150,7 +153,43 @@ def _from_timm(name: str) -> ResolvedModel:
     return ResolvedModel(f"timm:{name}", model, (1, *size))
 
 
-def resolve(spec: str) -> ResolvedModel:
+def _transformer(spec: str, batch: int | None, seq_len: int | None) -> ResolvedModel | None:
+    from roofscope.llm.presets import build, is_config_path, lookup, preset_from_config_file
+
+    preset = lookup(spec)
+    if preset is None and is_config_path(spec):
+        preset = preset_from_config_file(spec)
+    if preset is None:
+        return None
+    model = build(preset)
+    batch = batch or 1
+    if preset.head == "image-classification":
+        size = int(getattr(model.config, "image_size", 224))
+        return ResolvedModel(spec, model, {"pixel_values": TensorSpec((batch, 3, size, size), preset.dtype)})
+    if seq_len is None:
+        seq_len = min(int(getattr(model.config, "max_position_embeddings", 0) or 512), 2048)
+    vocab = int(getattr(model.config, "vocab_size", 2))
+    inputs: dict[str, Any] = {"input_ids": TensorSpec((batch, seq_len), torch.long, 0, vocab)}
+    if preset.head == "causal-lm":
+        inputs["use_cache"] = True  # the prompt's keys and values are kept, as in generation (prefill)
+    return ResolvedModel(spec, model, inputs)
+
+
+def resolve(spec: str, *, batch: int | None = None, seq_len: int | None = None) -> ResolvedModel:
+    """The model named ``spec`` and its default inputs. ``batch`` sizes the inputs of any named model
+    (the first dimension); ``seq_len`` the token count of a transformer preset."""
+    transformer = _transformer(spec, batch, seq_len)
+    if transformer is not None:
+        return transformer
+    if seq_len is not None:
+        raise ModelSpecError(f"seq_len sizes the inputs of a transformer preset or config.json; {spec!r} is neither")
+    resolved = _resolve_module(spec)
+    if batch is not None and resolved.inputs is not None:
+        resolved.inputs = replace_dims(resolved.inputs, batch=batch)
+    return resolved
+
+
+def _resolve_module(spec: str) -> ResolvedModel:
     if spec in EXAMPLES:
         factory, shapes = EXAMPLES[spec]
         return ResolvedModel(spec, factory().eval(), shapes)
@@ -174,7 +213,9 @@ def resolve(spec: str) -> ResolvedModel:
         if name in ("inception_v3", "googlenet"):
             options["init_weights"] = False  # scipy-based truncated-normal init is slow and unneeded
         return ResolvedModel(name, get_model(name, **options).eval(), _torchvision_input(name))
-    candidates = list(EXAMPLES) + names
+    from roofscope.llm.presets import preset_names
+
+    candidates = list(EXAMPLES) + preset_names() + names
     close = difflib.get_close_matches(name, candidates, n=4, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     if not names:

@@ -30,9 +30,15 @@ FAMILIES: tuple[Family, ...] = tuple(
 _BUILT_IN = Formulas.from_families(FAMILIES)
 
 
-def default_formulas() -> Formulas:
-    """A fresh, independent copy of the built-in formulas."""
-    return _BUILT_IN.copy()
+def default_formulas(*, causal: str = "full") -> Formulas:
+    """A fresh, independent copy of the built-in formulas.
+
+    ``causal``: how attention with ``is_causal=True`` is counted: "full" (the whole L x S score
+    matrix, as dense kernels compute it) or "triangle" / "half" (only the scores the causal mask
+    keeps). See docs/conventions.md.
+    """
+    attention.check_causal(causal)
+    return _BUILT_IN.configured(causal=causal)
 
 
 __all__ = ["FAMILIES", "Family", "Formula", "Formulas", "default_formulas", "io_bytes", "op_name", "with_io"]

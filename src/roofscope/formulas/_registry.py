@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -46,6 +48,19 @@ class Formulas:
     def copy(self) -> Formulas:
         return Formulas(self._formulas, self._families)
 
+    def configured(self, **options: Any) -> Formulas:
+        """A copy whose formulas that declare a keyword-only option (``def f(event, *, causal="full")``)
+        have it bound to the value given; formulas that do not declare it are unchanged. This is how
+        an analysis option (such as the causal-attention convention) reaches pure formulas without
+        any global state."""
+        formulas = self.copy()
+        for name, formula in formulas._formulas.items():
+            parameters = _keyword_options(formula)
+            bound = {key: value for key, value in options.items() if key in parameters}
+            if bound:
+                formulas._formulas[name] = functools.update_wrapper(functools.partial(formula, **bound), formula)
+        return formulas
+
     def family(self, name: str) -> str:
         """The op family a formula belongs to; "user" for one registered through ``register``."""
         return self._families.get(name, "uncounted")
@@ -81,6 +96,14 @@ class Formulas:
 
     def __len__(self) -> int:
         return len(self._formulas)
+
+
+def _keyword_options(formula: Formula) -> set[str]:
+    try:
+        signature = inspect.signature(formula)
+    except (TypeError, ValueError):
+        return set()
+    return {p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 def io_bytes(event: OpEvent) -> tuple[int, int]:

@@ -10,7 +10,14 @@ changes the bytes, not the work):
         + B*H * L * S   if a mask or is_causal   (adding the mask)
         + B*H * L * (5S - 2)                     (softmax over each row of S scores)
         + 2 * B*H * L * S if dropout_p > 0       (dropout mask and rescale)
-  Causal attention is counted in full, like a dense kernel computes it (docs/conventions.md).
+  Causal attention (is_causal=True) is counted in full by default, like a dense kernel computes it:
+  causal="full". With causal="triangle" (alias "half") only the scores the causal mask keeps are
+  counted: torch's top-left aligned tril(ones(L, S)), sum over rows i of min(i + 1, S) scores per
+  head (L*(L+1)/2 when L == S; a bottom-right aligned mask, custom_mask_type 2, keeps
+  min(S, max(0, i + 1 + S - L))); every term above (products, scale, softmax over each row's kept
+  scores, dropout) then runs over the kept scores only, and nothing is masked. An explicit mask is
+  always counted in full: its content is not known from shapes (docs/conventions.md).
+  The convention is an option of the registry: default_formulas(causal=...) or analyze(causal=...).
   Bytes = query, key, value and mask read once; the output (and any logsumexp the backend keeps)
   written once: the scores never reach memory in a fused kernel.
 The backward of every backend: MACs = B*H * L * S * (2E + 2Ev) (grad of v, of the probabilities,
@@ -44,17 +51,54 @@ class AttentionShape:
     key_len: int
     qk_dim: int
     value_dim: int
+    kept: tuple[int, ...] | None = None  # scores kept per query row (triangle convention); None: all
+
+
+CAUSAL_CONVENTIONS = ("full", "triangle", "half")
+
+
+def check_causal(causal: str) -> str:
+    if causal not in CAUSAL_CONVENTIONS:
+        raise ValueError(f"causal must be one of {', '.join(map(repr, CAUSAL_CONVENTIONS))}; got {causal!r}")
+    return "triangle" if causal == "half" else causal
+
+
+def causal_row_lengths(query_len: int, key_len: int, bottom_right: bool = False) -> tuple[int, ...]:
+    """Scores per query row kept by a causal mask: torch's is_causal is tril(ones(L, S)) aligned
+    top-left (row i keeps min(i + 1, S)); bottom-right alignment shifts the diagonal by S - L."""
+    offset = key_len - query_len if bottom_right else 0
+    return tuple(min(key_len, max(0, i + 1 + offset)) for i in range(query_len))
+
+
+def causal_scores(query_len: int, key_len: int, bottom_right: bool = False) -> int:
+    """The number of ones in the causal mask (per head)."""
+    return sum(causal_row_lengths(query_len, key_len, bottom_right))
+
+
+def _apply_causal(shape: AttentionShape, is_causal: bool, causal: str, bottom_right: bool = False) -> AttentionShape:
+    if is_causal and check_causal(causal) == "triangle":
+        return dataclasses.replace(shape, kept=causal_row_lengths(shape.query_len, shape.key_len, bottom_right))
+    return shape
+
+
+def _scores(shape: AttentionShape) -> int:
+    per_head = shape.query_len * shape.key_len if shape.kept is None else sum(shape.kept)
+    return shape.heads * per_head
 
 
 def attention_macs(shape: AttentionShape) -> int:
-    return shape.heads * shape.query_len * shape.key_len * (shape.qk_dim + shape.value_dim)
+    return _scores(shape) * (shape.qk_dim + shape.value_dim)
 
 
 def attention_flops(shape: AttentionShape, masked: bool, dropout: bool) -> int:
-    scores = shape.heads * shape.query_len * shape.key_len
+    """``masked``: a mask is added to the scores (an explicit mask, or is_causal counted in full)."""
+    scores = _scores(shape)
     flops = 2 * attention_macs(shape) + scores
     flops += scores if masked else 0
-    flops += softmax_flops(shape.heads * shape.query_len, shape.key_len)
+    if shape.kept is None:
+        flops += softmax_flops(shape.heads * shape.query_len, shape.key_len)
+    else:
+        flops += shape.heads * sum(softmax_flops(1, length) for length in shape.kept)
     flops += 2 * scores if dropout else 0
     return flops
 
@@ -70,70 +114,100 @@ def _seq_first(query: TensorMeta, key: TensorMeta, value: TensorMeta) -> Attenti
     return AttentionShape(batch * heads, query_len, key.shape[1], qk_dim, value.shape[-1])
 
 
-def _forward(event: OpEvent, shape: AttentionShape, masked: bool, dropout_p: object) -> Cost:
+def _forward(
+    event: OpEvent,
+    shape: AttentionShape,
+    mask: bool,
+    is_causal: bool,
+    dropout_p: object,
+    causal: str,
+    bottom_right: bool = False,
+) -> Cost:
+    """``mask``: an explicit mask or bias is given; ``is_causal``: the causal mask is applied."""
     dropout = bool(dropout_p) and float(dropout_p) > 0  # type: ignore[arg-type]
+    shape = _apply_causal(shape, is_causal, causal, bottom_right)
+    masked = mask or (is_causal and shape.kept is None)
     return with_io(event, attention_macs(shape), attention_flops(shape, masked, dropout))
 
 
 @family("aten.scaled_dot_product_attention")
-def scaled_dot_product_attention(event: OpEvent) -> Cost:
+def scaled_dot_product_attention(event: OpEvent, *, causal: str = "full") -> Cost:
     """The logical op: (query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)."""
     query, key, value = event.args[:3]
-    mask = event.arg(3, "attn_mask")
-    causal = bool(event.arg(5, "is_causal", False))
-    return _forward(event, _heads_first(query, key, value), mask is not None or causal, event.arg(4, "dropout_p", 0.0))
+    mask = event.arg(3, "attn_mask") is not None
+    is_causal = bool(event.arg(5, "is_causal", False))
+    return _forward(event, _heads_first(query, key, value), mask, is_causal, event.arg(4, "dropout_p", 0.0), causal)
 
 
 @family("aten._scaled_dot_product_flash_attention_for_cpu")
-def sdpa_flash_cpu(event: OpEvent) -> Cost:
+def sdpa_flash_cpu(event: OpEvent, *, causal: str = "full") -> Cost:
     """(query, key, value, dropout_p, is_causal, *, attn_mask, scale)."""
     query, key, value = event.args[:3]
-    masked = event.kwargs.get("attn_mask") is not None or bool(event.arg(4, "is_causal", False))
-    return _forward(event, _heads_first(query, key, value), masked, event.arg(3, "dropout_p", 0.0))
+    mask = event.kwargs.get("attn_mask") is not None
+    is_causal = bool(event.arg(4, "is_causal", False))
+    return _forward(event, _heads_first(query, key, value), mask, is_causal, event.arg(3, "dropout_p", 0.0), causal)
 
 
 @family("aten._scaled_dot_product_flash_attention")
-def sdpa_flash(event: OpEvent) -> Cost:
+def sdpa_flash(event: OpEvent, *, causal: str = "full") -> Cost:
     """(query, key, value, dropout_p, is_causal, return_debug_mask, *, scale)."""
     query, key, value = event.args[:3]
-    return _forward(event, _heads_first(query, key, value), bool(event.arg(4, "is_causal", False)), event.arg(3, "dropout_p", 0.0))
+    is_causal = bool(event.arg(4, "is_causal", False))
+    return _forward(event, _heads_first(query, key, value), False, is_causal, event.arg(3, "dropout_p", 0.0), causal)
 
 
 @family("aten._scaled_dot_product_efficient_attention", "aten._scaled_dot_product_cudnn_attention")
-def sdpa_efficient(event: OpEvent) -> Cost:
+def sdpa_efficient(event: OpEvent, *, causal: str = "full") -> Cost:
     """(query, key, value, attn_bias, compute_log_sumexp, dropout_p, is_causal, ...)."""
     query, key, value = event.args[:3]
-    masked = event.arg(3, "attn_bias") is not None or bool(event.arg(6, "is_causal", False))
-    return _forward(event, _heads_first(query, key, value), masked, event.arg(5, "dropout_p", 0.0))
+    mask = event.arg(3, "attn_bias") is not None
+    is_causal = bool(event.arg(6, "is_causal", False))
+    return _forward(event, _heads_first(query, key, value), mask, is_causal, event.arg(5, "dropout_p", 0.0), causal)
 
 
 @family("aten._scaled_dot_product_fused_attention_overrideable")
-def sdpa_overrideable(event: OpEvent) -> Cost:
+def sdpa_overrideable(event: OpEvent, *, causal: str = "full") -> Cost:
     """(query, key, value, attn_bias, dropout_p, is_causal, return_debug_mask, *, scale)."""
     query, key, value = event.args[:3]
-    masked = event.arg(3, "attn_bias") is not None or bool(event.arg(5, "is_causal", False))
-    return _forward(event, _heads_first(query, key, value), masked, event.arg(4, "dropout_p", 0.0))
+    mask = event.arg(3, "attn_bias") is not None
+    is_causal = bool(event.arg(5, "is_causal", False))
+    return _forward(event, _heads_first(query, key, value), mask, is_causal, event.arg(4, "dropout_p", 0.0), causal)
 
 
 @family("aten._flash_attention_forward")
-def flash_attention_forward(event: OpEvent) -> Cost:
+def flash_attention_forward(event: OpEvent, *, causal: str = "full") -> Cost:
     """(query, key, value, cum_seq_q, cum_seq_k, max_q, max_k, dropout_p, is_causal, ...), [B, L, H, E]."""
     query, key, value = event.args[:3]
-    return _forward(event, _seq_first(query, key, value), bool(event.arg(8, "is_causal", False)), event.arg(7, "dropout_p", 0.0))
+    is_causal = bool(event.arg(8, "is_causal", False))
+    return _forward(event, _seq_first(query, key, value), False, is_causal, event.arg(7, "dropout_p", 0.0), causal)
 
 
 @family("aten._efficient_attention_forward")
-def efficient_attention_forward(event: OpEvent) -> Cost:
-    """(query, key, value, bias, cu_seqlens_q, cu_seqlens_k, max_q, max_k, dropout_p, custom_mask_type, ...)."""
+def efficient_attention_forward(event: OpEvent, *, causal: str = "full") -> Cost:
+    """(query, key, value, bias, cu_seqlens_q, cu_seqlens_k, max_q, max_k, dropout_p, custom_mask_type, ...);
+    custom_mask_type 1 is causal aligned top-left, 2 aligned bottom-right."""
     query, key, value = event.args[:3]
-    masked = event.arg(3, "bias") is not None or bool(event.arg(9, "custom_mask_type", 0))
-    return _forward(event, _seq_first(query, key, value), masked, event.arg(8, "dropout_p", 0.0))
+    mask_type = int(event.arg(9, "custom_mask_type", 0) or 0)
+    mask = event.arg(3, "bias") is not None
+    shape = _seq_first(query, key, value)
+    return _forward(event, shape, mask, mask_type in (1, 2), event.arg(8, "dropout_p", 0.0), causal, mask_type == 2)
 
 
-def _backward(event: OpEvent, shape: AttentionShape) -> Cost:
-    macs = shape.heads * shape.query_len * shape.key_len * 2 * (shape.qk_dim + shape.value_dim)
-    scores = shape.heads * shape.query_len * shape.key_len
+def _backward(event: OpEvent, shape: AttentionShape, is_causal: bool, causal: str, bottom_right: bool = False) -> Cost:
+    shape = _apply_causal(shape, is_causal, causal, bottom_right)
+    scores = _scores(shape)
+    macs = scores * 2 * (shape.qk_dim + shape.value_dim)
     return with_io(event, macs, 2 * macs + 3 * scores)
+
+
+_BACKWARD_CAUSAL = {
+    "aten._scaled_dot_product_flash_attention_backward": 11,
+    "aten._scaled_dot_product_efficient_attention_backward": 11,
+    "aten._scaled_dot_product_cudnn_attention_backward": 14,
+    "aten._scaled_dot_product_flash_attention_for_cpu_backward": 7,
+    "aten._scaled_dot_product_fused_attention_overrideable_backward": 13,
+    "aten._flash_attention_backward": 11,
+}
 
 
 @family(
@@ -143,17 +217,21 @@ def _backward(event: OpEvent, shape: AttentionShape) -> Cost:
     "aten._scaled_dot_product_flash_attention_for_cpu_backward",
     "aten._scaled_dot_product_fused_attention_overrideable_backward",
 )
-def sdpa_backward(event: OpEvent) -> Cost:
-    """(grad_out, query, key, value, ...), heads-first layout."""
+def sdpa_backward(event: OpEvent, *, causal: str = "full") -> Cost:
+    """(grad_out, query, key, value, ...), heads-first layout; is_causal at the schema's position."""
     _, query, key, value = event.args[:4]
-    return _backward(event, _heads_first(query, key, value))
+    is_causal = bool(event.arg(_BACKWARD_CAUSAL[event.op], "is_causal", False))
+    return _backward(event, _heads_first(query, key, value), is_causal, causal)
 
 
 @family("aten._flash_attention_backward", "aten._efficient_attention_backward")
-def attention_backward_seq_first(event: OpEvent) -> Cost:
+def attention_backward_seq_first(event: OpEvent, *, causal: str = "full") -> Cost:
     """(grad_out, query, key, value, ...), [B, L, H, E] layout."""
     _, query, key, value = event.args[:4]
-    return _backward(event, _seq_first(query, key, value))
+    if event.op == "aten._efficient_attention_backward":
+        mask_type = int(event.arg(14, "custom_mask_type", 0) or 0)
+        return _backward(event, _seq_first(query, key, value), mask_type in (1, 2), causal, mask_type == 2)
+    return _backward(event, _seq_first(query, key, value), bool(event.arg(11, "is_causal", False)), causal)
 
 
 def linear_cost(tokens: int, in_features: int, out_features: int, bias: bool) -> tuple[int, int]:
@@ -177,8 +255,11 @@ def multi_head_attention_macs_flops(
     weights_returned: bool,
     weights_averaged: bool,
     attended_len: int | None = None,
+    is_causal: bool = False,
+    causal: str = "full",
 ) -> tuple[int, int]:
-    """MACs and FLOPs of multi-head attention as the sum of its parts (module docstring)."""
+    """MACs and FLOPs of multi-head attention as the sum of its parts (module docstring).
+    ``is_causal``: the mask is the causal mask; with ``causal="triangle"`` only its kept scores count."""
     parts = [
         linear_cost(batch * query_len, embed_dim, embed_dim, in_bias),
         linear_cost(batch * key_len, key_dim, embed_dim, in_bias),
@@ -186,15 +267,16 @@ def multi_head_attention_macs_flops(
         linear_cost(batch * query_len, embed_dim, embed_dim, out_bias),
     ]
     core = AttentionShape(batch * heads, query_len, attended_len or key_len, embed_dim // heads, embed_dim // heads)
+    core = _apply_causal(core, is_causal, causal)
     macs = sum(p[0] for p in parts) + attention_macs(core)
     flops = sum(p[1] for p in parts) + attention_flops(core, masked, dropout)
     if weights_returned and weights_averaged:
-        flops += batch * query_len * core.key_len * heads  # sum over heads, then divide
+        flops += _scores(core)  # sum over heads, then divide
     return macs, flops
 
 
 @family("roofscope.multi_head_attention_forward")
-def multi_head_attention_forward(event: OpEvent) -> Cost:
+def multi_head_attention_forward(event: OpEvent, *, causal: str = "full") -> Cost:
     """F.multi_head_attention_forward(query [L, N, E], key [S, N, Ek], value [S, N, Ev], embed_dim,
     num_heads, in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn, dropout_p,
     out_proj_weight, out_proj_bias, training, key_padding_mask, need_weights, attn_mask, ...)."""
@@ -205,8 +287,11 @@ def multi_head_attention_forward(event: OpEvent) -> Cost:
     bias_k = event.arg(7, "bias_k")
     add_zero_attn = bool(event.arg(9, "add_zero_attn", False))
     training = bool(event.arg(13, "training", True))
-    masked = event.arg(14, "key_padding_mask") is not None or event.arg(16, "attn_mask") is not None
-    masked = masked or bool(event.arg(24, "is_causal", False))
+    is_causal = bool(event.arg(24, "is_causal", False))
+    triangle = is_causal and check_causal(causal) == "triangle"
+    # with is_causal, attn_mask is the causal mask: the triangle convention drops it with the scores
+    masked = event.arg(14, "key_padding_mask") is not None or (event.arg(16, "attn_mask") is not None and not triangle)
+    masked = masked or (is_causal and not triangle)
     extra_keys = (1 if bias_k is not None else 0) + (1 if add_zero_attn else 0)
     macs, flops = multi_head_attention_macs_flops(
         batch=batch,
@@ -223,6 +308,8 @@ def multi_head_attention_forward(event: OpEvent) -> Cost:
         weights_returned=bool(event.arg(15, "need_weights", True)),
         weights_averaged=bool(event.arg(23, "average_attn_weights", True)),
         attended_len=key.shape[0] + extra_keys,
+        is_causal=is_causal,
+        causal=causal,
     )
     return with_io(event, macs, flops)
 

@@ -12,6 +12,8 @@ Bytes:
   creation (zeros, ones, full, arange, rand, randn, ...): the output written; random number
     generation is not counted as FLOPs. empty and friends allocate and move nothing.
   item() (_local_scalar_dense): one element read.
+  backward of views (slice_backward, select_backward): the gradient of a view is the incoming
+    gradient placed into a zero tensor of the input's shape: grad read, the whole output written.
 """
 
 from __future__ import annotations
@@ -124,6 +126,12 @@ def scatter(event: OpEvent) -> Cost:
         bytes_written = target.nbytes
     flops = updated_elements if accumulate and target.is_floating else 0
     return Cost(0, flops, bytes_read, bytes_written)
+
+
+@family("aten.slice_backward", "aten.select_backward", "aten.as_strided_scatter", "aten.slice_scatter", "aten.select_scatter")
+def view_backward(event: OpEvent) -> Cost:
+    """0 FLOPs; the incoming gradient (and, for the scatters, the base) read, the output written."""
+    return with_io(event)
 
 
 @family("aten._local_scalar_dense")
