@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from roofscope.api import AnalysisError, analyze
 from roofscope.capture import CaptureError
@@ -15,7 +19,10 @@ from roofscope.examples import EXAMPLES
 from roofscope.models import ModelSpecError, resolve
 from roofscope.inputs import TensorSpec, parse_input_spec, replace_dims
 from roofscope.render.table import render_terminal
-from roofscope.sweep import SUBCOMMANDS, check_writable, run_subcommand, write_output
+from roofscope.render.export import to_format
+from roofscope.render.sweep import plot_sweep, rows_table, rows_text
+from roofscope.report import CONVENTION, Report
+from roofscope.sweep import crossing, parse_values, run_compare, run_sweep
 
 EXAMPLES_TEXT = """examples:
   roofscope seed-conv                      the seed article's SimpleConv, exact counts
@@ -81,6 +88,133 @@ def build_parser() -> argparse.ArgumentParser:
         help="causal attention: count the full L x S score matrix (default) or only the kept triangle",
     )
     return parser
+
+
+SUBCOMMANDS = ("compare", "sweep")
+FORMATS = {".json": "json", ".csv": "csv", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
+
+
+def check_writable(fmt: str | None, *paths: str | None) -> str | None:
+    """The output format (from ``fmt`` or the first path's suffix); raises ValueError, before any
+    work is done, for a path whose folder does not exist or cannot be written."""
+    for path in paths:
+        if not path:
+            continue
+        folder = Path(path).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise ValueError(f"cannot write {path}: the folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise ValueError(f"cannot write {path}: the folder {folder} is not writable")
+        if Path(path).is_dir():
+            raise ValueError(f"cannot write {path}: it is a folder")
+    output = paths[0] if paths else None
+    if fmt is None and output:
+        fmt = FORMATS.get(Path(output).suffix.lower())
+        if fmt is None:
+            raise ValueError(f"cannot tell the format of {output} from its suffix: add --format json|csv|md|html")
+    return fmt
+
+
+def write_output(report: Report, fmt: str | None, path: str | None, **options: Any) -> bool:
+    """Write the report to ``path``, or to stdout without one; True when it went to stdout."""
+    fmt = check_writable(fmt, path)
+    text = to_format(report, fmt or "json", **options)
+    if path is None:
+        sys.stdout.write(text)
+        return True
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return False
+
+
+COMPARE_EXAMPLES = """examples:
+  roofscope compare resnet18 resnet50 mobilenet_v3_large
+  roofscope compare resnet50 vit_b_16 --device h100 --dtype bf16
+  roofscope compare seed-conv mypkg.models:build --batch 8 --format json -o compare.json
+"""
+
+SWEEP_EXAMPLES = """examples:
+  roofscope sweep resnet50 --batch 1,2,4,...,256 --device h100 --dtype bf16 --plot sweep.png
+  roofscope sweep resnet50 --size 128,160,...,320 --device a100
+  roofscope sweep mylm.py:LM --input 1,128:int64 --seq 128,256,...,4096 --device h100
+  ("1,2,4,...,256" doubles; "128,160,192,...,320" steps by 32)
+"""
+
+
+def _common(parser: Any) -> None:
+    parser.add_argument("--device", help="a catalog device (h100, a100, l4, ...) or a TOML/JSON device file")
+    parser.add_argument("--dtype", help="analyse as if in this precision: bf16, fp16, fp32, tf32, fp8, int8, int8-weights")
+    parser.add_argument("--peak-tflops", type=float, help="override (or, without --device, define) the peak dense TFLOP/s")
+    parser.add_argument("--bandwidth-gbs", type=float, help="override (or define) the memory bandwidth in GB/s")
+    parser.add_argument("--exact", action="store_true", help="exact integers instead of K/M/G units")
+    parser.add_argument("--format", choices=("json", "csv", "md"), help="write the rows in this format (to -o PATH, else stdout)")
+    parser.add_argument("-o", "--output", metavar="PATH", help="the file --format writes")
+
+
+def run_subcommand(name: str, argv: list[str]) -> int:
+    formatter = argparse.RawDescriptionHelpFormatter
+    if name == "compare":
+        parser = argparse.ArgumentParser(prog="roofscope compare", description="Models side by side: params, MACs, FLOPs, bytes, intensity, and predicted time with --device.", epilog=COMPARE_EXAMPLES, formatter_class=formatter)
+        parser.add_argument("models", nargs="+", metavar="MODEL", help="model names, as for roofscope MODEL")
+        parser.add_argument("--batch", type=int, help="set the first dimension of each model's default inputs")
+    else:
+        parser = argparse.ArgumentParser(prog="roofscope sweep", description="One model over a series of batch sizes, image sizes or sequence lengths, analysed on the meta device.", epilog=SWEEP_EXAMPLES, formatter_class=formatter)
+        parser.add_argument("model", metavar="MODEL", help="a model name, as for roofscope MODEL")
+        axis = parser.add_mutually_exclusive_group()
+        axis.add_argument("--batch", metavar="VALUES", help="batch sizes, e.g. 1,2,4,...,256 (the default)")
+        axis.add_argument("--size", metavar="VALUES", help="image sizes (the last two dimensions of 4-D inputs), e.g. 128,160,...,320")
+        axis.add_argument("--seq", metavar="VALUES", help="sequence lengths (dimension 1 of the inputs), e.g. 128,256,...,4096")
+        parser.add_argument("--input", action="append", type=_shape, metavar="SHAPE", help="the base input shape(s), e.g. 1,128:int64")
+        parser.add_argument("--plot", metavar="PATH", help="write the sweep chart (PNG or SVG by suffix; needs --device)")
+    _common(parser)
+    args = parser.parse_args(argv)
+    console = Console() if sys.stdout.isatty() else Console(width=140)  # a file or pipe: no truncated columns
+    error_console = Console(stderr=True)
+    options = {"device": args.device, "dtype": args.dtype, "peak_tflops": args.peak_tflops, "bandwidth_gbs": args.bandwidth_gbs}
+    try:
+        fmt = check_writable(args.format, args.output, getattr(args, "plot", None))
+        if getattr(args, "plot", None) and not (args.device or args.peak_tflops):
+            raise ValueError("--plot draws throughput and the memory/compute crossing: it needs --device")
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=error_console, transient=True) as progress:
+            if name == "compare":
+                task = progress.add_task("analysing", total=len(args.models))
+                rows = run_compare(args.models, batch=args.batch, progress=lambda spec: progress.advance(task), **options)
+                first = "model"
+            else:
+                axis_name = "size" if args.size else "seq" if args.seq else "batch"
+                values = parse_values(args.size or args.seq or args.batch or "1,2,4,...,256")
+                task = progress.add_task(f"{args.model} over {axis_name}", total=len(values))
+                rows = run_sweep(args.model, values, axis=axis_name, inputs=args.input, progress=lambda value: progress.advance(task), **options)
+                first = axis_name
+        if getattr(args, "plot", None):
+            plot_sweep(rows, args.plot, axis=first)
+        if fmt:
+            text = rows_text(rows, fmt)
+            if args.output:
+                with open(args.output, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            else:
+                sys.stdout.write(text)
+                return 0
+    except (ModelSpecError, AnalysisError, CaptureError, ValueError, OSError) as error:
+        error_console.print(f"[bold red]roofscope {name}:[/] {error}", highlight=False)
+        return 2
+    title = f"{rows[0].label} over {first}" if name == "sweep" else "comparison"
+    table = rows_table(rows, first=first, exact=args.exact)
+    table.title = title + (f"  ({rows[0].report.device.name}, {rows[0].report.precision.name if rows[0].report.precision else 'model dtype'})" if rows[0].report.device else "")
+    console.print(table)
+    if name == "sweep" and rows[0].report.device is not None:
+        cross = crossing(rows)
+        console.print(f"crosses from memory- to compute-bound at {first} {cross.value}" if cross else
+                      f"{rows[-1].report.total.bound}-bound over the whole sweep ({100 * (rows[-1].report.total.memory_bound_share or 0):.0f}% of predicted time in memory-bound ops at {first} {rows[-1].value})", highlight=False)
+    console.print(CONVENTION, style="dim italic", highlight=False)
+    if getattr(args, "plot", None):
+        error_console.print(f"wrote {args.plot}", highlight=False)
+    if args.output:
+        error_console.print(f"wrote {args.output}", highlight=False)
+    return 0
+
+
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""File formats of a report: JSON (``Report.to_dict``), CSV (one row per module) and Markdown.
+"""File formats of a report: JSON (``Report.to_dict``), CSV (one row per module), Markdown and HTML.
 
 They format what the report holds; they compute nothing.
 """
@@ -9,6 +9,7 @@ import csv
 import io
 import json
 
+from roofscope.render.html import to_html
 from roofscope.render.units import nbytes, seconds, si
 from roofscope.report import Report
 
@@ -111,3 +112,16 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
         lines.append("none: every op call is counted.")
     lines += ["", f"_{report.convention}_", ""]
     return "\n".join(lines)
+
+
+def to_format(report: Report, fmt: str, *, depth: int | None = None, exact: bool = False) -> str:
+    """The report as the text of one file format: "json", "csv", "md" or "html"."""
+    if fmt == "json":
+        return to_json(report)
+    if fmt == "csv":
+        return to_csv(report)
+    if fmt == "md":
+        return to_markdown(report, depth=depth, exact=exact)
+    if fmt == "html":
+        return to_html(report)
+    raise ValueError(f"unknown format {fmt!r}: use json, csv, md or html")

@@ -1,0 +1,133 @@
+"""Sweeps and comparisons shown: a rich table, the rows as JSON/CSV/Markdown, and the sweep chart.
+
+They show the reports' own figures and the rows' throughput; they compute nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.table import Table
+
+from roofscope.render.units import nbytes, seconds, si
+from roofscope.sweep import Row, crossing, rows_dicts
+
+
+def rows_table(rows: list[Row], *, first: str, exact: bool = False) -> Any:
+    timed = any(row.report.device is not None for row in rows)
+    table = Table(title_justify="left")
+    table.add_column(first, no_wrap=True)
+    for column in ("params", "MACs", "FLOPs", "bytes", "FLOP/B"):
+        table.add_column(column, justify="right")
+    if timed:
+        for column in ("time", "samples/s", "bound", "%mem"):
+            table.add_column(column, justify="right")
+    for row in rows:
+        total = row.report.total
+        cells = [
+            row.label if row.value is None else str(row.value),
+            si(row.report.params.total, exact=exact), si(total.macs, exact=exact), si(total.flops, exact=exact),
+            nbytes(total.bytes, exact=exact), f"{total.intensity:.1f}",
+        ]
+        if timed:
+            cells += [
+                seconds(total.predicted_s or 0.0), si(row.throughput or 0.0), total.bound or "-",
+                f"{100 * (total.memory_bound_share or 0):.0f}%",
+            ]
+        table.add_row(*cells)
+    return table
+
+
+def rows_text(rows: list[Row], fmt: str) -> str:
+    data = rows_dicts(rows)
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    columns = [key for key in data[0] if key != "inputs"]
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(data)
+        return buffer.getvalue()
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join("" if row[c] is None else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])) for c in columns) + " |" for row in data]
+    return "\n".join(lines) + "\n"
+
+
+def plot_sweep(rows: list[Row], path: Any, *, axis: str = "batch") -> Any:
+    """Four panels against the swept value: FLOPs and bytes, intensity (with the ridge points),
+    predicted throughput, and the share of time in memory-bound ops; the crossing from
+    memory- to compute-bound is marked when there is one."""
+    from matplotlib.figure import Figure  # matplotlib is an optional extra
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    report = rows[0].report
+    xs = [row.value for row in rows]
+    figure = Figure(figsize=(11, 7.5), dpi=110, layout="constrained")
+    panels = figure.subplots(2, 2, sharex=True)
+    label = {"batch": "batch size", "size": "image size (pixels)", "seq": "sequence length"}[axis]
+
+    ax = panels[0][0]
+    ax.plot(xs, [row.report.total.flops for row in rows], "o-", color="#1f4e9c", label="FLOPs")
+    ax.plot(xs, [row.report.total.bytes for row in rows], "s-", color="#e76f51", label="bytes moved")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: si(v)))
+    ax.set_title("work per forward pass (FLOPs, bytes)", loc="left", fontsize=10)
+    ax.legend(fontsize=8)
+
+    ax = panels[0][1]
+    ax.plot(xs, [row.report.total.intensity for row in rows], "o-", color="#2a9d8f", label="model intensity")
+    for index, roof in enumerate(report.roofs[:2]):
+        ax.axhline(roof.ridge, ls="--", lw=1, color=("#8e44ad", "#b8860b")[index], label=f"ridge {roof.label} ({roof.ridge:.0f})")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(int(v))[0] in "25" else ""))
+    ax.set_title("arithmetic intensity (FLOP / byte): model vs ridge points", loc="left", fontsize=10)
+    ax.legend(fontsize=8)
+
+    ax = panels[1][0]
+    timed = [row for row in rows if row.throughput]
+    ax.plot([row.value for row in timed], [row.throughput for row in timed], "o-", color="#1d7874")
+    ax.set_ylim(0, max([row.throughput or 0.0 for row in timed] + [1.0]) * 1.12)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: si(v)))
+    for row in timed[-1:]:
+        ax.annotate(f"{si(row.throughput)} samples/s", (row.value, row.throughput), xytext=(-4, 6),
+                    textcoords="offset points", ha="right", fontsize=8)
+    ax.set_title("predicted throughput (samples / s)", loc="left", fontsize=10)
+
+    ax = panels[1][1]
+    ax.plot(xs, [100 * (row.report.total.memory_bound_share or 0) for row in rows], "o-", color="#d62828")
+    ax.axhline(50, ls=":", lw=1, color="0.4")
+    ax.set_ylim(0, 100)
+    ax.set_title("% of predicted time in memory-bound ops", loc="left", fontsize=10)
+
+    cross = crossing(rows)
+    for ax in (panel for line in panels for panel in line):
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(xs))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([str(x) for x in xs], fontsize=8)
+        ax.grid(True, lw=0.4, alpha=0.5)
+        if cross is not None:
+            ax.axvline(cross.value, color="0.2", lw=1.2, ls="-.")
+    for ax in panels[1]:
+        ax.set_xlabel(label)
+    if cross is not None:
+        panels[1][1].annotate(f"compute-bound from {axis} {cross.value}", (cross.value, 50), xytext=(6, 8),
+                              textcoords="offset points", fontsize=8)
+        verdict = f"crosses from memory- to compute-bound at {axis} {cross.value}"
+    elif rows[-1].report.total.bound == "memory":
+        verdict = f"memory-bound over the whole sweep ({100 * (rows[-1].report.total.memory_bound_share or 0):.0f}% of time in memory-bound ops at {axis} {xs[-1]})"
+    else:
+        verdict = "compute-bound over the whole sweep"
+    device = report.device.name if report.device else "no device"
+    precision = report.precision.name if report.precision else "model dtype"
+    figure.suptitle(f"{rows[0].label} on {device} ({precision}), {label} {xs[0]}..{xs[-1]}\n{verdict}", fontsize=11, x=0.01, ha="left")
+    if path is not None:
+        figure.savefig(path)
+    return figure
+
+
