@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         return run_subcommand(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=160)  # a file or pipe: room for every column
     error_console = Console(stderr=True)
     if args.devices:
         for key, device in devices().items():

@@ -19,12 +19,13 @@ from roofscope.sweep import Row, crossing, rows_dicts
 def rows_table(rows: list[Row], *, first: str, exact: bool = False) -> Any:
     timed = any(row.report.device is not None for row in rows)
     table = Table(title_justify="left")
-    table.add_column(first, no_wrap=True)
+    table.add_column(first, overflow="fold")
+    # a squeezed number folds onto a second line; an ellipsis would hide digits
     for column in ("params", "MACs", "FLOPs", "bytes", "FLOP/B"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", overflow="fold")
     if timed:
         for column in ("time", "samples/s", "bound", "%mem"):
-            table.add_column(column, justify="right")
+            table.add_column(column, justify="right", overflow="fold")
     for row in rows:
         total = row.report.total
         cells = [

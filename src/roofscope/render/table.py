@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -15,17 +16,22 @@ def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
+def _add_figure_columns(table: Table, headers: tuple[str, ...], rows: list[list[str]]) -> None:
+    """Right-aligned columns as wide as their widest cell: a narrow console squeezes the name
+    column, never a figure (an ellipsis would hide digits)."""
+    for index, header in enumerate(headers):
+        widest = max([len(header), *(len(row[index]) for row in rows)])
+        table.add_column(header, justify="right", no_wrap=True, min_width=widest)
+
+
 def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Table:
-    table = Table(title=f"{report.model_name}  ({', '.join(report.inputs)})", title_justify="left", expand=False)
-    table.add_column("module", no_wrap=True, overflow="ellipsis", max_width=22)
-    for column in ("params", "MACs", "FLOPs", "bytes", "FLOP/B", "%"):
-        table.add_column(column, justify="right", no_wrap=not exact, min_width=6)
+    table = Table(title=f"{report.model_name}  ({', '.join(report.inputs)})", title_justify="left", expand=False, box=box.SIMPLE_HEAVY, collapse_padding=True, pad_edge=False)
     timed = report.device is not None
-    if timed:
-        for column in ("time", "%time", "bound"):
-            table.add_column(column, justify="right", no_wrap=True)
+    headers = ("params", "MACs", "FLOPs", "bytes", "FLOP/B", "%") + (("time", "%time", "bound") if timed else ())
     whole = report.total.flops
     whole_time = report.total.predicted_s or 0.0
+    labels: list[tuple[Text, str | None]] = []
+    rows: list[list[str]] = []
 
     def add(module: ModuleReport) -> None:
         label = Text("  " * module.depth + (module.short_name or report.model_name))
@@ -34,8 +40,8 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
         label.append(f" {module.type}", style="dim")
         style = "bold" if module.depth == 0 else ("dim" if module.calls == 0 else None)
         cost = module.total
-        table.add_row(
-            label,
+        labels.append((label, style))
+        rows.append([
             si(module.params.total, exact=exact),
             si(cost.macs, exact=exact),
             si(cost.flops, exact=exact),
@@ -51,36 +57,42 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
                 if timed
                 else ()
             ),
-            style=style,
-        )
+        ])
         if module.depth < depth:
             for child in module.children:
                 add(child)
 
     add(report.root)
+    table.add_column("module", overflow="ellipsis", max_width=28, min_width=8)
+    _add_figure_columns(table, headers, rows)
+    for (label, style), cells in zip(labels, rows):
+        table.add_row(label, *cells, style=style)
     return table
 
 
 def op_table(report: Report, *, limit: int = 12, exact: bool = False) -> Table:
-    table = Table(title="by op", title_justify="left")
-    table.add_column("op", no_wrap=True)
-    table.add_column("family", style="dim", no_wrap=True)
-    for column in ("calls", "MACs", "FLOPs", "bytes", "%FLOPs"):
-        table.add_column(column, justify="right", no_wrap=not exact)
+    table = Table(title="by op", title_justify="left", box=box.SIMPLE_HEAVY, collapse_padding=True, pad_edge=False)
+    names: list[tuple[str, str, str | None]] = []
+    rows: list[list[str]] = []
     for summary in list(report.by_op().values())[:limit]:
         cost = summary.cost
         if cost is None:
-            table.add_row(summary.name, "uncounted", str(summary.calls), "?", "?", "?", "?", style="yellow")
+            names.append((summary.name, "uncounted", "yellow"))
+            rows.append([str(summary.calls), "?", "?", "?", "?"])
             continue
-        table.add_row(
-            summary.name,
-            summary.family,
+        names.append((summary.name, summary.family, None))
+        rows.append([
             str(summary.calls),
             si(cost.macs, exact=exact),
             si(cost.flops, exact=exact),
             nbytes(cost.bytes, exact=exact),
             _share(cost.flops, report.total.flops),
-        )
+        ])
+    table.add_column("op", overflow="fold")
+    table.add_column("family", style="dim", overflow="ellipsis")
+    _add_figure_columns(table, ("calls", "MACs", "FLOPs", "bytes", "%FLOPs"), rows)
+    for (name, family, style), cells in zip(names, rows):
+        table.add_row(name, family, *cells, style=style)
     return table
 
 
