@@ -1,7 +1,7 @@
-"""Bad input through the API and the command line: a clear message, exit status 2, nothing left behind.
+"""Bad input through the API and the command line: a clear message, exit status 2, nothing left behind
+(state_guard: the model and torch's global state as they were, the RNG included).
 
-Model specs that load files (a missing file, a corrupt checkpoint) belong to another issue and are
-not tested here.
+Model files (missing, corrupt or untrusted checkpoints, failing .py files) are in test_checkpoints.py.
 """
 
 import os
@@ -16,18 +16,19 @@ import roofscope
 from roofscope import cli
 from roofscope.examples import SimpleConv
 from roofscope.models import ResolvedModel
+from state_guard import assert_same, global_state, untouched
 
 SRC = os.path.join(os.path.dirname(__file__), "..", "src")
 
 
-def no_global_state_left():
-    from torch.nn.modules import module as torch_module
-    from torch.utils._python_dispatch import _get_current_dispatch_mode
+class Tokens(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(10, 4)
+        self.fc = nn.Linear(4, 2)
 
-    assert not torch_module._global_forward_hooks and not torch_module._global_forward_pre_hooks
-    assert not torch.overrides._get_current_function_mode_stack()
-    assert _get_current_dispatch_mode() is None
-    assert torch.is_grad_enabled()
+    def forward(self, ids):
+        return self.fc(self.embed(ids))
 
 
 class UsesCholesky(nn.Module):
@@ -51,21 +52,48 @@ class UsesCholesky(nn.Module):
         (nn.Sequential(), (1, 2), roofscope.AnalysisError, r"ran no tensor operation.*empty container"),
         (nn.ModuleList(), (1, 2), roofscope.AnalysisError, r"ModuleList has no forward method"),
         (UsesCholesky(), (3, 3), roofscope.AnalysisError, None),  # strict, below
+        # wrong dtypes: the module, what it got, its parameters' dtype, and what to give instead
+        (Tokens(), (2, 3), roofscope.CaptureError, (
+            r"module 'embed' \(Embedding\) on float32\[2, 3\] with float32 parameters.*Long, Int.*FloatTensor"
+            r".*hint: Embedding takes integer indices, got float32: give an integer input \(TensorSpec\(shape, torch.long"
+        )),
+        (nn.Sequential(nn.Linear(8, 4)), roofscope.TensorSpec((2, 8), torch.int64), roofscope.CaptureError, (
+            r"module '0' \(Linear\) on int64\[2, 8\] with float32 parameters.*Long and Float.*"
+            r"hint: Linear has float32 parameters but its input is int64: give float32 inputs"
+        )),
+        (nn.Sequential(nn.Linear(8, 4)), torch.ones(2, 8, dtype=torch.float16), roofscope.CaptureError,
+         r"module '0' \(Linear\) on float16\[2, 8\] with float32 parameters.*hint: .*give float32 inputs"),
+        (nn.Sequential(nn.Linear(8, 4)), [torch.ones(2, 8), "extra"], roofscope.CaptureError,
+         r"takes 2 positional arguments but 3 were given.*inputs given: float32\[2, 8\], str"),
+        (nn.Sequential(nn.Linear(8, 4)), {1, 2}, TypeError, r"inputs must be a tensor, a shape.*got set"),
     ],
 )
 def test_api_errors_are_clear_and_leave_nothing(model, inputs, error, message):
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    rng = torch.get_rng_state()
-    with pytest.raises(error, match="(?s)" + (message or r"strict: 1 op\(s\) .* no formula: aten.linalg_cholesky_ex \(x1\)")):
+    with untouched(model), pytest.raises(error, match="(?s)" + (message or r"strict: 1 op\(s\) .* no formula: aten.linalg_cholesky_ex \(x1\)")):
         roofscope.analyze(model, inputs, strict=True)
-    no_global_state_left()
-    assert torch.equal(rng, torch.get_rng_state())
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert not model._forward_hooks and not model._forward_pre_hooks
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"device": "h1000"}, r"unknown device 'h1000'"),
+        ({"device": "h100", "dtype": "fp7"}, r"fp7"),
+        ({"peak_tflops": 100}, r"a custom device needs both peak_tflops and bandwidth_gbs"),
+        ({"causal": "lower"}, r"lower"),
+        ({"batch": 2}, r"batch= and seq_len= size the inputs of a named model"),
+    ],
+)
+def test_api_bad_options(options, message):
+    model = SimpleConv()
+    with untouched(model), pytest.raises(roofscope.AnalysisError, match=message):
+        roofscope.analyze(model, (1, 1, 28, 28), **options)
+
+
 def test_unknown_op_is_uncounted_unless_strict():
-    report = roofscope.analyze(UsesCholesky(), (3, 3))
+    model = UsesCholesky()
+    with untouched(model):
+        report = roofscope.analyze(model, (3, 3))
     assert report.uncounted == {"aten.linalg_cholesky_ex": 1}
     formulas = roofscope.default_formulas()
     formulas.register("aten.linalg_cholesky_ex")(lambda event: roofscope.Cost(0, 9, 0, 0))
@@ -73,9 +101,9 @@ def test_unknown_op_is_uncounted_unless_strict():
 
 
 def run_cli(capsys, *argv):
-    code = cli.main(list(argv))
+    with untouched(rng=False):  # the command line builds the model, with random weights
+        code = cli.main(list(argv))
     captured = capsys.readouterr()
-    no_global_state_left()
     return code, captured.out, captured.err
 
 
@@ -93,13 +121,31 @@ def test_cli_wrong_shape(capsys):
 
 
 def test_cli_bad_shape_text_and_bad_option(capsys):
+    before = global_state()
     for argv in (["seed-conv", "--input", "1,a3"], ["seed-conv", "--input", "1,-2"], ["seed-conv", "--causal", "lower"]):
         with pytest.raises(SystemExit) as info:
             cli.main(argv)
         assert info.value.code == 2
         err = capsys.readouterr().err
         assert "error:" in err and "Traceback" not in err
-    no_global_state_left()
+    assert_same(before, global_state())
+
+
+def test_cli_wrong_dtype(capsys, monkeypatch):
+    monkeypatch.setattr(cli, "resolve", lambda spec, **sizes: ResolvedModel(spec, Tokens(), None))
+    code, out, err = run_cli(capsys, "tokens", "--input", "2,3")
+    assert code == 2 and out == "" and "Traceback" not in err
+    err = " ".join(err.split())
+    assert "module 'embed' (Embedding) on float32[2, 3] with float32 parameters" in err
+    assert "--input 1,128:int64" in err
+    code, out, _ = run_cli(capsys, "tokens", "--input", "2,3:int64")
+    assert code == 0
+
+
+def test_cli_empty_model(capsys, monkeypatch):
+    monkeypatch.setattr(cli, "resolve", lambda spec, **sizes: ResolvedModel(spec, nn.Sequential(), [(1, 2)]))
+    code, out, err = run_cli(capsys, "empty")
+    assert code == 2 and out == "" and "ran no tensor operation" in err and "empty container" in " ".join(err.split())
 
 
 def test_cli_strict(capsys, monkeypatch):

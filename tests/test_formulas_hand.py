@@ -205,6 +205,15 @@ def test_rms_norm():
 # --- pooling ----------------------------------------------------------------------------------
 
 
+def test_weight_norm():
+    v, g = torch.randn(6, 3, 2), torch.rand(6, 1, 1)
+    per_row = analyze(Fn(lambda v, g: torch._weight_norm(v, g, 0)), v, g).total
+    assert per_row.flops == 3 * 36 + 6  # norm 2 per element, g / norm per row (6), v * that 1 per element
+    assert per_row.bytes_read == (36 + 6) * 4 and per_row.bytes_written == (36 + 6) * 4  # w and the 6 norms
+    whole = analyze(Fn(lambda v, g: torch._weight_norm(v, g, -1)), v, torch.rand(())).total
+    assert whole.flops == 3 * 36 + 1  # dim=-1: one norm over the whole tensor
+
+
 def test_max_and_avg_pool():
     x = torch.randn(1, 2, 4, 4)
     total = analyze(nn.MaxPool2d(2), x).total

@@ -13,6 +13,7 @@ from roofscope.cost import Cost
 from roofscope.devices import Device, DeviceError, devices, get_device
 from roofscope.formulas import Formulas, default_formulas
 from roofscope.inputs import TensorSpec
+from roofscope.models import ModelSpecError
 from roofscope.params import ParamCount
 from roofscope.report import Figures, ModuleReport, OpRecord, OpSummary, Report
 from roofscope.roofline import OpTiming, Precision, Roof, Timing
@@ -27,6 +28,7 @@ __all__ = [
     "DeviceError",
     "Figures",
     "Formulas",
+    "ModelSpecError",
     "ModuleReport",
     "OpEvent",
     "OpRecord",

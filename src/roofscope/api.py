@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch.nn.modules.module import _forward_unimplemented
 
-from roofscope.capture import CaptureError, capture
+from roofscope.capture import CaptureError, RandomState, capture
 from roofscope.devices import Device, DeviceError, get_device
 from roofscope.formulas import Formulas, default_formulas
 from roofscope.formulas.attention import check_causal
@@ -67,7 +67,9 @@ def analyze(
     (docs/conventions.md, "Roofline"); None keeps the model's own dtypes.
 
     The forward runs once under ``torch.no_grad()``, in the mode (train or eval) the model is in.
-    The model is left exactly as it was: no hooks, attributes, buffers or mode changes remain.
+    The model is left exactly as it was: no hooks, attributes or mode changes remain, and parameters
+    and buffers the forward updates in place are put back; torch's global state (modes, global
+    hooks, flags, the random generators) is as before. README, "What roofscope guarantees".
 
     ``model`` may also be a name as on the command line ("resnet50", "timm:NAME", "pkg.mod:factory",
     "file.py:Class", "model.pt2", a transformer preset such as "llama-2-7b" or a Hugging Face
@@ -79,7 +81,8 @@ def analyze(
     if isinstance(model, str):
         from roofscope.models import resolve
 
-        named = resolve(model, batch=batch, seq_len=seq_len)
+        with RandomState():  # random weights are drawn without moving the user's generator
+            named = resolve(model, batch=batch, seq_len=seq_len)
         model, model_name = named.model, named.name
         inputs = named.inputs if inputs is None else inputs
     elif batch is not None or seq_len is not None:

@@ -201,34 +201,135 @@ class _ModuleStack:
             pre.remove()
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _OpInfo:
+    op: str  # "aten.mm"
+    overload: str  # "default"
+    composite: bool  # an aten op with a CompositeImplicitAutograd kernel (see __torch_dispatch__)
+    writes: tuple[tuple[int, str], ...]  # (position, name) of each argument the schema marks written
+
+    @classmethod
+    def of(cls, func: Any) -> _OpInfo:
+        composite = func.namespace == "aten" and torch._C._dispatch_has_kernel_for_dispatch_key(
+            func.name(), torch._C.DispatchKey.CompositeImplicitAutograd
+        )
+        writes = tuple(
+            (index, argument.name)
+            for index, argument in enumerate(func._schema.arguments)
+            if argument.alias_info is not None and argument.alias_info.is_write
+        )
+        return cls(str(func.overloadpacket), func._overloadname, composite, writes)
+
+
+class _Guard:
+    """Keeps the model's tensors as they were: the forward may update them in place.
+
+    Buffers are copied before the run (batch norm's running statistics are written by kernels whose
+    schema does not say so: ``native_batch_norm``, ``cudnn_batch_norm``). Parameters, which can be
+    large, are copied on write: the first time an op whose schema marks an argument written
+    (``clamp_``, ``mul_``, ``copy_``, an ``out=``...) is about to write storage a parameter lives in,
+    through the parameter, ``.data`` or a view. ``restore`` puts everything back. Meta tensors hold
+    no values and are skipped.
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.saved: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.owners: dict[int, list[torch.Tensor]] = {}
+        for parameter in model.parameters():
+            pointer = _storage_pointer(parameter)
+            if pointer:
+                self.owners.setdefault(pointer, []).append(parameter)
+        with torch.no_grad():
+            for buffer in model.buffers():
+                if buffer.device.type != "meta":
+                    self.saved.append((buffer, buffer.detach().clone()))
+
+    def before_write(self, value: Any) -> None:
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                self.before_write(item)
+            return
+        if not isinstance(value, torch.Tensor):
+            return
+        owners = self.owners.pop(_storage_pointer(value), None)
+        if owners:
+            # Outside every mode (the copy is neither recorded nor made fake), without autograd.
+            with torch.utils._python_dispatch._disable_current_modes(), torch.no_grad():
+                self.saved += [(owner, torch.ops.aten.clone.default(owner.detach())) for owner in owners]
+
+    def restore(self) -> None:
+        with torch.utils._python_dispatch._disable_current_modes(), torch.no_grad():
+            for tensor, saved in reversed(self.saved):
+                torch.ops.aten.copy_.default(tensor.detach(), saved)
+
+
+_PLAIN_DISPATCH = torch.Tensor.__torch_dispatch__
+
+
+def _storage_pointer(tensor: torch.Tensor) -> int:
+    """The address of the storage a tensor views (0 when it has none: meta, empty, or a subclass with
+    its own dispatch, such as a fake tensor, whose storage is not the model's)."""
+    if tensor.device.type == "meta" or type(tensor).__torch_dispatch__ is not _PLAIN_DISPATCH:
+        return 0
+    try:
+        return int(tensor.untyped_storage().data_ptr())
+    except (RuntimeError, NotImplementedError, TypeError):
+        return 0
+
+
+class RandomState:
+    """torch's global random generators as they were: a forward in training mode draws from them
+    (dropout), building a model with random weights too, and an analysis must not change what the
+    user's next random number is. Saved when made, put back by ``restore`` or at the end of a
+    ``with`` block."""
+
+    def __init__(self) -> None:
+        self.cpu = torch.get_rng_state()
+        self.cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state_all(self.cuda)
+
+    def __enter__(self) -> RandomState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.restore()
+
+
 class _Recorder(TorchDispatchMode):
-    def __init__(self, modules: _ModuleStack) -> None:
+    def __init__(self, modules: _ModuleStack, guard: _Guard) -> None:
         super().__init__()
         self.modules = modules
+        self.guard = guard
         self.events: list[OpEvent] = []
         self.inside_logical_op = 0
         self.phase = "forward"
-        # (op, overload) per OpOverload: formatting the packet's name on every call is measurable.
-        self._op_names: dict[Any, tuple[str, str]] = {}
+        # Per OpOverload, what the recorder needs to know about it, looked up once: formatting the
+        # packet's name or asking the dispatcher on every call is measurable.
+        self._ops: dict[Any, _OpInfo] = {}
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
+        info = self._ops.get(func)
+        if info is None:
+            info = self._ops[func] = _OpInfo.of(func)
+        if info.writes and self.guard.owners:
+            for index, name in info.writes:
+                self.guard.before_write(args[index] if index < len(args) else kwargs.get(name))
         # Under inference_mode the autograd keys are skipped, so composite ops (aten.linear,
         # aten.matmul, ...) arrive here whole; run their decomposition so that the same aten ops
         # are recorded as in any other mode.
-        if func.namespace == "aten" and torch._C._dispatch_has_kernel_for_dispatch_key(
-            func.name(), torch._C.DispatchKey.CompositeImplicitAutograd
-        ):
+        if info.composite:
             with self:
                 decomposed = func.decompose(*args, **kwargs)
             if decomposed is not NotImplemented:
                 return decomposed
         result = func(*args, **kwargs)
         if not self.inside_logical_op:
-            names = self._op_names.get(func)
-            if names is None:
-                names = self._op_names[func] = (str(func.overloadpacket), func._overloadname)
-            self.record(*names, args, kwargs, result)
+            self.record(info.op, info.overload, args, kwargs, result)
         return result
 
     def record(self, op: str, overload: str, args: Any, kwargs: Mapping[str, Any], result: Any) -> None:
@@ -274,12 +375,77 @@ def _first_tensor_error_context(args: Sequence[Any], kwargs: Mapping[str, Any]) 
     return ", ".join(described) or "no inputs"
 
 
-def _restore(saved_buffers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-    """Put back buffers the forward updated in place (batch norm's running statistics in train mode)."""
-    with torch.no_grad():
-        for buffer, saved in saved_buffers:
-            if buffer.device.type != "meta":
-                buffer.copy_(saved)
+def _dtypes(tensors: Any) -> str:
+    return "/".join(sorted({str(t.dtype).removeprefix("torch.") for t in tensors}))
+
+
+def _failing_call(error: BaseException, modules: _ModuleStack) -> tuple[str, torch.nn.Module | None, Any]:
+    """The innermost module of the model whose call (its forward, or one of its hooks) raised, read
+    from the traceback's ``Module._call_impl`` frames, with the arguments it was called with; else the
+    innermost module still on the stack."""
+    found: tuple[str, torch.nn.Module | None, Any] = (modules.current, None, ())
+    traceback = error.__traceback__
+    while traceback is not None:
+        frame = traceback.tb_frame
+        if frame.f_code is _CALL_IMPL:
+            module = frame.f_locals.get("self")
+            name = modules.names.get(id(module))
+            if name is not None:
+                found = (name, module, frame.f_locals.get("args", ()))
+        traceback = traceback.tb_next
+    return found
+
+
+_CALL_IMPL = torch.nn.Module._call_impl.__code__
+
+
+def _failure(modules: _ModuleStack, model: torch.nn.Module, error: Exception, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+    """Where the forward failed, on what, and a hint when the cause is a common one."""
+    where, module, module_args = _failing_call(error, modules)
+    hint = ""
+    if where:
+        module = module if module is not None else dict(model.named_modules())[where]
+        module_args = module_args if isinstance(module_args, tuple) else ()
+        module_desc = f"module '{where}' ({type(module).__name__})"
+        if module_args:
+            module_desc += f" on {_first_tensor_error_context(module_args, {})}"
+        weights = [t for t in module.parameters(recurse=False) if t.is_floating_point()]
+        if weights:
+            module_desc += f" with {_dtypes(weights)} parameters"
+        first = module_args[0] if module_args and isinstance(module_args[0], torch.Tensor) else None
+        if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag)):
+            if first is not None and not _is_integer(first):
+                hint = f"\nhint: {type(module).__name__} takes integer indices, got {_dtypes([first])}: give an integer input (TensorSpec(shape, torch.long, high=...), or on the command line --input 1,128:int64)"
+        elif first is not None and weights and first.dtype not in {t.dtype for t in weights}:
+            hint = (
+                f"\nhint: {type(module).__name__} has {_dtypes(weights)} parameters but its input is {_dtypes([first])}: "
+                f"give {_dtypes(weights)} inputs (a shape makes a random tensor in the model's dtype)"
+            )
+    else:
+        module_desc = f"the model's own forward ({type(model).__name__})"
+    if _reads_values(error):
+        hint += (
+            "\nhint: the forward reads a tensor's value (a branch such as `if x.sum() > 0`, or .item()), "
+            "which fake and meta tensors do not have: analyse with real tensors (fake=False, the model not on the meta device)"
+        )
+    return (
+        f"the forward pass failed in {module_desc}: {type(error).__name__}: {error}\n"
+        f"inputs given: {_first_tensor_error_context(args, kwargs)}{hint}"
+    )
+
+
+def _is_integer(tensor: torch.Tensor) -> bool:
+    return not (tensor.is_floating_point() or tensor.is_complex())
+
+
+def _reads_values(error: Exception) -> bool:
+    """The error of a forward that needs a tensor's data on a fake or meta tensor."""
+    from torch._subclasses.fake_tensor import DataDependentOutputException
+
+    if isinstance(error, DataDependentOutputException):
+        return True
+    text = str(error)
+    return "cannot be called on meta tensors" in text or "data-dependent" in text.lower()
 
 
 def capture(
@@ -298,8 +464,9 @@ def capture(
     the forward on fake tensors.
     """
     modules = _ModuleStack(model)
-    recorder = _Recorder(modules)
-    saved_buffers = [(buffer, buffer.detach().clone()) for buffer in model.buffers()]
+    guard = _Guard(model)
+    rng = RandomState()
+    recorder = _Recorder(modules, guard)
     grad_context = torch.enable_grad() if (grad or backward) else torch.no_grad()
     try:
         fake_context = fake_mode if fake_mode is not None else contextlib.nullcontext()
@@ -310,16 +477,8 @@ def capture(
                 modules.stack.clear()
                 backward(output)
     except Exception as error:
-        where = modules.current
-        module_desc = (
-            f"module '{where}' ({modules.types.get(where, '?')})"
-            if where
-            else f"the model's own forward ({type(model).__name__})"
-        )
-        raise CaptureError(
-            f"the forward pass failed in {module_desc}: {type(error).__name__}: {error}\n"
-            f"inputs given: {_first_tensor_error_context(args, kwargs)}"
-        ) from error
+        raise CaptureError(_failure(modules, model, error, args, kwargs)) from error
     finally:
-        _restore(saved_buffers)
+        guard.restore()
+        rng.restore()
     return Capture(recorder.events, modules.calls, modules.types)

@@ -9,6 +9,8 @@ for batch norm, a group for group and instance norm):
 Batch norm in eval uses running statistics: 2 per channel (eps, rsqrt) and 2 per element (subtract,
 multiply); training adds the statistics and 8 FLOPs per channel to update running mean and variance.
 RMS norm: mean of squares 2k, eps and rsqrt 2, multiply k -> 3k + 2 per row, plus k with a weight.
+Weight norm (w = g * v / ||v||, the 2-norm over every dimension but dim, per slice along dim): the
+norm 2 per element (square, add), g / norm 1 per slice, the multiply 1 per element -> 3n + slices.
 Backward: 9 FLOPs per element for the input gradient, 2 for the weight gradient and 1 for the bias
 gradient (each only when requested).
 Bytes = every tensor argument read once, every output (statistics included) written once, except
@@ -45,6 +47,15 @@ def native_layer_norm(event: OpEvent) -> Cost:
     rows = x.numel // length if length else 0
     flops = layer_norm_flops(rows, length, weight=_present(event.arg(2, "weight")), bias=_present(event.arg(3, "bias")))
     return with_io(event, 0, flops)
+
+
+@family("aten._weight_norm_interface")
+def weight_norm(event: OpEvent) -> Cost:
+    """(v, g, dim): 3n + slices, where dim=-1 takes the norm of the whole tensor (one slice)."""
+    v = event.args[0]
+    dim = event.arg(2, "dim", 0)
+    slices = 1 if dim == -1 or not v.shape else v.shape[dim % len(v.shape)]
+    return with_io(event, 0, 3 * v.numel + slices)
 
 
 def _batch_norm_cost(event: OpEvent, flops: int, training: bool) -> Cost:

@@ -4,7 +4,8 @@ A view shares its input's storage and moves no data (view, reshape as a view, pe
 expand, slice, select, split, squeeze, unsqueeze, as_strided, ...); detach and alias only re-wrap a
 tensor; empty and its variants allocate without touching memory; scalar_tensor and lift_fresh wrap
 a Python number as a 0-d tensor (CPU fills from the number where meta first makes the 0-d tensor,
-so counting it would make the devices disagree). Where one of these must copy
+so counting it would make the devices disagree); prim.device and prim.layout read a tensor's metadata
+(fake tensors ask through them). Where one of these must copy
 (reshape of a non-contiguous tensor), PyTorch dispatches a separate clone or _unsafe_view, and that
 op is counted.
 """
@@ -35,4 +36,10 @@ VIEWS_AND_METADATA = (
 @family(*[f"aten.{name}" for name in VIEWS_AND_METADATA])
 def view(event: OpEvent) -> Cost:
     """No arithmetic and no data moved."""
+    return ZERO
+
+
+@family("prim.device", "prim.layout")
+def metadata(event: OpEvent) -> Cost:
+    """A tensor's device or layout, read from its metadata."""
     return ZERO
