@@ -36,3 +36,9 @@ VIEWS_AND_METADATA = (
 def view(event: OpEvent) -> Cost:
     """No arithmetic and no data moved."""
     return ZERO
+
+
+@family("prim.device", "prim.layout")
+def tensor_metadata(event: OpEvent) -> Cost:
+    """A query of a tensor's device or layout (autograd asks fake tensors for it): no work."""
+    return ZERO
