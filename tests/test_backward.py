@@ -85,14 +85,43 @@ def test_backward_on_meta_fake_and_cpu_agree_and_leave_the_model_alone() -> None
     with torch.device("meta"):
         meta_model = Block()
     on_meta = roofscope.analyze(meta_model, (2, 3, 6, 6), backward=True)
-    assert on_cpu.total == on_fake.total and not on_fake.uncounted
-    # On meta, attention's backward is the math decomposition (bmm, softmax backward) that autograd
-    # recorded there; on CPU the fused kernel's backward. Same matrix products, other bytes
-    # (docs/conventions.md, "Backward").
-    assert on_meta.total.macs == on_cpu.total.macs and on_meta.total.matmul_flops == on_cpu.total.matmul_flops
-    assert on_meta.forward == on_cpu.forward
+    assert on_cpu.total == on_fake.total == on_meta.total and not on_fake.uncounted
+    # attention's backward is one logical op on every device (on meta autograd would run the math
+    # decomposition, on CPU the fused kernel's backward): 2 (E + Ev) MACs per score, one head of 16
+    (attention,) = [r for r in on_meta.ops if r.name == "roofscope.scaled_dot_product_attention_backward"]
+    assert attention.cost.macs == 2 * 36 * 36 * 2 * (16 + 16) and attention.module == ""
+    assert [t.shape for t in attention.event.outputs] == [(2, 1, 36, 16)] * 3  # the gradients of q, k and v
     assert [p.grad for p in model.parameters()] == grads_before and model.training
     assert all(p.requires_grad for p in model.parameters())
+
+
+def test_rms_norm_backward_is_one_op_and_multi_head_attention_is_counted_as_autograd_runs_it() -> None:
+    """nn.RMSNorm's backward is one logical op, as its forward. nn.MultiheadAttention's forward is
+    one logical op, but its backward is what autograd runs on the device (the function mode does
+    not see the attention inside it): on CPU the fused kernel's backward, on meta the math path's
+    bmm and softmax backward, with the same matrix products (docs/conventions.md, "Backward")."""
+    class Layer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm = nn.RMSNorm(32)
+            self.attn = nn.MultiheadAttention(32, 4, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.norm(x)
+            return self.attn(h, h, h, need_weights=False)[0] + x
+
+    torch.manual_seed(0)
+    on_cpu = roofscope.analyze(Layer(), (2, 10, 32), backward=True)
+    with torch.device("meta"):
+        meta_model = Layer()
+    on_meta = roofscope.analyze(meta_model, (2, 10, 32), backward=True)
+    for report in (on_cpu, on_meta):
+        (norm,) = [r for r in report.ops if r.event.phase == "backward" and r.module == "norm" and r.cost.flops]
+        # the input needs no gradient (it is the model's input): the weight's gradient only, 2 FLOPs per element
+        assert norm.name == "roofscope.rms_norm_backward" and norm.cost.flops == 2 * 10 * 32 * 2
+    assert on_cpu.module("norm").total == on_meta.module("norm").total
+    assert on_cpu.total.matmul_flops == on_meta.total.matmul_flops
+    assert on_cpu.forward == on_meta.forward
 
 
 def test_report_marks_the_phases_in_json_and_on_a_device() -> None:

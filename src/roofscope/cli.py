@@ -12,10 +12,10 @@ from roofscope.api import AnalysisError, analyze
 from roofscope.capture import CaptureError
 from roofscope.devices import devices
 from roofscope.examples import EXAMPLES
-from roofscope.models import ModelSpecError, ResolvedModel, resolve
-from roofscope.report import Report
 from roofscope.inputs import TensorSpec, parse_input_spec, replace_dims
+from roofscope.models import ModelSpecError, ResolvedModel, resolve
 from roofscope.render.table import render_terminal
+from roofscope.report import Report
 from roofscope.sweep import SUBCOMMANDS, check_writable, run_subcommand, write_output
 
 EXAMPLES_TEXT = """examples:

@@ -29,15 +29,30 @@ from roofscope.api import AnalysisError, _resolve_device, analyze
 from roofscope.capture import TensorMeta
 from roofscope.cost import Cost
 from roofscope.devices import Device, DeviceError, get_device
-from roofscope.llm.presets import PRESETS, Preset, build, is_config_path, lookup, preset_from_config_file, preset_names
+from roofscope.llm.presets import (
+    PRESETS,
+    Preset,
+    build,
+    is_config_path,
+    lookup,
+    preset_from_config_file,
+    preset_names,
+)
 from roofscope.params import count_parameters
 from roofscope.report import Report
-from roofscope.roofline import ITEMSIZE, Precision, dtype_key, parse_precision, target_nbytes, weight_index
+from roofscope.roofline import (
+    ITEMSIZE,
+    Precision,
+    dtype_key,
+    parse_precision,
+    target_nbytes,
+    weight_index,
+)
 
 __all__ = [
     "LLM",
-    "MemoryFootprint",
     "PRESETS",
+    "MemoryFootprint",
     "Preset",
     "ServingSummary",
     "StepEstimate",

@@ -47,9 +47,9 @@ def _rate(value: float) -> str:
 
 
 def _heading(summary: Any) -> str:
-    where = f"on {summary.device}" if summary.device else "no device (give --device for times and capacity)"
+    where = f" on {summary.device}" if summary.device else ", no device (give one for times and capacity)"
     return (
-        f"{summary.model} {where}, {summary.precision}, batch {summary.batch}, "
+        f"{summary.model}{where}, {summary.precision}, batch {summary.batch}, "
         f"prompt {summary.seq_len} tokens, decode at context {summary.context}"
     )
 
