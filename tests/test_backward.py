@@ -63,6 +63,26 @@ def test_forward_plus_backward_matches_flop_counter_in_total_and_per_module() ->
     assert all(p.grad is None for p in model.parameters())  # .grad put back as it was
 
 
+def test_resnet18_forward_plus_backward_matches_flop_counter() -> None:
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model, x = torchvision.models.resnet18(), torch.randn(2, 3, 64, 64)
+    report = roofscope.analyze(model, x, backward=True)
+    counter = flop_counter(model, x)
+    assert not report.uncounted
+    assert report.total.matmul_flops == counter.get_total_flops()
+    per_module = {name: sum(counts.values()) for name, counts in counter.get_flop_counts().items()}
+    for name in ("conv1", "layer1", "layer3.0.conv1", "layer4.1.conv2", "fc"):
+        assert report.module(name).total.matmul_flops == per_module[f"ResNet.{name}"], name
+    # A shortcut branch: FlopCounterMode's module tracker keeps "downsample" open in the backward
+    # until its input's gradient is done, which waits for the main branch, and charges it that
+    # branch's work too; roofscope charges each backward op to the module that made its node:
+    # the 1x1 convolution 128 -> 256 on 2 x 4 x 4 outputs, forward and two gradients.
+    assert report.module("layer3.0.downsample").total.macs == 3 * 2 * 4 * 4 * 128 * 256
+    assert per_module["ResNet.layer3.0.downsample"] > 10 * report.module("layer3.0.downsample").total.matmul_flops
+    assert 1.9 < report.backward_forward_ratio < 2.0  # conv1 computes no input gradient
+
+
 def test_backward_of_a_matmul_chain_is_twice_the_forward_but_the_first_input_gradient() -> None:
     """Each linear layer's backward is two products of its size (the gradients of its input and of
     its weight), except the first layer's input, which needs no gradient: (2L - 1) / L for L layers,

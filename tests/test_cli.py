@@ -251,6 +251,10 @@ def test_serving_summary_and_backward_in_markdown_and_terminal(tmp_path):
     md = to_markdown(report)
     assert "## LLM serving" in md and "capacity unknown (no device)" in md and "- per output token:" in md
     assert "- tokens/s" not in md  # no device, no times
+    from roofscope.render.html import to_html
+
+    html = to_html(report)
+    assert "<h2>LLM serving</h2>" in html and "<b>per output token</b>" in html
     console = Console(width=200, record=True)
     console.print(render_terminal(llm.training_step(1, 8).report))
     ratio = float(console.export_text().split("backward/forward ")[1].split()[0])

@@ -73,19 +73,29 @@ def render_llm_summary(summary: Any, *, exact: bool = False) -> Panel:
     return Panel(grid, title=f"LLM serving: {_heading(summary)}", title_align="left", border_style="cyan", expand=False)
 
 
-def llm_markdown(summary: Any, *, exact: bool = False) -> str:
+def llm_items(summary: Any, *, exact: bool = False) -> list[tuple[str, str]]:
+    """(label, text) per line of the summary, for Markdown and HTML."""
     text, verdict, _ = _memory(summary, exact)
-    lines = [
-        "## LLM serving",
-        "",
-        _heading(summary),
-        "",
-        f"- params: {_params(summary, exact)}",
-        f"- KV cache: {nbytes(summary.kv_cache_bytes, exact=exact)} at {summary.context} tokens x batch {summary.batch}",
-        f"- memory: {text}" + (f"; {verdict}" if verdict else ""),
-        f"- prefill: {_step(summary.prefill, exact)}",
-        f"- per output token: {_step(summary.decode, exact)}",
+    items = [
+        ("params", _params(summary, exact)),
+        ("KV cache", f"{nbytes(summary.kv_cache_bytes, exact=exact)} at {summary.context} tokens x batch {summary.batch}"),
+        ("memory", text + (f"; {verdict}" if verdict else "")),
+        ("prefill", _step(summary.prefill, exact)),
+        ("per output token", _step(summary.decode, exact)),
     ]
     if summary.tokens_per_second is not None:
-        lines.append(f"- tokens/s: {_rate(summary.tokens_per_second)} (batch / time per output token)")
+        items.append(("tokens/s", f"{_rate(summary.tokens_per_second)} (batch / time per output token)"))
+    return items
+
+
+def llm_markdown(summary: Any, *, exact: bool = False) -> str:
+    lines = ["## LLM serving", "", _heading(summary), ""]
+    lines += [f"- {label}: {text}" for label, text in llm_items(summary, exact=exact)]
     return "\n".join(lines) + "\n"
+
+
+def llm_html(summary: Any) -> str:
+    from html import escape
+
+    items = "".join(f"<li><b>{escape(label)}</b>: {escape(text)}</li>" for label, text in llm_items(summary))
+    return f'<h2>LLM serving</h2><p class="muted">{escape(_heading(summary))}</p><ul>{items}</ul>'
