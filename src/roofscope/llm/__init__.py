@@ -29,6 +29,7 @@ from roofscope.api import AnalysisError, _resolve_device, analyze
 from roofscope.capture import TensorMeta
 from roofscope.cost import Cost
 from roofscope.devices import Device, DeviceError, get_device
+from roofscope.inputs import model_dtype
 from roofscope.llm.presets import (
     PRESETS,
     Preset,
@@ -275,10 +276,10 @@ class LLM:
             raise AnalysisError(str(error)) from None
         self.name = name
         self.preset = preset
-        self.dtype = preset.dtype  # the dtype the model is built (and captured) in
         self.causal = causal
         self.strict = strict
         self.model = model if model is not None else build(preset)
+        self.dtype = model_dtype(self.model)  # the dtype the model is built (and captured) in: the published one
         self.config = self.model.config
         self._reports: dict[tuple[Any, ...], Report] = {}
 
