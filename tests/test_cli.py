@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from rich.console import Console
 
 import roofscope
 from roofscope.examples import SimpleConv
@@ -37,7 +38,28 @@ class TinyNet(nn.Module):
 
     def forward(self, x):
         return self.fc2(torch.relu(self.fc1(x)))
+
+
+class IntNet(nn.Module):
+    def forward(self, x):
+        return x.argmax(-1)
 '''
+
+# A small Llama as a Hugging Face config.json: the serving summary in milliseconds, not seconds.
+TINY_LLAMA = {
+    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 1000, "hidden_size": 64,
+    "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "torch_dtype": "bfloat16", "tie_word_embeddings": False,
+}
+
+# A device with almost no memory, so that the tiny Llama does not fit.
+SMALL_DEVICE = """
+name = "Small device"
+memory_bandwidth_gbs = 100
+memory_capacity_gb = 0.0001
+matrix = { bf16 = 10 }
+vector = { fp32 = 1 }
+"""
 
 
 class _Exported(torch.nn.Module):
@@ -59,6 +81,9 @@ def runs():
     """name -> (CompletedProcess, tmp folder) for every command the tests check."""
     tmp = Path(tempfile.mkdtemp(prefix="roofscope_cli_"))
     (tmp / "tiny.py").write_text(TINY_MODEL)
+    (tmp / "tiny_llama").mkdir()
+    (tmp / "tiny_llama" / "config.json").write_text(json.dumps(TINY_LLAMA))
+    (tmp / "small.toml").write_text(SMALL_DEVICE)
     model = _Exported()
     torch.export.save(torch.export.export(model, (torch.randn(2, 6),)), str(tmp / "tiny.pt2"))
     commands = {
@@ -78,6 +103,10 @@ def runs():
         "llm": ["llama-2-7b", "--seq", "128", "--device", "a100-80gb", "--dtype", "fp16", "--format", "json"],
         "err_timm": ["timm:resnet5O"],
         "err_no_inputs": ["tiny.py:TinyNet"],
+        "llm_terminal": ["tiny_llama", "--seq", "64", "--device", "small.toml", "--dtype", "bf16", "--depth", "0", "--ops", "0"],
+        "llm_json": ["tiny_llama/config.json", "--batch", "2", "--seq", "32", "--decode-context", "256", "--device", "h100",
+                     "--dtype", "fp8", "--format", "json", "-o", "llm.json"],
+        "backward_json": ["tiny.py:TinyNet", "--input", "4,8", "--backward", "--device", "h100", "--json"],
     }
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
         futures = {name: pool.submit(_run, args, tmp) for name, args in commands.items()}
@@ -168,6 +197,102 @@ def test_transformer_preset_with_seq(runs):
     assert data["params"]["total"] == 6_738_415_616
     assert round(data["total"]["macs"], -9) == 850_000_000_000  # calflops' published 850 GMACs
     assert data["device"]["name"].startswith("NVIDIA A100") and data["precision"] == "fp16"
+    # the serving summary: a decode step at 128 cached tokens, weight-bound, its bytes / 2,039 GB/s
+    llm = data["llm"]
+    assert llm["seq_len"] == llm["context"] == 128 and llm["batch"] == 1 and llm["params"] == 6_738_415_616
+    assert llm["time_per_output_token_s"] == pytest.approx(llm["decode"]["bytes"] / 2.039e12, rel=1e-9)
+    assert llm["time_per_output_token_s"] == pytest.approx(13.5e9 / 2.039e12, rel=0.01)
+    assert llm["prefill_s"] == data["total"]["predicted_s"]  # the report is the prefill's
+    assert llm["memory"]["fits"] is True and llm["memory"]["capacity"] == 80e9
+
+
+def test_transformer_serving_summary_in_the_terminal(runs):
+    result = runs[0]["llm_terminal"]
+    _ok(result)
+    out = " ".join(result.stdout.split())
+    assert "LLM serving: tiny_llama on Small device, bf16, batch 1, prompt 64 tokens, decode at context 64" in out
+    for label in ("params", "KV cache", "memory", "prefill", "per output token", "tokens/s"):
+        assert label in out, label
+    assert "does NOT fit in 100KB" in out  # a device file with 0.0001 GB of memory
+    assert out.index("LLM serving") > out.index("MACs: multiply-accumulates")  # after the generic report
+
+
+def test_transformer_serving_summary_json_equals_api(runs):
+    results, tmp = runs
+    _ok(results["llm_json"])
+    data = json.loads((tmp / "llm.json").read_text())
+    from roofscope.llm import LLM
+
+    path = str(tmp / "tiny_llama" / "config.json")
+    expected = LLM(path, device="h100", dtype="fp8").summary(batch=2, seq_len=32, context=256).to_dict()
+    expected["model"] = "tiny_llama/config.json"
+    assert data["llm"] == expected
+    llm = data["llm"]
+    assert llm["context"] == 256 and llm["seq_len"] == 32 and llm["precision"] == "fp8"
+    assert llm["kv_cache_bytes"] == 2 * 2 * 2 * 16 * 256 * 2 * 1  # K and V, layers, kv heads, head_dim, tokens, batch, fp8
+    assert llm["tokens_per_s"] == pytest.approx(2 / llm["time_per_output_token_s"])
+    memory = llm["memory"]
+    assert memory["total"] == memory["weights"] + memory["kv_cache"] + memory["activations"]
+    assert memory["kv_cache"] == llm["kv_cache_bytes"]  # the cache at max(seq, decode context) = 256 tokens
+    assert data["inputs"][0] == "input_ids=int64[2, 32]"
+
+
+def test_serving_summary_and_backward_in_markdown_and_terminal(tmp_path):
+    """The renderers, in process: the Markdown section and the terminal's forward/backward line."""
+    from roofscope.llm import LLM
+    from roofscope.render.export import to_markdown
+    from roofscope.render.table import render_terminal
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(TINY_LLAMA))
+    llm = LLM(str(path))
+    report = llm.prefill(1, 16)
+    report.llm = llm.summary(1, 16)
+    md = to_markdown(report)
+    assert "## LLM serving" in md and "capacity unknown (no device)" in md and "- per output token:" in md
+    assert "- tokens/s" not in md  # no device, no times
+    from roofscope.render.html import to_html
+
+    html = to_html(report)
+    assert "<h2>LLM serving</h2>" in html and "<b>per output token</b>" in html
+    console = Console(width=200, record=True)
+    console.print(render_terminal(llm.training_step(1, 8).report))
+    ratio = float(console.export_text().split("backward/forward ")[1].split()[0])
+    assert 1.9 < ratio < 2.1
+
+
+def test_backward_flag(runs):
+    results, _ = runs
+    _ok(results["backward_json"])
+    data = json.loads(results["backward_json"].stdout)
+    forward, backward = data["phases"]["forward"], data["phases"]["backward"]
+    assert forward["macs"] == 4 * (8 * 16 + 16 * 4)
+    assert backward["macs"] == 4 * (8 * 16 + 2 * 16 * 4)  # fc1: weight gradient only; fc2: input and weight
+    assert data["backward_forward_flops_ratio"] == backward["flops"] / forward["flops"]
+    assert {op["phase"] for op in data["ops"]} == {"forward", "backward"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["tiny.py:IntNet", "--input", "2,8", "--backward"],
+         "backward=True: cannot differentiate the forward of IntNet: the forward returned no floating-point tensor"),
+        (["seed-conv", "--decode-context", "128"], "--decode-context sizes the serving summary of a causal language model preset"),
+        (["tiny_llama", "--decode-context", "0"], "--decode-context must be a positive integer, got 0"),
+        (["tiny_llama", "--seq", "16", "--dtype", "fp9"], "unknown target precision 'fp9'"),
+        (["tiny_llama", "--seq", "16", "--device", "h1000"], "unknown device 'h1000'"),
+    ],
+)
+def test_new_errors_exit_2_in_process(runs, capsys, monkeypatch, argv, message):
+    """Errors of the serving summary and --backward, through main() in this process (cheaper than
+    a subprocess each; the subprocess tests above show that main's exit status 2 reaches the shell)."""
+    from roofscope.cli import main
+
+    monkeypatch.chdir(runs[1])
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert message in " ".join(captured.err.split())
+    assert "Traceback" not in captured.err + captured.out
 
 
 def test_compare_and_sweep(runs):

@@ -13,7 +13,7 @@ import torch
 pytest.importorskip("transformers")
 
 import roofscope  # noqa: E402
-from roofscope.llm import LLM, Preset, mfu, roofline_time  # noqa: E402
+from roofscope.llm import LLM, Preset, mfu  # noqa: E402
 from roofscope.llm.presets import PRESETS, build  # noqa: E402
 from roofscope.params import count_parameters  # noqa: E402
 
@@ -88,41 +88,196 @@ def test_decode_step_with_gqa_kv_cache() -> None:
     assert llm.kv_cache_bytes(batch=3, context=100) == 2 * 2 * 2 * 32 * 100 * 3 * 2
 
 
-def test_llama_2_7b_decode_is_weight_bound() -> None:
-    llm = LLM("llama-2-7b")  # float16, as published
+@pytest.fixture(scope="module")
+def llama_7b_a100() -> LLM:
+    return LLM("llama-2-7b", device="a100-80gb", dtype="fp16")
+
+
+def test_llama_2_7b_fp16_decode_on_a100_takes_its_bytes_over_the_bandwidth(llama_7b_a100: LLM) -> None:
+    """Decode at batch 1 is weight-bound: about 13.5 GB per token, 13.5 GB / 2,039 GB/s on an A100-80GB.
+
+    The predicted time is the roofline stage's: the sum over ops of max(FLOPs / peak, bytes /
+    bandwidth). At batch 1 every op is memory-bound (the matmuls do about 1 FLOP per byte, the
+    A100's fp16 ridge is 312e12 / 2.039e12 = 153 FLOP/B, and element-wise ops are below the fp32
+    CUDA-core ridge of 9.6), so each op's time is its bytes / bandwidth and the sum is exactly the
+    step's bytes / 2.039e12: the tolerance (1e-9 relative) only absorbs float rounding of the sum.
+    """
+    llm = llama_7b_a100
     assert llm.weight_bytes == 2 * 6_738_415_616
-    step = llm.decode(batch=1, context=128).total
+    report = llm.decode(batch=1, context=128)
+    step = report.total
     assert 13.4e9 < step.bytes < 13.6e9  # about 13.5 GB, the fp16 weights
-    assert step.bytes - llm.weight_bytes < 0.01 * step.bytes
-    seconds = llm.decode_time(batch=1, context=128, bandwidth=2.039e12, peak=312e12)  # A100-80GB
-    assert seconds == pytest.approx(step.bytes / 2.039e12)
-    assert seconds == pytest.approx(13.5e9 / 2.039e12, rel=0.01)
+    # within 1% of the weights: the embedding table (262 MB) is stored but one row of it is read,
+    # and the KV cache, its concatenation and the activations add about as much
+    assert abs(step.bytes - llm.weight_bytes) < 0.01 * llm.weight_bytes
+    assert {r.timing.bound for r in report.ops if r.timing} <= {"memory", None}
+    seconds = llm.decode_time(batch=1, context=128)
+    assert seconds == report.total.predicted_s
+    assert seconds == pytest.approx(step.bytes / 2.039e12, rel=1e-9)
+    assert seconds == pytest.approx(13.5e9 / 2.039e12, rel=0.01)  # about 6.6 ms per token
+    assert llm.tokens_per_second(batch=1, context=128) == pytest.approx(1 / seconds)
     memory = llm.memory(batch=1, context=4096)
     assert memory.kv_cache == 2 * 32 * 32 * 128 * 4096 * 2 == 2 * 2**30
-    assert memory.total > memory.weights + memory.kv_cache
+    assert memory.total == memory.weights + memory.kv_cache + memory.activations
+    assert memory.activations == 4096 * 4096 * 2 + 4096 * 32000 * 2  # the logits' matmul: hidden states in, logits out
+    assert memory.capacity == 80e9 and memory.fits and memory.device == "NVIDIA A100 80GB SXM4"
 
 
-def test_roofline_time_and_mfu() -> None:
-    assert roofline_time(1e12, 1e9, bandwidth=1e12, peak=1e14) == pytest.approx(0.01)
+def test_serving_summary(llama_7b_a100: LLM) -> None:
+    llm = llama_7b_a100
+    summary = llm.summary(batch=1, seq_len=128, context=128)
+    assert summary.params == summary.active_params == 6_738_415_616 and not summary.moe
+    assert summary.precision == "fp16" and summary.device == "NVIDIA A100 80GB SXM4"
+    assert summary.prefill_s == llm.prefill(1, 128).total.predicted_s == llm.prefill_time(1, 128)
+    assert summary.prefill.flops == llm.prefill(1, 128).total.flops and summary.prefill.tokens == 128
+    assert summary.time_per_output_token == llm.decode_time(1, 128)
+    assert summary.tokens_per_second == pytest.approx(1 / summary.time_per_output_token)
+    assert summary.kv_cache_bytes == llm.kv_cache_bytes(1, 128) == summary.memory.kv_cache
+    assert summary.memory.fits is True
+    data = json.loads(json.dumps(summary.to_dict()))
+    assert data["time_per_output_token_s"] == summary.time_per_output_token
+    assert data["memory"]["fits"] is True and data["memory"]["total"] == summary.memory.total
+
+
+def test_llama_2_70b_fp16_memory_against_capacity() -> None:
+    """138 GB of fp16 weights: no single A100-80GB holds them; an H200 (141 GB) just does, an MI300X
+    (192 GB) easily. "Fits" is weights + KV cache + the activation estimate <= the catalog capacity;
+    the framework's own memory (CUDA context, allocator slack) is not counted."""
+    llm = LLM("llama-2-70b", device="a100-80gb", dtype="fp16")
+    a100 = llm.memory(batch=1, context=4096)
+    assert a100.weights == 2 * 68_976_648_192  # 137.95 GB
+    assert a100.kv_cache == 2 * 80 * 8 * 128 * 4096 * 2  # GQA: 8 key/value heads, 1.34 GB
+    assert a100.capacity == 80e9 and a100.fits is False and a100.free < -57e9
+    h200 = llm.memory(batch=1, context=4096, device="h200")
+    mi300x = llm.memory(batch=1, context=4096, device="mi300x")
+    assert h200.total == mi300x.total == a100.total
+    assert h200.capacity == 141e9 and h200.fits is True and 0 < h200.free < 2e9
+    assert mi300x.capacity == 192e9 and mi300x.fits is True and mi300x.free > 50e9
+
+
+def _tiny(dtype: str | torch.dtype | None = None, **options) -> LLM:
+    return LLM(Preset("LlamaConfig", dict(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                          num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False),
+                      dtype=torch.bfloat16), dtype=dtype, **options)
+
+
+def test_target_precision_strings() -> None:
+    params = _tiny().params
+    embedding, lm_head, norms = 1000 * 64, 64 * 1000, 2 * 2 * 64 + 64
+    matmul = params - embedding - norms
+    assert matmul == 2 * (2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 128) + lm_head
+    assert _tiny().weight_bytes == 2 * params  # published bf16
+    assert _tiny("fp32").weight_bytes == 4 * params
+    assert _tiny(torch.float16).weight_bytes == 2 * params
+    assert _tiny("fp8").weight_bytes == params
+    assert _tiny("int8-weights").weight_bytes == matmul + 2 * (embedding + norms)  # the weights 1 byte, the rest bf16
+    assert _tiny("int8-weights").kv_cache_bytes(1, 10) == _tiny("bf16").kv_cache_bytes(1, 10) == 2 * 2 * 2 * 16 * 10 * 2
+    assert _tiny("fp8").kv_cache_bytes(1, 10) == 2 * 2 * 2 * 16 * 10
+    fp8 = _tiny("fp8", device="h100")
+    assert fp8.decode(1, 10).precision.name == "fp8" and fp8.precision_name == "fp8"
+    # the decode step's bytes follow the precision: about half of bf16's in fp8
+    bf16 = _tiny("bf16", device="h100")
+    assert fp8.decode(1, 10).total.bytes < 0.55 * bf16.decode(1, 10).total.bytes
+    assert fp8.decode_time(1, 10) < bf16.decode_time(1, 10)
+
+
+def test_llm_errors() -> None:
+    with pytest.raises(roofscope.AnalysisError, match="unknown target precision 'fp9'"):
+        _tiny("fp9")
+    with pytest.raises(roofscope.AnalysisError, match="unknown device 'a100-81gb'"):
+        _tiny(device="a100-81gb")
+    with pytest.raises(roofscope.AnalysisError, match="decode_time needs a device"):
+        _tiny().decode_time(1, 10)
+    with pytest.raises(roofscope.AnalysisError, match="unknown transformer preset 'llama-9'"):
+        LLM("llama-9")
+    with pytest.raises(roofscope.AnalysisError, match="not a causal language model"):
+        LLM("bert-base").decode(1, 10)
+    with pytest.raises(roofscope.AnalysisError, match="seq_len must be a positive integer"):
+        _tiny().prefill(1, 0)
+    # numbers instead of a catalog device, as for analyze
+    assert _tiny("bf16").memory(1, 10).fits is None  # no device, no answer
+    custom = _tiny("bf16", peak_tflops=100, bandwidth_gbs=1000)
+    assert custom.device.memory_bandwidth == 1e12 and custom.memory(1, 10).fits is None  # no capacity figure
+    assert custom.decode_time(1, 10) == custom.decode(1, 10).total.predicted_s > 0
+
+
+def test_mfu() -> None:
     assert mfu(6e15, step_time=10.0, peak=1e15) == pytest.approx(0.6)
     assert mfu(6e15, tokens_per_second=400.0, tokens_per_step=4000, peak=1e15) == pytest.approx(0.6)
 
 
-def test_mixtral_total_versus_active_parameters() -> None:
+def test_mixtral_total_versus_active_parameters_and_decode_bytes() -> None:
     llm = LLM("mixtral-8x7b")
     assert llm.params == 46_702_792_704
     expert = 3 * 4096 * 14336
     assert llm.active_params == llm.params - 32 * 6 * expert  # 2 of 8 experts per token
     assert llm.active_params == 12_879_925_248
+    # one token reads the weights it uses once: about the active parameters in bf16 (the embedding
+    # table, 0.26 GB, is stored but one row of it is read; the KV cache and activations add a little)
+    step = llm.decode(batch=1, context=128).total.bytes
+    assert 0.985 * 2 * llm.active_params < step < 2 * llm.active_params
 
 
-def test_moe_expert_flops_are_top_k_per_token() -> None:
-    llm = LLM(Preset("MixtralConfig", dict(vocab_size=1000, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+def _tiny_mixtral(**options) -> LLM:
+    return LLM(Preset("MixtralConfig", dict(vocab_size=1000, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
                                              num_attention_heads=4, num_key_value_heads=2, num_local_experts=8,
-                                             num_experts_per_tok=2, tie_word_embeddings=False)))
+                                             num_experts_per_tok=2, tie_word_embeddings=False)), **options)
+
+
+def _expert_weight_bytes(report) -> int:
+    """Bytes the expert projections read beyond their inputs and routing ids: the expert weights."""
+    ops = [r for r in report.ops if r.name == "roofscope.expert_linear" and r.event.phase == "forward"]
+    assert len(ops) == 2 * 2  # two layers, two projections (gate_up, down) each
+    return sum(r.cost.bytes_read - r.event.args[0].nbytes - r.event.args[2].nbytes for r in ops)
+
+
+def test_moe_expert_flops_are_top_k_per_token_and_each_used_expert_is_read_once() -> None:
+    """docs/conventions.md, "Mixture of experts": exact expert FLOPs (tokens x top_k x one expert's
+    MLP); each distinct expert's weights read once, with min(num_experts, tokens x top_k) distinct."""
+    llm = _tiny_mixtral()
+    expert_bytes = 3 * 64 * 96 * 4  # one expert's gate, up and down weights, fp32
     report = llm.prefill(batch=2, seq_len=10)
     expert_macs = sum(r.cost.macs for r in report.ops if ".experts" in r.module)
     assert expert_macs == 2 * 20 * 2 * (3 * 64 * 96)  # layers * tokens * top_k * one expert's MLP
+    assert not report.uncounted
+    assert _expert_weight_bytes(report) == 2 * 8 * expert_bytes  # 40 pairs per layer: all 8 experts, once each
+    assert _expert_weight_bytes(llm.decode(batch=1, context=5)) == 2 * 2 * expert_bytes  # one token: its 2 experts
+    assert _expert_weight_bytes(llm.decode(batch=3, context=5)) == 2 * 6 * expert_bytes  # 6 pairs: at most 6 experts
+    # int8 weights: the expert weights are read at 1 byte (proportionally, as retarget scales a gather)
+    int8 = _tiny_mixtral(dtype="int8-weights").decode(batch=1, context=5)
+    bf16 = _tiny_mixtral(dtype="bf16").decode(batch=1, context=5)
+    assert _expert_weight_bytes(int8) == pytest.approx(_expert_weight_bytes(bf16) / 2, rel=0.02)
+
+
+def test_moe_training_step_and_real_run() -> None:
+    """The expert op has a backward (itself, and a weight gradient) and a real kernel: a CPU model
+    gives the same counts as the meta one, and the same output as transformers' batched_mm path."""
+    llm = _tiny_mixtral()
+    step = llm.training_step(batch=1, seq_len=8)
+    assert not step.report.uncounted
+    assert 1.9 < step.backward_forward_ratio < 2.1
+    backward_ops = {r.name for r in step.report.ops if r.event.phase == "backward"}
+    assert {"roofscope.expert_linear", "roofscope.expert_linear_weight_grad"} <= backward_ops
+
+    from roofscope.llm.presets import make_config
+
+    config = make_config(llm.preset)
+    assert config._experts_implementation == "roofscope"
+    import transformers
+
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    ids = torch.randint(0, 1000, (1, 6))
+    with torch.no_grad():
+        ours = model(input_ids=ids).logits
+        model.set_experts_implementation("batched_mm")
+        theirs = model(input_ids=ids).logits
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    model.set_experts_implementation("roofscope")
+    on_cpu = roofscope.analyze(model, {"input_ids": ids, "use_cache": True})
+    on_meta = llm.prefill(1, 6)
+    for layer in ("model.layers.0.mlp", "model.layers.1.mlp"):
+        assert on_cpu.module(layer).total == on_meta.module(layer).total
 
 
 def test_training_step_backward_is_twice_forward_and_model_unchanged() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch.nn.modules.module import _forward_unimplemented
 
-from roofscope.capture import CaptureError, RandomState, capture
+from roofscope.capture import BackwardError, CaptureError, RandomState, capture, sum_of_outputs
 from roofscope.devices import Device, DeviceError, get_device
 from roofscope.formulas import Formulas, default_formulas
 from roofscope.formulas.attention import check_causal
@@ -45,6 +45,7 @@ def analyze(
     strict: bool = False,
     batch: int | None = None,
     seq_len: int | None = None,
+    backward: bool = False,
 ) -> Report:
     """Count what one forward pass of ``model`` on ``inputs`` costs.
 
@@ -59,6 +60,16 @@ def analyze(
     ``strict=True``: an op without a formula is an error (``AnalysisError`` listing them) rather
     than reported in ``report.uncounted``.
 
+    ``backward=True``: count the backward pass too. After the forward, the sum of every
+    floating-point output that requires grad (a stand-in for a loss) is differentiated under
+    capture; each backward op has ``record.event.phase == "backward"`` and is attributed to the
+    module whose forward created it. ``report.forward``, ``report.backward``, ``report.phases`` and
+    ``report.backward_forward_ratio`` split the totals. Gradients reach the parameters that require
+    grad (each ``.grad`` is put back as it was afterwards), not the inputs; the model stays in the
+    mode it is in (call ``model.train()`` first for training-mode layers such as dropout). An
+    output that cannot be differentiated (integer-only, or depending on no parameter that requires
+    grad) is an ``AnalysisError``.
+
     ``device``: a catalog name ("h100", "a100", ``roofscope.devices()`` lists them), a TOML/JSON
     file, or a ``Device``; with one, every op gets a roofline prediction (``report.total.predicted_s``,
     ``.bound``). ``peak_tflops``, ``bandwidth_gbs`` and ``launch_overhead_us`` override the device's
@@ -66,7 +77,8 @@ def analyze(
     precision ("bf16", "fp16", "fp8", "int8", "tf32", "int8-weights"...): bytes and peaks follow it
     (docs/conventions.md, "Roofline"); None keeps the model's own dtypes.
 
-    The forward runs once under ``torch.no_grad()``, in the mode (train or eval) the model is in.
+    The forward runs once under ``torch.no_grad()`` (with grad enabled for ``backward=True``), in
+    the mode (train or eval) the model is in.
     The model is left exactly as it was: no hooks, attributes or mode changes remain, and parameters
     and buffers the forward updates in place are put back; torch's global state (modes, global
     hooks, flags, the random generators) is as before. README, "What roofscope guarantees".
@@ -117,7 +129,10 @@ def analyze(
         fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
         args = tuple(fake_mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in args)
         kwargs = {k: fake_mode.from_tensor(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
-    captured = capture(model, args, kwargs, fake_mode=fake_mode)
+    try:
+        captured = capture(model, args, kwargs, fake_mode=fake_mode, loss=sum_of_outputs if backward else None)
+    except BackwardError as error:
+        raise AnalysisError(f"backward=True: cannot differentiate the forward of {type(model).__name__}: {error}") from None
     if not captured.events:
         raise AnalysisError(
             f"the forward of {type(model).__name__} ran no tensor operation on the inputs given "

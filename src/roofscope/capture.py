@@ -11,6 +11,7 @@ model gives the same ops on cpu, cuda, meta and fake tensors.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,11 +22,16 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["CaptureError", "Capture", "OpEvent", "TensorMeta", "capture"]
+__all__ = ["BackwardError", "Capture", "CaptureError", "OpEvent", "TensorMeta", "capture", "sum_of_outputs"]
 
 
 class CaptureError(RuntimeError):
     """The model could not be run for analysis; the message says where and why."""
+
+
+class BackwardError(ValueError):
+    """The forward's output cannot be differentiated (no floating-point output, or none that
+    requires grad); the message says why."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -84,7 +90,7 @@ class OpEvent:
     kwargs: Mapping[str, Any]
     outputs: tuple[TensorMeta, ...]
     module: str  # qualified name of the innermost module that ran it; "" is the root
-    phase: str = "forward"
+    phase: str = "forward"  # "forward", or "backward" for the ops of the backward pass
 
     def arg(self, index: int, name: str, default: Any = None) -> Any:
         """An argument given positionally or by keyword."""
@@ -299,11 +305,66 @@ class RandomState:
         self.restore()
 
 
+_ACCUMULATE_GRAD = 2**64 - 1  # the sequence number of AccumulateGrad nodes (they have none of their own)
+
+
+class _BackwardModules:
+    """Which module a backward op belongs to: the module whose forward created the autograd node
+    the engine is running.
+
+    Module hooks do not run in the backward pass. Instead, during the forward, every torch function
+    call that returns a tensor with a ``grad_fn`` marks that node's sequence number with the module
+    that called it. Sequence numbers grow in creation order, so the nodes a composite function
+    creates inside itself (linear's transpose, say) fall between the previous mark and its own: the
+    first mark at or above a node's number names its module. AccumulateGrad nodes (writing a
+    parameter's .grad) belong to the module that owns the parameter; work outside any node (the
+    engine seeding the gradient) and the loss belong to the model itself ("").
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.sequence: list[int] = []
+        self.modules: list[str] = []
+        self.owners = {id(p): name.rpartition(".")[0] for name, p in model.named_parameters(remove_duplicate=False)}
+
+    def mark(self, result: Any, module: str) -> None:
+        node = _grad_fn(result)
+        if node is None:
+            return
+        number = node._sequence_nr()
+        if number == _ACCUMULATE_GRAD or (self.sequence and number <= self.sequence[-1]):
+            return  # an existing node returned again (a tensor passed through): already marked
+        self.sequence.append(number)
+        self.modules.append(module)
+
+    def current(self) -> str:
+        node = torch._C._current_autograd_node()
+        if node is None:
+            return ""
+        number = node._sequence_nr()
+        if number == _ACCUMULATE_GRAD:
+            variable = getattr(node, "variable", None)
+            return self.owners.get(id(variable), "")
+        index = bisect.bisect_left(self.sequence, number)
+        return self.modules[index] if index < len(self.modules) else ""
+
+
+def _grad_fn(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.grad_fn
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            node = _grad_fn(item)
+            if node is not None:
+                return node
+    return None
+
+
 class _Recorder(TorchDispatchMode):
-    def __init__(self, modules: _ModuleStack, guard: _Guard) -> None:
+    def __init__(self, modules: _ModuleStack, guard: _Guard, backward_modules: _BackwardModules | None = None) -> None:
         super().__init__()
         self.modules = modules
         self.guard = guard
+        self.backward_modules = backward_modules
         self.events: list[OpEvent] = []
         self.inside_logical_op = 0
         self.phase = "forward"
@@ -333,6 +394,10 @@ class _Recorder(TorchDispatchMode):
         return result
 
     def record(self, op: str, overload: str, args: Any, kwargs: Mapping[str, Any], result: Any) -> None:
+        if self.phase == "backward" and self.backward_modules is not None:
+            module = self.backward_modules.current()
+        else:
+            module = self.modules.current
         self.events.append(
             OpEvent(
                 op=op,
@@ -340,10 +405,76 @@ class _Recorder(TorchDispatchMode):
                 args=tuple(_describe(arg) for arg in args),
                 kwargs={key: _describe(value) for key, value in kwargs.items()},
                 outputs=_outputs(result),
-                module=self.modules.current,
+                module=module,
                 phase=self.phase,
             )
         )
+
+
+# Logical ops whose backward is captured as one logical op too (backward=True), because autograd's
+# backward of them depends on the device as their forward does: attention's is the fused kernel's
+# backward on CPU and CUDA but the math decomposition's (bmm, softmax backward, L x S matrices) on
+# meta; RMS norm's is fused on some devices only. Per op: the backward's name, the names of its
+# arguments in order (the tensors among them are differentiated), and whether the backward reads
+# the forward's output (attention's does, for the softmax gradient).
+LOGICAL_BACKWARD: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    "aten.scaled_dot_product_attention": (
+        "roofscope.scaled_dot_product_attention_backward",
+        ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa"),
+        True,
+    ),
+    "aten.rms_norm": ("roofscope.rms_norm_backward", ("input", "normalized_shape", "weight", "eps"), False),
+}
+
+
+class _LogicalBackward(torch.autograd.Function):
+    """A logical op whose backward is recorded as one op, as a fused kernel runs it.
+
+    The forward calls the op as it is. The backward records ``backward_name`` with the arguments
+    (grad_output, the op's tensor arguments[, its output]) and, as keywords, the op's other
+    arguments, ``tensor_names`` (the names of the tensor arguments) and ``output_mask`` (which of
+    them get a gradient); it returns zero gradients of the right shapes: an analysis needs the
+    shapes of the gradients, not their values (``capture`` puts every ``.grad`` back afterwards).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, recorder: _Recorder, backward: tuple[str, bool], func: Any, names: tuple[str, ...],
+                options: dict[str, Any], *tensors: torch.Tensor) -> Any:
+        ctx.recorder, ctx.backward, ctx.names, ctx.options = recorder, backward, names, options
+        output = func(**dict(zip(names, tensors)), **options)
+        ctx.save_for_backward(*tensors, output)
+        return output
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> Any:
+        *tensors, output = ctx.saved_tensors
+        needs = ctx.needs_input_grad[5:]
+        recorder = ctx.recorder
+        recorder.inside_logical_op += 1  # making the zero gradients is not the model's work
+        try:
+            grads = [torch.zeros_like(t) if need else None for t, need in zip(tensors, needs)]
+        finally:
+            recorder.inside_logical_op -= 1
+        name, reads_output = ctx.backward
+        recorder.record(
+            name,
+            "default",
+            (grad_output, *tensors, *((output,) if reads_output else ())),
+            {**ctx.options, "tensor_names": ctx.names, "output_mask": tuple(bool(n) for n in needs)},
+            tuple(g for g in grads if g is not None),
+        )
+        return (None, None, None, None, None, *grads)
+
+
+def _bind(names: tuple[str, ...], args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[tuple[str, ...], list[Any], dict[str, Any]] | None:
+    """(tensor argument names, their values, the other arguments), or None if the call does not fit."""
+    bound = dict(zip(names, args))
+    if len(args) > len(names) or any(key not in names or key in bound for key in kwargs):
+        return None
+    bound.update(kwargs)
+    tensor_names = tuple(n for n in names if isinstance(bound.get(n), torch.Tensor))
+    options = {n: v for n, v in bound.items() if n not in tensor_names}
+    return tensor_names, [bound[n] for n in tensor_names], options
 
 
 class _LogicalOps(TorchFunctionMode):
@@ -354,16 +485,35 @@ class _LogicalOps(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         name = LOGICAL_OPS.get(func)
+        recorder = self.recorder
+        tracking = recorder.backward_modules is not None and recorder.phase == "forward"
         if name is None:
-            return func(*args, **kwargs)
-        self.recorder.inside_logical_op += 1
-        try:
             result = func(*args, **kwargs)
-        finally:
-            self.recorder.inside_logical_op -= 1
-        if not self.recorder.inside_logical_op:
-            self.recorder.record(name, "default", args, kwargs, result)
+        else:
+            recorder.inside_logical_op += 1
+            try:
+                result = self._logical(func, name, args, kwargs) if tracking and torch.is_grad_enabled() else func(*args, **kwargs)
+            finally:
+                recorder.inside_logical_op -= 1
+            if not recorder.inside_logical_op:
+                recorder.record(name, "default", args, kwargs, result)
+        if tracking:
+            recorder.backward_modules.mark(result, recorder.modules.current)  # type: ignore[union-attr]
         return result
+
+    def _logical(self, func: Any, name: str, args: Any, kwargs: Mapping[str, Any]) -> Any:
+        """A logical op in a capture with a backward: one whose backward is also one op goes
+        through _LogicalBackward; the others (multi-head attention) run as they are, and their
+        backward is what autograd runs on the device (the mode does not see the functions they call)."""
+        backward = LOGICAL_BACKWARD.get(name)
+        if backward is None:
+            return func(*args, **kwargs)
+        backward_name, names, reads_output = backward
+        bound = _bind(names, args, kwargs)
+        if bound is None or not any(t.requires_grad for t in bound[1]):
+            return func(*args, **kwargs)
+        tensor_names, tensors, options = bound
+        return _LogicalBackward.apply(self.recorder, (backward_name, reads_output), func, tensor_names, options, *tensors)
 
 
 def _first_tensor_error_context(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
@@ -448,37 +598,93 @@ def _reads_values(error: Exception) -> bool:
     return "cannot be called on meta tensors" in text or "data-dependent" in text.lower()
 
 
+def sum_of_outputs(output: Any) -> torch.Tensor:
+    """The default loss of a backward analysis: the sum of every floating-point output tensor that
+    requires grad (a ModelOutput, dict, list or tuple is searched; other values are skipped).
+
+    Raises BackwardError when there is none, saying what the forward returned.
+    """
+    found: list[torch.Tensor] = []
+    _floating_outputs(output, found)
+    differentiable = [t for t in found if t.requires_grad]
+    if not differentiable:
+        returned = ", ".join(str(TensorMeta.of(t)) for t in _all_tensors(output)) or f"no tensor ({type(output).__name__})"
+        if not found:
+            raise BackwardError(f"the forward returned no floating-point tensor to differentiate (it returned {returned})")
+        raise BackwardError(
+            f"no output requires grad (the forward returned {returned}): the output depends on no parameter "
+            "with requires_grad=True (the model has none, or they are frozen, or the forward detached them)"
+        )
+    loss = differentiable[0].sum()
+    for tensor in differentiable[1:]:
+        loss = loss + tensor.sum()
+    return loss
+
+
+def _floating_outputs(value: Any, found: list[torch.Tensor]) -> None:
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point() or value.is_complex():
+            found.append(value)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _floating_outputs(item, found)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _floating_outputs(item, found)
+
+
+def _all_tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    items = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else ()
+    return [t for item in items for t in _all_tensors(item)]
+
+
 def capture(
     model: torch.nn.Module,
     args: Sequence[Any],
     kwargs: Mapping[str, Any],
     *,
-    backward: Callable[[Any], None] | None = None,
+    loss: Callable[[Any], torch.Tensor] | None = None,
     grad: bool = False,
     fake_mode: Any = None,
 ) -> Capture:
     """Run ``model(*args, **kwargs)`` once and record every aten op with the module it ran in.
 
-    ``backward``, if given, is called with the forward's output (still under capture) so that the
-    backward pass is recorded too, with ``phase="backward"``. ``fake_mode``, a FakeTensorMode, runs
-    the forward on fake tensors.
+    ``loss``, if given, maps the forward's output to the tensor to differentiate (e.g.
+    ``sum_of_outputs``); it runs in the forward phase, then ``loss.backward()`` runs under capture
+    and its ops are recorded with ``phase="backward"``, each attributed to the module whose forward
+    created the autograd node that ran it. Every parameter's ``.grad`` is put back as it was.
+    ``fake_mode``, a FakeTensorMode, runs the forward on fake tensors. A ``BackwardError`` raised
+    by ``loss`` is passed on as it is.
     """
     modules = _ModuleStack(model)
     guard = _Guard(model)
     rng = RandomState()
-    recorder = _Recorder(modules, guard)
-    grad_context = torch.enable_grad() if (grad or backward) else torch.no_grad()
+    recorder = _Recorder(modules, guard, _BackwardModules(model) if loss is not None else None)
+    saved_grads = [(p, p.grad) for p in model.parameters()] if loss is not None else []
+    grad_context = torch.enable_grad() if (grad or loss) else torch.no_grad()
     try:
         fake_context = fake_mode if fake_mode is not None else contextlib.nullcontext()
         with fake_context, grad_context, modules.installed(), recorder, _LogicalOps(recorder):
             output = model(*args, **kwargs)
-            if backward is not None:
-                recorder.phase = "backward"
+            if loss is not None:
                 modules.stack.clear()
-                backward(output)
+                target = loss(output)
+                recorder.phase = "backward"
+                target.backward()
+    except BackwardError:
+        raise
     except Exception as error:
+        if recorder.phase == "backward":
+            raise CaptureError(
+                f"the backward pass of {type(model).__name__} failed: {type(error).__name__}: {error}\n"
+                f"inputs given: {_first_tensor_error_context(args, kwargs)}"
+            ) from error
         raise CaptureError(_failure(modules, model, error, args, kwargs)) from error
     finally:
         guard.restore()
         rng.restore()
+        for parameter, saved in saved_grads:
+            parameter.grad = saved
     return Capture(recorder.events, modules.calls, modules.types)

@@ -16,8 +16,8 @@ from roofscope.api import AnalysisError, analyze
 from roofscope.capture import CaptureError
 from roofscope.devices import devices
 from roofscope.examples import EXAMPLES
-from roofscope.models import ModelSpecError, resolve
 from roofscope.inputs import TensorSpec, parse_input_spec, replace_dims
+from roofscope.models import ModelSpecError, ResolvedModel, resolve
 from roofscope.render.table import render_terminal
 from roofscope.render.export import to_format
 from roofscope.render.sweep import plot_sweep, rows_table, rows_text
@@ -41,7 +41,13 @@ EXAMPLES_TEXT = """examples:
   roofscope seed-attention --input 1,10,256 --input 1,10,256 --input 1,10,256
   roofscope mytok.py:LM --input 1,128:int64  token ids (a dtype after the shape)
   roofscope llama-2-7b --seq 2048 --device a100-80gb --dtype fp16
-                                           a transformer preset, built on the meta device
+                                           a transformer preset, built on the meta device, with
+                                           its serving summary: KV cache, memory vs capacity,
+                                           prefill latency, time per output token, tokens/s
+  roofscope llama-2-70b --seq 512 --decode-context 4096 --device h200 --dtype fp8
+                                           time per output token with 4096 tokens cached
+  roofscope resnet50 --batch 32 --backward --device h100 --dtype bf16
+                                           forward + backward (a training step's work)
 
 subcommands (roofscope compare --help, roofscope sweep --help):
   roofscope compare resnet18 resnet50 mobilenet_v3_large --device h100 --dtype bf16
@@ -67,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", action="append", type=_shape, metavar="SHAPE", help="an input shape, e.g. 1,3,224,224, or 1,128:int64 with a dtype; repeat for several inputs")
     parser.add_argument("--batch", type=int, help="set the first dimension of the (default) inputs")
     parser.add_argument("--seq", type=int, metavar="TOKENS", help="the sequence length of a transformer preset (llama-2-7b --seq 2048)")
+    parser.add_argument("--decode-context", type=int, metavar="TOKENS", help="a causal LM preset's serving summary: the tokens in the KV cache at the decode step (default: --seq)")
+    parser.add_argument("--backward", action="store_true", help="count the backward pass too (of the sum of the outputs): forward and backward totals and their ratio")
     parser.add_argument("--format", choices=("json", "csv", "md", "html"), help="write the report in this format (to -o PATH, else stdout)")
     parser.add_argument("-o", "--output", metavar="PATH", help="the file --format writes (the format follows the suffix when --format is not given)")
     parser.add_argument("--depth", type=int, default=2, help="module tree depth to show (default 2)")
@@ -215,6 +223,25 @@ def run_subcommand(name: str, argv: list[str]) -> int:
     return 0
 
 
+def _serving_report(args: argparse.Namespace, resolved: ResolvedModel) -> Report:
+    """The prefill report of a causal LM preset, with its serving summary (``report.llm``)."""
+    from roofscope.llm import LLM
+
+    llm = LLM(
+        args.model,
+        model=resolved.model,
+        dtype=args.dtype,
+        device=args.device,
+        peak_tflops=args.peak_tflops,
+        bandwidth_gbs=args.bandwidth_gbs,
+        launch_overhead_us=args.launch_us,
+        causal=args.causal,
+        strict=args.strict,
+    )
+    batch, seq_len = resolved.inputs["input_ids"].shape
+    report = llm.prefill(batch, seq_len)
+    report.llm = llm.summary(batch, seq_len, context=args.decode_context)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,24 +264,37 @@ def main(argv: list[str] | None = None) -> int:
         for flag, value in (("--batch", args.batch), ("--seq", args.seq)):
             if value is not None and value <= 0:
                 raise ValueError(f"{flag} must be a positive integer, got {value}")
+        if args.decode_context is not None and args.decode_context <= 0:
+            raise ValueError(f"--decode-context must be a positive integer, got {args.decode_context}")
         resolved = resolve(args.model, batch=None if args.input else args.batch, seq_len=args.seq)
         inputs = args.input if args.input else resolved.inputs
         if inputs is None:
             raise ValueError(f"{resolved.name} declares no default inputs: give them with --input, e.g. --input 1,3,224,224")
         if args.input and args.batch is not None:
             inputs = replace_dims(inputs, batch=args.batch)
-        with error_console.status(f"analysing {resolved.name} ..."):
-            report = analyze(
-                resolved.model,
-                inputs if isinstance(inputs, dict) else list(inputs),
-                device=args.device,
-                dtype=args.dtype,
-                peak_tflops=args.peak_tflops,
-                bandwidth_gbs=args.bandwidth_gbs,
-                launch_overhead_us=args.launch_us,
-                causal=args.causal,
-                strict=args.strict,
+        # A causal language model preset (or config.json) on its default inputs gets a serving summary.
+        serving = resolved.preset is not None and resolved.preset.head == "causal-lm" and not args.input and not args.backward
+        if args.decode_context is not None and not serving:
+            raise ValueError(
+                "--decode-context sizes the serving summary of a causal language model preset or config.json "
+                "(e.g. llama-2-7b --seq 2048 --decode-context 4096), without --input or --backward"
             )
+        with error_console.status(f"analysing {resolved.name} ..."):
+            if serving:
+                report = _serving_report(args, resolved)
+            else:
+                report = analyze(
+                    resolved.model,
+                    inputs if isinstance(inputs, dict) else list(inputs),
+                    device=args.device,
+                    dtype=args.dtype,
+                    peak_tflops=args.peak_tflops,
+                    bandwidth_gbs=args.bandwidth_gbs,
+                    launch_overhead_us=args.launch_us,
+                    causal=args.causal,
+                    strict=args.strict,
+                    backward=args.backward,
+                )
         report.model_name = resolved.name
         if args.plot:
             report.plot_roofline(args.plot)

@@ -53,6 +53,7 @@ class ResolvedModel:
     name: str
     model: torch.nn.Module
     inputs: Any
+    preset: Any = None  # the roofscope.llm.presets.Preset of a transformer preset or config.json
 
 
 def _torchvision_names() -> list[str]:
@@ -352,14 +353,14 @@ def _transformer(spec: str, batch: int | None, seq_len: int | None) -> ResolvedM
     batch = batch or 1
     if preset.head == "image-classification":
         size = int(getattr(model.config, "image_size", 224))
-        return ResolvedModel(spec, model, {"pixel_values": TensorSpec((batch, 3, size, size), preset.dtype)})
+        return ResolvedModel(spec, model, {"pixel_values": TensorSpec((batch, 3, size, size), preset.dtype)}, preset)
     if seq_len is None:
         seq_len = min(int(getattr(model.config, "max_position_embeddings", 0) or 512), 2048)
     vocab = int(getattr(model.config, "vocab_size", 2))
     inputs: dict[str, Any] = {"input_ids": TensorSpec((batch, seq_len), torch.long, 0, vocab)}
     if preset.head == "causal-lm":
         inputs["use_cache"] = True  # the prompt's keys and values are kept, as in generation (prefill)
-    return ResolvedModel(spec, model, inputs)
+    return ResolvedModel(spec, model, inputs, preset)
 
 
 def resolve(spec: str, *, batch: int | None = None, seq_len: int | None = None) -> ResolvedModel:

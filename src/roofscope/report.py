@@ -211,6 +211,22 @@ class Report:
         self.root = root
         self.params = params
         self._modules = {module.name: module for module in root.walk()}
+        #: Set by the command line for a transformer preset: a ``roofscope.llm.ServingSummary`` (it
+        #: goes into ``to_dict()`` under "llm" and the renderers print it after the report).
+        self.llm: Any = None
+        phase_costs: dict[str, Cost] = {}
+        phase_ops: dict[str, list[int]] = {}
+        for index, record in enumerate(ops):
+            phase_ops.setdefault(record.event.phase, []).append(index)
+            if record.cost is not None:
+                phase_costs[record.event.phase] = phase_costs.get(record.event.phase, ZERO) + record.cost
+        self._phases = {
+            phase: Figures(
+                phase_costs.get(phase, ZERO),
+                summarize((i, ops[i].timing) for i in indices) if device is not None else None,
+            )
+            for phase, indices in phase_ops.items()
+        }
         uncounted: dict[str, int] = {}
         for record in ops:
             if record.cost is None:
@@ -220,6 +236,29 @@ class Report:
     @property
     def total(self) -> Figures:
         return self.root.total
+
+    @property
+    def phases(self) -> dict[str, Figures]:
+        """Totals per phase: {"forward": ...} and, for ``analyze(..., backward=True)``, "backward"."""
+        return dict(self._phases)
+
+    @property
+    def forward(self) -> Figures:
+        """The forward pass's ops (all of them unless the backward was analysed too)."""
+        return self._phases.get("forward", Figures(ZERO, None))
+
+    @property
+    def backward(self) -> Figures | None:
+        """The backward pass's ops, None when it was not analysed."""
+        return self._phases.get("backward")
+
+    @property
+    def backward_forward_ratio(self) -> float | None:
+        """Backward FLOPs / forward FLOPs (about 2 for matmul-dominated models), None without a backward."""
+        backward = self.backward
+        if backward is None or not self.forward.flops:
+            return None
+        return backward.flops / self.forward.flops
 
     def dominant(self, name: str = "") -> list[OpRecord]:
         """The ops that take the most predicted time in a module ("" = the model), heaviest first."""
@@ -288,6 +327,14 @@ class Report:
             "device": self.device.to_dict() if self.device else None,
             "precision": self.precision.name if self.precision else None,
             "total": self.total.to_dict(),
+            **(
+                {
+                    "phases": {phase: figures.to_dict() for phase, figures in self._phases.items()},
+                    "backward_forward_flops_ratio": self.backward_forward_ratio,
+                }
+                if self.backward is not None
+                else {}
+            ),
             "params": self.params.to_dict(),
             "uncounted": dict(self.uncounted),
             "uncalled_modules": self.uncalled,
@@ -333,6 +380,7 @@ class Report:
                 }
                 for record in self.ops
             ],
+            **({"llm": self.llm.to_dict()} if self.llm is not None else {}),
         }
 
     def _repr_html_(self) -> str:

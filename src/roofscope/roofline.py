@@ -38,6 +38,7 @@ __all__ = [
     "retarget",
     "roofs",
     "summarize",
+    "target_nbytes",
 ]
 
 #: Op families whose FLOPs run on the matrix units.
@@ -123,6 +124,7 @@ _WEIGHT_ARG = {
     "aten.conv2d": 1,
     "aten.conv3d": 1,
     "aten.linear": 1,
+    "roofscope.expert_linear": 1,  # a mixture of experts' stacked expert weights (roofscope.llm.moe)
 }
 
 
@@ -134,8 +136,13 @@ def weight_index(event: OpEvent) -> int | None:
     return index
 
 
-def _target_nbytes(tensor: TensorMeta, key: str) -> int:
+def target_nbytes(tensor: TensorMeta, key: str) -> int:
+    """The tensor's bytes if it were stored in precision ``key`` ("bf16"); integer and bool
+    tensors keep their size."""
     return tensor.addressed_elements * ITEMSIZE[key] if tensor.is_floating else tensor.nbytes
+
+
+_target_nbytes = target_nbytes
 
 
 def _ratio(tensors: Sequence[tuple[TensorMeta, str]]) -> tuple[int, int]:

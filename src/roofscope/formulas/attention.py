@@ -224,6 +224,15 @@ def sdpa_backward(event: OpEvent, *, causal: str = "full") -> Cost:
     return _backward(event, _heads_first(query, key, value), is_causal, causal)
 
 
+@family("roofscope.scaled_dot_product_attention_backward")
+def logical_sdpa_backward(event: OpEvent, *, causal: str = "full") -> Cost:
+    """The backward of F.scaled_dot_product_attention as one logical op (captured so with
+    ``backward=True`` on every device): (grad_output, query, key, value[, attn_mask], output), is_causal
+    as a keyword. Bytes: those read once, the gradients written once, as a fused backward kernel."""
+    _, query, key, value = event.args[:4]
+    return _backward(event, _heads_first(query, key, value), bool(event.kwargs.get("is_causal", False)), causal)
+
+
 @family("aten._flash_attention_backward", "aten._efficient_attention_backward")
 def attention_backward_seq_first(event: OpEvent, *, causal: str = "full") -> Cost:
     """(grad_out, query, key, value, ...), [B, L, H, E] layout."""

@@ -113,3 +113,35 @@ def batched_matmul_macs(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> i
 
 def _pad(shape: tuple[int, ...], other: tuple[int, ...]) -> tuple[int, ...]:
     return (1,) * max(0, len(other) - len(shape)) + shape
+
+
+@family("roofscope.expert_linear")
+def expert_linear(event: OpEvent) -> Cost:
+    """A mixture-of-experts layer's projection (``roofscope.llm.moe``): S (token, expert) pairs,
+    pair s multiplying its token's input row [in] by expert ids[s]'s weight [out, in].
+
+    MACs = S * in * out (exact: each pair is one matrix-vector product). Bytes: the inputs and ids
+    read once, the output written once, and each *distinct* expert's weight read once, as a
+    grouped-GEMM kernel does; which experts the pairs pick is data-dependent, so the number of
+    distinct experts is taken as min(num_experts, S): exact for one token (its top-k experts are
+    distinct) and whenever every expert is hit (a long prefill), an upper bound in between.
+    """
+    x, weight, ids = event.args[0], event.args[1], event.args[2]
+    transposed = bool(event.arg(3, "transposed", False))
+    experts = weight.shape[0]
+    pairs, inner = x.shape[0], x.shape[1]
+    outer = weight.shape[2] if transposed else weight.shape[1]
+    macs = pairs * inner * outer
+    per_expert = weight.numel // experts * weight.itemsize if experts else 0
+    bytes_read = x.nbytes + ids.nbytes + min(experts, pairs) * per_expert
+    return Cost(macs, 2 * macs, bytes_read, sum(t.nbytes for t in event.outputs))
+
+
+@family("roofscope.expert_linear_weight_grad")
+def expert_linear_weight_grad(event: OpEvent) -> Cost:
+    """The weight gradient of ``expert_linear``: S outer products [out] x [in] summed into their
+    expert's slice of a [num_experts, out, in] gradient. MACs = S * in * out; the inputs read once,
+    the whole gradient written once."""
+    x, grad = event.args[0], event.args[1]
+    macs = x.shape[0] * x.shape[1] * grad.shape[1]
+    return with_io(event, macs, 2 * macs)

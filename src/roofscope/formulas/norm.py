@@ -163,3 +163,12 @@ def native_group_norm_backward(event: OpEvent) -> Cost:
 def fused_rms_norm_backward(event: OpEvent) -> Cost:
     """(grad_out, input, normalized_shape, rstd, weight, output_mask)."""
     return with_io(event, 0, _backward_flops(event.args[1].numel, event.arg(5, "output_mask")))
+
+
+@family("roofscope.rms_norm_backward")
+def logical_rms_norm_backward(event: OpEvent) -> Cost:
+    """The backward of F.rms_norm as one logical op (``backward=True``): (grad_output, input[,
+    weight]); ``output_mask`` says which of input and weight get a gradient. Costed as the fused
+    kernel's backward (``_fused_rms_norm_backward``)."""
+    mask = tuple(event.kwargs.get("output_mask", (True, True))) + (False, False)
+    return with_io(event, 0, _backward_flops(event.args[1].numel, (mask[0], mask[1], False)))

@@ -40,6 +40,6 @@ def view(event: OpEvent) -> Cost:
 
 
 @family("prim.device", "prim.layout")
-def metadata(event: OpEvent) -> Cost:
-    """A tensor's device or layout, read from its metadata."""
+def tensor_metadata(event: OpEvent) -> Cost:
+    """A query of a tensor's device or layout (autograd asks fake tensors for it): no work."""
     return ZERO

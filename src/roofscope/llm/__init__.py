@@ -1,43 +1,66 @@
 """Transformer language models: presets, prefill, decode with a KV cache, memory, training, MFU.
 
-    llm = roofscope.llm.LLM("llama-2-7b")            # built on the meta device, published dtype
+    llm = roofscope.llm.LLM("llama-2-7b", device="a100-80gb", dtype="fp16")  # built on meta
     llm.prefill(batch=1, seq_len=2048).total.flops   # a Report, as roofscope.analyze returns
     llm.decode(batch=1, context=2048).total.bytes    # one new token against a KV cache of 2048
     llm.kv_cache_bytes(batch=1, context=2048)
-    llm.memory(batch=1, context=2048)                # weights + KV cache + activations estimate
-    llm.decode_time(batch=1, context=2048, bandwidth=2.039e12, peak=312e12)
+    llm.memory(batch=1, context=2048).fits           # weights + KV cache + activations vs capacity
+    llm.prefill_time(seq_len=2048), llm.decode_time(context=2048), llm.tokens_per_second(context=2048)
+    llm.summary(batch=1, seq_len=2048)               # all of the above in one ServingSummary
     step = llm.training_step(batch=1, seq_len=2048)  # forward + backward on meta
     roofscope.llm.mfu(step.flops, step_time=1.0, peak=989e12)
 
-Times are roofline bounds from explicit numbers, max(FLOPs / peak, bytes / bandwidth); a device
-catalog can supply the numbers. See docs/conventions.md, "Transformer rules of thumb".
+``device`` and ``dtype`` mean what they mean to ``roofscope.analyze``: a catalog device (or a
+file, or a ``Device``; ``peak_tflops=``/``bandwidth_gbs=`` override or define one) and the target
+precision ("fp16", "bf16", "fp8", "int8-weights", a torch dtype...). Times are the roofline
+stage's predictions (``report.total.predicted_s``). See docs/conventions.md, "Transformer
+language models".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import torch
 
-from roofscope.capture import capture
+from roofscope.api import AnalysisError, _resolve_device, analyze
+from roofscope.capture import TensorMeta
 from roofscope.cost import Cost
-from roofscope.formulas import default_formulas
-from roofscope.inputs import TensorSpec, describe_inputs
-from roofscope.llm.presets import PRESETS, Preset, build, is_config_path, lookup, preset_from_config_file, preset_names
+from roofscope.devices import Device, DeviceError, get_device
+from roofscope.inputs import model_dtype
+from roofscope.llm.presets import (
+    PRESETS,
+    Preset,
+    build,
+    is_config_path,
+    lookup,
+    preset_from_config_file,
+    preset_names,
+)
 from roofscope.params import count_parameters
-from roofscope.report import Report, build_report
+from roofscope.report import Report
+from roofscope.roofline import (
+    ITEMSIZE,
+    Precision,
+    dtype_key,
+    parse_precision,
+    target_nbytes,
+    weight_index,
+)
 
 __all__ = [
     "LLM",
-    "MemoryFootprint",
     "PRESETS",
+    "MemoryFootprint",
     "Preset",
+    "ServingSummary",
+    "StepEstimate",
     "TrainingStep",
     "get_preset",
     "mfu",
     "preset_names",
-    "roofline_time",
 ]
 
 
@@ -49,13 +72,6 @@ def get_preset(spec: str) -> Preset | None:
     if is_config_path(spec):
         return preset_from_config_file(spec)
     return None
-
-
-def roofline_time(flops: float, nbytes: float, *, bandwidth: float, peak: float) -> float:
-    """Seconds, at best, to do ``flops`` at ``peak`` FLOP/s and move ``nbytes`` at ``bandwidth`` bytes/s."""
-    if bandwidth <= 0 or peak <= 0:
-        raise ValueError("bandwidth (bytes/s) and peak (FLOP/s) must be positive")
-    return max(flops / peak, nbytes / bandwidth)
 
 
 def mfu(
@@ -79,15 +95,123 @@ def mfu(
 
 @dataclasses.dataclass(frozen=True)
 class MemoryFootprint:
-    """Bytes resident while serving: weights, KV cache, and an estimate of live activations."""
+    """Bytes resident while serving (weights, KV cache, an estimate of live activations), against
+    a device's capacity when one is known."""
 
     weights: int
     kv_cache: int
     activations: int
+    capacity: float | None = None  # bytes; None without a device, or for a device without the figure
+    device: str | None = None
 
     @property
     def total(self) -> int:
         return self.weights + self.kv_cache + self.activations
+
+    @property
+    def fits(self) -> bool | None:
+        """total <= capacity; None when the capacity is unknown."""
+        return None if self.capacity is None else self.total <= self.capacity
+
+    @property
+    def free(self) -> float | None:
+        """capacity - total (negative: this much is missing); None when the capacity is unknown."""
+        return None if self.capacity is None else self.capacity - self.total
+
+    @property
+    def share(self) -> float | None:
+        """total / capacity; None when the capacity is unknown."""
+        return None if not self.capacity else self.total / self.capacity
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weights": self.weights,
+            "kv_cache": self.kv_cache,
+            "activations": self.activations,
+            "total": self.total,
+            "capacity": self.capacity,
+            "device": self.device,
+            "fits": self.fits,
+            "free": self.free,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class StepEstimate:
+    """One prefill or decode step: its counts and, with a device, its roofline prediction."""
+
+    tokens: int  # tokens processed: batch * seq_len for a prefill, batch for a decode step
+    flops: int
+    bytes: int
+    seconds: float | None  # predicted time (sum of the ops' roofline times); None without a device
+    bound: str | None  # "memory" or "compute"
+
+    @classmethod
+    def of(cls, report: Report, tokens: int) -> StepEstimate:
+        total = report.total
+        return cls(tokens, total.flops, total.bytes, total.predicted_s, total.bound)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingSummary:
+    """What serving a transformer costs at one batch and context, on one device, in one precision.
+
+    Computed by ``LLM.summary``; ``roofscope.render`` prints it, ``to_dict`` is its JSON.
+    """
+
+    model: str
+    device: str | None
+    precision: str
+    batch: int
+    seq_len: int  # prompt tokens (the prefill)
+    context: int  # tokens in the KV cache at the decode step
+    params: int
+    active_params: int  # params for a dense model; for a mixture of experts, those one token uses
+    kv_cache_bytes: int  # at ``context``
+    memory: MemoryFootprint  # KV cache at max(seq_len, context)
+    prefill: StepEstimate
+    decode: StepEstimate  # one new token per sequence
+
+    @property
+    def moe(self) -> bool:
+        return self.active_params != self.params
+
+    @property
+    def prefill_s(self) -> float | None:
+        """Predicted prefill latency (the prompt's forward pass), seconds."""
+        return self.prefill.seconds
+
+    @property
+    def time_per_output_token(self) -> float | None:
+        """Predicted seconds per decode step (each sequence of the batch gets one token)."""
+        return self.decode.seconds
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """batch / time per output token: generated tokens per second over the whole batch."""
+        return self.batch / self.decode.seconds if self.decode.seconds else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "device": self.device,
+            "precision": self.precision,
+            "batch": self.batch,
+            "seq_len": self.seq_len,
+            "context": self.context,
+            "params": self.params,
+            "active_params": self.active_params,
+            "kv_cache_bytes": self.kv_cache_bytes,
+            "memory": self.memory.to_dict(),
+            "prefill": self.prefill.to_dict(),
+            "decode": self.decode.to_dict(),
+            "prefill_s": self.prefill_s,
+            "time_per_output_token_s": self.time_per_output_token,
+            "tokens_per_s": self.tokens_per_second,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,29 +236,50 @@ class TrainingStep:
         return self.backward.flops / self.forward.flops
 
 
-def _sum(records: Any) -> Cost:
-    total = Cost()
-    for record in records:
-        if record.cost is not None:
-            total = total + record.cost
-    return total
-
-
 class LLM:
-    """A transformer preset (or config.json) built on the meta device, with serving/training queries."""
+    """A transformer preset (or config.json) built on the meta device, with serving/training queries.
 
-    def __init__(self, spec: str | Preset, *, dtype: torch.dtype | None = None) -> None:
+    ``dtype``: the target precision, as for ``roofscope.analyze`` ("fp16", "bf16", "fp8",
+    "int8-weights", a torch dtype...; None: the checkpoint's published dtype). The model is built
+    in its published dtype and every report's bytes are retargeted to this precision; the KV cache
+    and the activations are in its activation precision, the matmul weights in its weight precision.
+    ``device``: a catalog name, a TOML/JSON file or a ``Device``; ``peak_tflops``,
+    ``bandwidth_gbs`` and ``launch_overhead_us`` override its figures or, without one, define a
+    device. ``causal`` and ``strict`` are passed to ``analyze``. ``model``: a model already built
+    from ``spec`` (e.g. by ``roofscope.models.resolve``), reused instead of building another.
+    """
+
+    def __init__(
+        self,
+        spec: str | Preset,
+        *,
+        dtype: str | torch.dtype | Precision | None = None,
+        device: str | Device | None = None,
+        peak_tflops: float | dict[str, float] | None = None,
+        bandwidth_gbs: float | None = None,
+        launch_overhead_us: float | None = None,
+        causal: str | None = None,
+        strict: bool = False,
+        model: torch.nn.Module | None = None,
+    ) -> None:
         if isinstance(spec, Preset):
             preset, name = spec, spec.source or spec.config_class
         else:
             found = get_preset(spec)
             if found is None:
-                raise ValueError(f"unknown transformer preset {spec!r}; known: {', '.join(preset_names())}")
+                raise AnalysisError(f"unknown transformer preset {spec!r}; known: {', '.join(preset_names())} (or a config.json path)")
             preset, name = found, spec
+        try:
+            self.precision: Precision | None = parse_precision(dtype)
+            self.device: Device | None = _resolve_device(device, peak_tflops, bandwidth_gbs, launch_overhead_us)
+        except (ValueError, DeviceError) as error:
+            raise AnalysisError(str(error)) from None
         self.name = name
         self.preset = preset
-        self.dtype = dtype or preset.dtype
-        self.model = build(preset, self.dtype)
+        self.causal = causal
+        self.strict = strict
+        self.model = model if model is not None else build(preset)
+        self.dtype = model_dtype(self.model)  # the dtype the model is built (and captured) in: the published one
         self.config = self.model.config
         self._reports: dict[tuple[Any, ...], Report] = {}
 
@@ -164,22 +309,65 @@ class LLM:
         return int(getattr(self.text_config, "head_dim", None) or self.hidden_size // self.num_heads)
 
     @property
+    def is_causal_lm(self) -> bool:
+        return self.preset.head == "causal-lm"
+
+    # -- precision ----------------------------------------------------------------------------
+    @property
+    def precision_name(self) -> str:
+        """The target precision's name, or the published dtype's ("fp16") when none was given."""
+        if self.precision is not None:
+            return self.precision.name
+        return dtype_key(self.dtype) or str(self.dtype).removeprefix("torch.")
+
+    @property
     def dtype_bytes(self) -> int:
+        """Bytes per activation / KV-cache element in the target precision."""
+        if self.precision is not None:
+            return ITEMSIZE[self.precision.activations]
+        return self.dtype.itemsize
+
+    @property
+    def weight_dtype_bytes(self) -> int:
+        """Bytes per matmul-weight element in the target precision (1 for "int8-weights")."""
+        if self.precision is not None:
+            return ITEMSIZE[self.precision.weights]
         return self.dtype.itemsize
 
     # -- parameters ---------------------------------------------------------------------------
+    @functools.cached_property
+    def _param_count(self) -> Any:
+        return count_parameters(self.model)[""]
+
     @property
     def params(self) -> int:
         """All parameters, tied ones once (gpt2's lm_head is wte)."""
-        return count_parameters(self.model)[""].total
+        return int(self._param_count.total)
 
-    @property
+    @functools.cached_property
     def weight_bytes(self) -> int:
-        return count_parameters(self.model)[""].bytes
+        """Bytes of the parameters in the target precision.
+
+        Matmul weights (parameters of two or more dimensions, the stacked expert weights of a
+        mixture of experts and the output projection included) take the weight precision; embedding
+        tables that are not the output projection, biases and norms the activation precision, as
+        ``retarget`` charges them. Without a target precision: the parameters' own bytes.
+        """
+        if self.precision is None:
+            return int(self._param_count.bytes)
+        embeddings = {id(m.weight) for m in self.model.modules() if isinstance(m, torch.nn.Embedding)}
+        output = self.model.get_output_embeddings() if hasattr(self.model, "get_output_embeddings") else None
+        output_id = id(output.weight) if output is not None and hasattr(output, "weight") else None
+        total = 0
+        for parameter in self.model.parameters():  # deduplicated: a tied weight once
+            matmul_weight = parameter.ndim >= 2 and (id(parameter) not in embeddings or id(parameter) == output_id)
+            itemsize = self.weight_dtype_bytes if matmul_weight and parameter.is_floating_point() else self.dtype_bytes
+            total += parameter.numel() * (itemsize if parameter.is_floating_point() else parameter.element_size())
+        return total
 
     def _expert_params(self) -> tuple[int, int]:
         """(parameters in MoE experts, of which active per token)."""
-        total = active = 0
+        total = 0
         experts = getattr(self.text_config, "num_local_experts", None) or getattr(self.text_config, "num_experts", None)
         top_k = getattr(self.text_config, "num_experts_per_tok", None)
         if not experts or not top_k:
@@ -187,8 +375,7 @@ class LLM:
         for name, parameter in self.model.named_parameters():
             if ".experts." in f".{name}" or name.split(".")[-2:-1] == ["experts"]:
                 total += parameter.numel()
-        active = total * top_k // experts
-        return total, active
+        return total, total * top_k // experts
 
     @property
     def active_params(self) -> int:
@@ -215,26 +402,32 @@ class LLM:
         """Kaplan et al.'s N: parameters less the embeddings and output projection."""
         return self.params - self.embedding_params
 
-    # -- inference ----------------------------------------------------------------------------
-    def _analyze(self, key: tuple[Any, ...], kwargs: dict[str, Any]) -> Report:
+    # -- analysis -----------------------------------------------------------------------------
+    def _analyze(self, key: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False) -> Report:
         if key not in self._reports:
-            captured = capture(self.model, (), kwargs)
-            self._reports[key] = build_report(
-                model_name=self.name,
-                inputs=describe_inputs((), kwargs),
-                captured=captured,
-                formulas=default_formulas(),
-                params=count_parameters(self.model),
+            report = analyze(
+                self.model,
+                kwargs,
+                device=self.device,
+                dtype=self.precision,
+                causal=self.causal,
+                strict=self.strict,
+                backward=backward,
             )
+            report.model_name = self.name
+            self._reports[key] = report
         return self._reports[key]
 
     def _input_ids(self, batch: int, seq_len: int) -> torch.Tensor:
+        for name, value in (("batch", batch), ("seq_len", seq_len)):
+            if not isinstance(value, int) or value <= 0:
+                raise AnalysisError(f"{name} must be a positive integer, got {value!r}")
         return torch.zeros(batch, seq_len, dtype=torch.long, device="meta")
 
     def prefill(self, batch: int = 1, seq_len: int = 2048) -> Report:
         """One forward over ``seq_len`` prompt tokens (the KV cache is written, as in generation)."""
         kwargs: dict[str, Any] = {"input_ids": self._input_ids(batch, seq_len)}
-        if self.preset.head == "causal-lm":
+        if self.is_causal_lm:
             kwargs["use_cache"] = True
         return self._analyze(("prefill", batch, seq_len), kwargs)
 
@@ -248,14 +441,19 @@ class LLM:
             cache.update(keys, torch.empty_like(keys), layer)
         return cache
 
+    def _require_causal_lm(self, what: str) -> None:
+        if not self.is_causal_lm:
+            raise AnalysisError(f"{self.name} is not a causal language model: it has no {what}")
+
     def decode(self, batch: int = 1, context: int = 2048) -> Report:
         """One new token per sequence against a KV cache holding ``context`` earlier tokens.
 
         The cache is a transformers DynamicCache of meta tensors; as in eager transformers, each
         layer concatenates the new keys and values onto it (aten.cat, counted as memory traffic).
         """
-        if self.preset.head != "causal-lm":
-            raise ValueError(f"{self.name} is not a causal language model: it has no decode step")
+        self._require_causal_lm("decode step")
+        if not isinstance(context, int) or context < 0:
+            raise AnalysisError(f"context must be a non-negative integer, got {context!r}")
         kwargs = {
             "input_ids": self._input_ids(batch, 1),
             "past_key_values": self._kv_cache(batch, context),
@@ -263,71 +461,135 @@ class LLM:
         }
         return self._analyze(("decode", batch, context), kwargs)
 
-    def kv_cache_bytes(self, batch: int = 1, context: int = 2048, dtype: torch.dtype | None = None) -> int:
-        """2 (keys and values) * layers * kv_heads * head_dim * context * batch * bytes per element."""
-        itemsize = (dtype or self.dtype).itemsize
+    # -- memory -------------------------------------------------------------------------------
+    def kv_cache_bytes(self, batch: int = 1, context: int = 2048, dtype: str | torch.dtype | None = None) -> int:
+        """2 (keys and values) * layers * kv_heads * head_dim * context * batch * bytes per element
+        (the target precision's activation size, or ``dtype``'s)."""
+        self._require_causal_lm("KV cache")
+        itemsize = ITEMSIZE[parse_precision(dtype).activations] if dtype is not None else self.dtype_bytes  # type: ignore[union-attr]
         return 2 * self.num_layers * self.num_kv_heads * self.head_dim * context * batch * itemsize
 
-    def memory(self, batch: int = 1, context: int = 2048) -> MemoryFootprint:
-        """Serving memory at ``context`` tokens: weights, KV cache, and live activations of a prefill.
-
-        The activation estimate is the largest working set of a single op in the prefill (its
-        inputs and output that are not weights or the cache), typically the logits or the MLP's
-        intermediate: eager inference frees each activation once the next layer has consumed it.
-        """
-        report = self.prefill(batch, context)
-        weight_shapes = {tuple(p.shape) for p in self.model.parameters()}
+    def activation_bytes(self, batch: int = 1, seq_len: int = 2048) -> int:
+        """The activation estimate of a prefill: the largest working set of one op that moves data
+        (its input and output tensors, less the weight of a matmul and the table of an embedding),
+        usually the logits' matmul or the MLP's intermediate: eager inference frees each activation
+        once the next op has consumed it. In the target precision."""
+        report = self.prefill(batch, seq_len)
+        key = self.precision.activations if self.precision is not None else None
         largest = 0
         for record in report.ops:
-            tensors = [t for t in (*record.event.inputs, *record.event.outputs) if t.shape not in weight_shapes]
-            largest = max(largest, sum(t.nbytes for t in tensors))
-        return MemoryFootprint(self.weight_bytes, self.kv_cache_bytes(batch, context), largest)
+            if record.cost is None or not record.cost.bytes:
+                continue  # a view allocates nothing
+            event = record.event
+            weight = weight_index(event) if event.op != "aten.embedding" else 0
+            tensors = [t for position, arg in enumerate(event.args) if position != weight for t in _tensors_in(arg)]
+            tensors += [t for name, arg in event.kwargs.items() if name != "out" for t in _tensors_in(arg)]
+            largest = max(largest, sum(self._nbytes(t, key) for t in (*tensors, *event.outputs)))
+        return largest
 
-    def prefill_time(self, batch: int = 1, seq_len: int = 2048, *, bandwidth: float, peak: float) -> float:
-        cost = self.prefill(batch, seq_len).total
-        return roofline_time(cost.flops, cost.bytes, bandwidth=bandwidth, peak=peak)
+    @staticmethod
+    def _nbytes(tensor: TensorMeta, key: str | None) -> int:
+        return tensor.nbytes if key is None else target_nbytes(tensor, key)
 
-    def decode_time(self, batch: int = 1, context: int = 2048, *, bandwidth: float, peak: float) -> float:
-        """Seconds per decode step (one token per sequence) at best, from explicit device numbers."""
-        cost = self.decode(batch, context).total
-        return roofline_time(cost.flops, cost.bytes, bandwidth=bandwidth, peak=peak)
+    def memory(
+        self, batch: int = 1, context: int = 2048, *, seq_len: int | None = None, device: str | Device | None = None
+    ) -> MemoryFootprint:
+        """Serving memory: weights + KV cache at ``context`` tokens + the activations of a prefill of
+        ``seq_len`` tokens (default: ``context``), against ``device``'s capacity (default: the LLM's
+        device). See ``activation_bytes``; the framework's own memory (CUDA context, allocator
+        slack, workspaces) is not included."""
+        target = self.device if device is None else _device(device)
+        kv = self.kv_cache_bytes(batch, context) if self.is_causal_lm else 0
+        return MemoryFootprint(
+            weights=self.weight_bytes,
+            kv_cache=kv,
+            activations=self.activation_bytes(batch, seq_len if seq_len is not None else context),
+            capacity=target.memory_capacity if target is not None else None,
+            device=target.name if target is not None else None,
+        )
+
+    # -- time ---------------------------------------------------------------------------------
+    def _predicted(self, report: Report, what: str) -> float:
+        if self.device is None:
+            raise AnalysisError(
+                f"{what} needs a device: LLM({self.name!r}, device='a100-80gb', ...) or peak_tflops= and bandwidth_gbs="
+            )
+        return float(report.total.predicted_s or 0.0)
+
+    def prefill_time(self, batch: int = 1, seq_len: int = 2048) -> float:
+        """Predicted seconds of the prefill on the LLM's device (``prefill(...).total.predicted_s``)."""
+        return self._predicted(self.prefill(batch, seq_len), "prefill_time")
+
+    def decode_time(self, batch: int = 1, context: int = 2048) -> float:
+        """Predicted seconds per decode step, i.e. per output token of each sequence."""
+        return self._predicted(self.decode(batch, context), "decode_time")
+
+    def tokens_per_second(self, batch: int = 1, context: int = 2048) -> float:
+        """Generated tokens per second over the batch: batch / decode_time."""
+        return batch / self.decode_time(batch, context)
+
+    def summary(self, batch: int = 1, seq_len: int = 2048, context: int | None = None) -> ServingSummary:
+        """Params, KV cache, memory against capacity, prefill latency, time per output token and
+        tokens/s, for a prompt of ``seq_len`` tokens and a decode step at ``context`` (default
+        ``seq_len``) cached tokens."""
+        self._require_causal_lm("decode step, so no serving summary")
+        context = seq_len if context is None else context
+        prefill = self.prefill(batch, seq_len)
+        decode = self.decode(batch, context)
+        return ServingSummary(
+            model=self.name,
+            device=self.device.name if self.device is not None else None,
+            precision=self.precision_name,
+            batch=batch,
+            seq_len=seq_len,
+            context=context,
+            params=self.params,
+            active_params=self.active_params,
+            kv_cache_bytes=self.kv_cache_bytes(batch, context),
+            memory=self.memory(batch, max(seq_len, context), seq_len=seq_len),
+            prefill=StepEstimate.of(prefill, batch * seq_len),
+            decode=StepEstimate.of(decode, batch),
+        )
 
     # -- training -----------------------------------------------------------------------------
     def training_step(self, batch: int = 1, seq_len: int = 2048) -> TrainingStep:
-        """Forward and backward of ``logits.sum()`` on meta, counted per phase.
+        """Forward and backward on meta, in train mode: ``analyze(..., backward=True)``, which
+        differentiates the sum of the logits and counts each op in its phase.
 
-        Parameters' ``.grad`` and ``requires_grad`` are restored afterwards; the model is unchanged.
+        Parameters' ``.grad`` and the module's mode are restored afterwards; the model is unchanged.
         """
-        model = self.model
-        saved_grads = [(p, p.grad) for p in model.parameters()]
-        was_training = model.training
         kwargs: dict[str, Any] = {"input_ids": self._input_ids(batch, seq_len)}
-        if self.preset.head == "causal-lm":
+        if self.is_causal_lm:
             # With no cache, transformers looks for packed sequences in position_ids, a data-dependent
             # test that meta tensors cannot answer; an (empty) cache skips it and adds no compute.
             kwargs["use_cache"] = True
-
-        def backward(output: Any) -> None:
-            logits = output.logits if hasattr(output, "logits") else output[0]
-            logits.sum().backward()
-
-        try:
-            model.train()
-            captured = capture(model, (), kwargs, backward=backward)
-        finally:
-            model.train(was_training)
-            for parameter, grad in saved_grads:
-                parameter.grad = grad
-        report = build_report(
-            model_name=self.name,
-            inputs=describe_inputs((), kwargs),
-            captured=captured,
-            formulas=default_formulas(),
-            params=count_parameters(model),
-        )
-        forward = _sum(r for r in report.ops if r.event.phase == "forward")
-        backward_cost = _sum(r for r in report.ops if r.event.phase == "backward")
-        return TrainingStep(report, forward, backward_cost, batch * seq_len)
+        key = ("train", batch, seq_len)
+        if key not in self._reports:
+            was_training = self.model.training
+            try:
+                self.model.train()
+                self._analyze(key, kwargs, backward=True)
+            finally:
+                self.model.train(was_training)
+        report = self._reports[key]
+        backward = report.backward
+        return TrainingStep(report, report.forward.cost, backward.cost if backward is not None else Cost(), batch * seq_len)
 
     def __repr__(self) -> str:
-        return f"<roofscope.llm.LLM {self.name}: {self.params:,} params, {self.dtype}>"
+        on = f" on {self.device.name}" if self.device is not None else ""
+        return f"<roofscope.llm.LLM {self.name}: {self.params:,} params, {self.precision_name}{on}>"
+
+
+def _tensors_in(value: Any) -> list[TensorMeta]:
+    if isinstance(value, TensorMeta):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _tensors_in(item)]
+    return []
+
+
+def _device(device: str | Device) -> Device:
+    try:
+        return get_device(device)
+    except DeviceError as error:
+        raise AnalysisError(str(error)) from None

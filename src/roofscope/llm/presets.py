@@ -155,10 +155,13 @@ def make_config(preset: Preset) -> Any:
     config_class = getattr(transformers, preset.config_class)
     config = config_class(**preset.kwargs)
     if preset.config_class == "MixtralConfig" or hasattr(config, "num_local_experts") or hasattr(config, "num_experts_per_tok"):
-        # Expert FLOPs on meta: every token runs exactly num_experts_per_tok experts, whichever they are;
-        # the "batched_mm" experts path computes exactly those T*k (token, expert) pairs with static
-        # shapes, where the eager path loops over the experts hit (data-dependent, impossible on meta).
-        config._experts_implementation = "batched_mm"
+        # Expert FLOPs on meta: every token runs exactly num_experts_per_tok experts, whichever they are.
+        # roofscope's experts implementation (roofscope.llm.moe) computes exactly those T*k (token,
+        # expert) pairs with static shapes, reading each used expert's weights once; the eager path
+        # loops over the experts hit (data-dependent, impossible on meta).
+        from roofscope.llm import moe
+
+        config._experts_implementation = moe.IMPLEMENTATION if moe.register() else "batched_mm"
     return config
 
 

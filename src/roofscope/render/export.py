@@ -97,6 +97,12 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
         f"- bytes read: {total.bytes_read:,}; written: {total.bytes_written:,}",
         f"- intensity: {total.intensity:.2f} FLOP/B",
     ]
+    backward = report.backward
+    if backward is not None:
+        lines.append(
+            f"- forward FLOPs: {report.forward.flops:,}; backward FLOPs: {backward.flops:,}"
+            f" (backward/forward {report.backward_forward_ratio or 0:.2f})"
+        )
     if timed and total.predicted_s is not None:
         precision = report.precision.name if report.precision else "model dtype"
         lines.append(
@@ -111,6 +117,10 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
     else:
         lines.append("none: every op call is counted.")
     lines += ["", f"_{report.convention}_", ""]
+    if report.llm is not None:
+        from roofscope.render.llm import llm_markdown
+
+        lines += [llm_markdown(report.llm, exact=exact)]
     return "\n".join(lines)
 
 

@@ -172,6 +172,10 @@ def to_html(report: Report, *, full: bool = True, open_depth: int = 1) -> str:
         _uncounted(report),
         f'<h2>Modules</h2><div class="tree">{head}{_tree(report.root, report, timed, open_depth)}</div>',
     ]
+    if report.llm is not None:
+        from roofscope.render.llm import llm_html
+
+        parts.insert(3, llm_html(report.llm))
     if full:
         parts += [f"<h2>Ops</h2><p class=\"muted\">click a column header to sort</p>{_op_table(report)}", _chart(report)]
     parts.append(f'<p class="muted"><i>{_e(report.convention)}</i></p></div>')

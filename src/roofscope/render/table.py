@@ -107,6 +107,19 @@ def totals(report: Report, *, exact: bool = False) -> Text:
         f"  bytes read {nbytes(total.bytes_read, exact=exact)}  written {nbytes(total.bytes_written, exact=exact)}"
         f"  intensity {total.intensity:.1f} FLOP/B"
     )
+    backward = report.backward
+    if backward is not None:
+        forward = report.forward
+        timed = forward.predicted_s is not None and backward.predicted_s is not None
+        text.append("\nforward + backward  ", style="bold")
+        text.append(
+            f"forward FLOPs {si(forward.flops, exact=exact)}"
+            + (f" ({seconds(forward.predicted_s)})" if timed else "")  # type: ignore[arg-type]
+            + f"  backward FLOPs {si(backward.flops, exact=exact)}"
+            + (f" ({seconds(backward.predicted_s)})" if timed else "")  # type: ignore[arg-type]
+            + f"  backward/forward {report.backward_forward_ratio or 0:.2f}"
+            + "  (each op's phase is in the JSON; module rows include their backward)"
+        )
     if report.device is not None and total.predicted_s is not None:
         precision = report.precision.name if report.precision else "model dtype"
         text.append(f"\nroofline  {report.device.name}, {precision}", style="bold")
@@ -144,6 +157,10 @@ def render_terminal(report: Report, *, depth: int = 2, exact: bool = False, ops:
     if warning is not None:
         parts.append(warning)
     parts.append(Text(report.convention, style="dim italic"))
+    if report.llm is not None:
+        from roofscope.render.llm import render_llm_summary
+
+        parts.append(render_llm_summary(report.llm, exact=exact))
     return Group(*parts)
 
 
