@@ -223,21 +223,24 @@ def run_subcommand(name: str, argv: list[str]) -> int:
     return 0
 
 
+def _analysis_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of the main command that ``analyze`` and ``LLM`` both take."""
+    return {
+        "device": args.device,
+        "dtype": args.dtype,
+        "peak_tflops": args.peak_tflops,
+        "bandwidth_gbs": args.bandwidth_gbs,
+        "launch_overhead_us": args.launch_us,
+        "causal": args.causal,
+        "strict": args.strict,
+    }
+
+
 def _serving_report(args: argparse.Namespace, resolved: ResolvedModel) -> Report:
     """The prefill report of a causal LM preset, with its serving summary (``report.llm``)."""
     from roofscope.llm import LLM
 
-    llm = LLM(
-        args.model,
-        model=resolved.model,
-        dtype=args.dtype,
-        device=args.device,
-        peak_tflops=args.peak_tflops,
-        bandwidth_gbs=args.bandwidth_gbs,
-        launch_overhead_us=args.launch_us,
-        causal=args.causal,
-        strict=args.strict,
-    )
+    llm = LLM(args.model, model=resolved.model, **_analysis_options(args))
     batch, seq_len = resolved.inputs["input_ids"].shape
     report = llm.prefill(batch, seq_len)
     report.llm = llm.summary(batch, seq_len, context=args.decode_context)
@@ -286,14 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                 report = analyze(
                     resolved.model,
                     inputs if isinstance(inputs, dict) else list(inputs),
-                    device=args.device,
-                    dtype=args.dtype,
-                    peak_tflops=args.peak_tflops,
-                    bandwidth_gbs=args.bandwidth_gbs,
-                    launch_overhead_us=args.launch_us,
-                    causal=args.causal,
-                    strict=args.strict,
                     backward=args.backward,
+                    **_analysis_options(args),
                 )
         report.model_name = resolved.name
         if args.plot:
