@@ -223,12 +223,18 @@ class _Recorder(TorchDispatchMode):
                 decomposed = func.decompose(*args, **kwargs)
             if decomposed is not NotImplemented:
                 return decomposed
+        if self.inside_logical_op:
+            return func(*args, **kwargs)
+        names = self._op_names.get(func)
+        if names is None:
+            names = self._op_names[func] = (str(func.overloadpacket), func._overloadname)
+        return self.call(names, func, args, kwargs)
+
+    def call(self, names: tuple[str, str], func: Callable[..., Any], args: Any, kwargs: Mapping[str, Any]) -> Any:
+        """Run one recorded op (an aten op, or a whole logical op) and record it. The only place an
+        op the analysis sees is executed: ``roofscope.measure`` overrides it to time each op."""
         result = func(*args, **kwargs)
-        if not self.inside_logical_op:
-            names = self._op_names.get(func)
-            if names is None:
-                names = self._op_names[func] = (str(func.overloadpacket), func._overloadname)
-            self.record(*names, args, kwargs, result)
+        self.record(*names, args, kwargs, result)
         return result
 
     def record(self, op: str, overload: str, args: Any, kwargs: Mapping[str, Any], result: Any) -> None:
@@ -255,14 +261,18 @@ class _LogicalOps(TorchFunctionMode):
         name = LOGICAL_OPS.get(func)
         if name is None:
             return func(*args, **kwargs)
-        self.recorder.inside_logical_op += 1
-        try:
-            result = func(*args, **kwargs)
-        finally:
-            self.recorder.inside_logical_op -= 1
-        if not self.recorder.inside_logical_op:
-            self.recorder.record(name, "default", args, kwargs, result)
-        return result
+        recorder = self.recorder
+        if recorder.inside_logical_op:  # a logical op inside another: part of the outer one
+            return func(*args, **kwargs)
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            recorder.inside_logical_op += 1
+            try:
+                return func(*args, **kwargs)
+            finally:
+                recorder.inside_logical_op -= 1
+
+        return recorder.call((name, "default"), run, args, kwargs)
 
 
 def _first_tensor_error_context(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:

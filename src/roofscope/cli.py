@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 from rich.console import Console
 
@@ -15,7 +16,7 @@ from roofscope.examples import EXAMPLES
 from roofscope.models import ModelSpecError, resolve
 from roofscope.inputs import TensorSpec, parse_input_spec, replace_dims
 from roofscope.render.table import render_terminal
-from roofscope.sweep import SUBCOMMANDS, check_writable, run_subcommand, write_output
+from roofscope.sweep import check_writable, run_subcommand, write_output
 
 EXAMPLES_TEXT = """examples:
   roofscope seed-conv                      the seed article's SimpleConv, exact counts
@@ -35,10 +36,16 @@ EXAMPLES_TEXT = """examples:
   roofscope mytok.py:LM --input 1,128:int64  token ids (a dtype after the shape)
   roofscope llama-2-7b --seq 2048 --device a100-80gb --dtype fp16
                                            a transformer preset, built on the meta device
+  roofscope resnet50 --batch 64 --dtype bf16 --measure cuda
+                                           run it for real: measured time, utilization and
+                                           roofline efficiency of every op and module
+  roofscope resnet18 --measure cpu --device mine.toml --repeats 5
+                                           measured on the CPU, against probed ceilings
 
-subcommands (roofscope compare --help, roofscope sweep --help):
+subcommands (roofscope compare --help, roofscope sweep --help, roofscope probe --help):
   roofscope compare resnet18 resnet50 mobilenet_v3_large --device h100 --dtype bf16
   roofscope sweep resnet50 --batch 1,2,4,...,256 --device h100 --dtype bf16 --plot sweep.png
+  roofscope probe cuda -o mine.toml        this machine's ceilings, as a device file
 """
 
 
@@ -72,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bandwidth-gbs", type=float, help="override (or define) the memory bandwidth in decimal GB/s")
     parser.add_argument("--launch-us", type=float, help="a per-op launch floor in microseconds")
     parser.add_argument("--plot", metavar="PATH", help="write the roofline chart (PNG or SVG by suffix)")
+    parser.add_argument(
+        "--measure", nargs="?", const="auto", metavar="cpu|cuda",
+        help="run the model for real (in eval mode) on cpu or cuda (default: cuda when there is a GPU) and show measured "
+        "time, achieved FLOP/s, utilization and roofline efficiency beside the prediction; --dtype then casts the model "
+        "(fp32, bf16, fp16, fp64) and --device names the ceilings (default: the GPU's catalog entry)",
+    )
+    parser.add_argument("--repeats", type=int, default=10, help="with --measure: timed forwards; each figure is their median (default 10)")
+    parser.add_argument("--warmup", type=int, default=3, help="with --measure: untimed forwards first (default 3)")
     parser.add_argument("--devices", action="store_true", help="list the device catalog and exit")
     parser.add_argument("--strict", action="store_true", help="fail (exit 2) if an op has no formula, instead of reporting it as uncounted")
     parser.add_argument(
@@ -83,10 +98,82 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _probe(argv: list[str]) -> int:
+    from roofscope.probe import main as probe_main
+
+    return probe_main(argv)
+
+
+#: ``roofscope NAME ...``: each takes the arguments after its name and returns the exit status.
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "compare": lambda argv: run_subcommand("compare", argv),
+    "sweep": lambda argv: run_subcommand("sweep", argv),
+    "probe": _probe,
+}
+
+# Precisions a model can really be cast to for --measure (the others are analysis targets only).
+_REAL_DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16", "half": "float16", "fp64": "float64", "float64": "float64"}
+
+
+def _measure(args: argparse.Namespace, model: object, inputs: object, error_console: Console) -> object:
+    """``--measure``: the model cast and moved as asked (the command line built it: it is ours),
+    in eval mode, then ``roofscope.measure``."""
+    import dataclasses
+
+    import torch
+
+    from roofscope.inputs import TensorSpec
+    from roofscope.measure import measure
+
+    if args.repeats < 1 or args.warmup < 0:
+        raise ValueError("--repeats must be at least 1 and --warmup at least 0")
+    target = ("cuda" if torch.cuda.is_available() else "cpu") if args.measure == "auto" else args.measure.strip().lower()
+    if target != "cpu" and not target.startswith("cuda"):
+        raise ValueError(f"--measure runs on cpu or cuda (cuda:N), not {args.measure!r}")
+    if target.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--measure {target}: CUDA is not available on this machine (use --measure cpu)")
+    dtype = None
+    if args.dtype:
+        name = _REAL_DTYPES.get(args.dtype.lower())
+        if name is None:
+            raise ValueError(f"--measure runs real kernels: --dtype casts the model and must be fp32, bf16, fp16 or fp64, not {args.dtype!r}")
+        dtype = getattr(torch, name)
+    if any(t.device.type == "meta" for t in model.parameters()):  # type: ignore[attr-defined]
+        raise ValueError(f"{args.model} is built on the meta device (no weights): --measure needs a model with real weights")
+    try:
+        model = model.to(device=target, dtype=dtype).eval() if dtype else model.to(device=target).eval()  # type: ignore[attr-defined]
+    except (RuntimeError, AssertionError) as error:
+        raise ValueError(f"cannot run on {target}: {error}") from None
+
+    def cast(value: object) -> object:
+        if dtype is not None and isinstance(value, TensorSpec) and value.dtype.is_floating_point:
+            return dataclasses.replace(value, dtype=dtype)
+        return value
+
+    if isinstance(inputs, dict):
+        inputs = {key: cast(value) for key, value in inputs.items()}
+    else:
+        inputs = [cast(value) for value in inputs]  # type: ignore[attr-defined]
+    with error_console.status(f"measuring {args.model} on {target} ({args.warmup} warm-up + {args.repeats} x 2 forwards) ..."):
+        return measure(
+            model,  # type: ignore[arg-type]
+            inputs,
+            device=target,
+            roofline=args.device or "auto",
+            repeats=args.repeats,
+            warmup=args.warmup,
+            peak_tflops=args.peak_tflops,
+            bandwidth_gbs=args.bandwidth_gbs,
+            launch_overhead_us=args.launch_us,
+            causal=args.causal,
+            strict=args.strict,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in SUBCOMMANDS:
-        return run_subcommand(argv[0], argv[1:])
+        return SUBCOMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     console = Console()
     error_console = Console(stderr=True)
@@ -109,18 +196,21 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{resolved.name} declares no default inputs: give them with --input, e.g. --input 1,3,224,224")
         if args.input and args.batch is not None:
             inputs = replace_dims(inputs, batch=args.batch)
-        with error_console.status(f"analysing {resolved.name} ..."):
-            report = analyze(
-                resolved.model,
-                inputs if isinstance(inputs, dict) else list(inputs),
-                device=args.device,
-                dtype=args.dtype,
-                peak_tflops=args.peak_tflops,
-                bandwidth_gbs=args.bandwidth_gbs,
-                launch_overhead_us=args.launch_us,
-                causal=args.causal,
-                strict=args.strict,
-            )
+        if args.measure:
+            report = _measure(args, resolved.model, inputs, error_console)
+        else:
+            with error_console.status(f"analysing {resolved.name} ..."):
+                report = analyze(
+                    resolved.model,
+                    inputs if isinstance(inputs, dict) else list(inputs),
+                    device=args.device,
+                    dtype=args.dtype,
+                    peak_tflops=args.peak_tflops,
+                    bandwidth_gbs=args.bandwidth_gbs,
+                    launch_overhead_us=args.launch_us,
+                    causal=args.causal,
+                    strict=args.strict,
+                )
         report.model_name = resolved.name
         if args.plot:
             report.plot_roofline(args.plot)

@@ -244,9 +244,9 @@ def plot_sweep(rows: list[Row], path: Any, *, axis: str = "batch") -> Any:
     return figure
 
 
-# The command line of compare and sweep, and the output helpers the main command shares.
+# The command line of compare and sweep (``roofscope.cli.SUBCOMMANDS`` dispatches to it), and the
+# output helpers the main command shares.
 
-SUBCOMMANDS = ("compare", "sweep")
 FORMATS = {".json": "json", ".csv": "csv", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
 
 
