@@ -126,6 +126,11 @@ class _CudaClock:
         elapsed.append(start.elapsed_time(end) / 1e3)
 
 
+def clock_for(device: torch.device) -> _CpuClock | _CudaClock:
+    """The clock for a device: CUDA events on CUDA, perf_counter on CPU."""
+    return _CudaClock(device) if device.type == "cuda" else _CpuClock()
+
+
 class _OpTimer(_Recorder):
     """The analysis' dispatch mode (same decompositions, same logical ops, hence the same op
     sequence), but instead of describing each op it times it and notes its name and module."""
@@ -283,10 +288,6 @@ def _cudnn_tf32() -> bool:
         return False
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def _first_difference(expected: list[tuple[str, str]], seen: list[tuple[str, str]]) -> str:
     for index, (want, got) in enumerate(zip(expected, seen)):
         if want != got:
@@ -366,7 +367,7 @@ def measure(
     with _left_as_found(model, run), (torch.cuda.device(run) if run.type == "cuda" else contextlib.nullcontext()):
         report = analyze(model, dict(kwargs) if kwargs else list(args), formulas=formulas, device=ceilings, causal=causal, strict=strict)
         report.model_name = model_name
-        clock: _CpuClock | _CudaClock = _CudaClock(run) if run.type == "cuda" else _CpuClock()
+        clock = clock_for(run)
         modules = _ModuleStack(model)
         timer = _OpTimer(modules, clock)
         expected = [(record.name, record.module) for record in report.ops]
@@ -424,10 +425,10 @@ def measure(
         clock=clock.name,
         repeats=repeats,
         warmup=warmup,
-        forward_s=_median(plain),
+        forward_s=statistics.median(plain),
         forward_min_s=min(plain),
         forward_max_s=max(plain),
-        timed_s=_median(timed),
+        timed_s=statistics.median(timed),
         ops_s=None,
         matched=bool(samples),
         note="; ".join(notes),

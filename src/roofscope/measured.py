@@ -16,6 +16,7 @@ that turns per-op times into per-module figures. Definitions (docs/conventions.m
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from collections.abc import Iterable
 from typing import Any
 
@@ -89,10 +90,7 @@ class OpMeasured:
 
 def op_measured(samples: list[float], flops: int | None, nbytes: int | None, timing: OpTiming | None) -> OpMeasured:
     """An op's figures from its time in each timed repeat (seconds)."""
-    ordered = sorted(samples)
-    middle = len(ordered) // 2
-    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-    return OpMeasured(median, ordered[0], ordered[-1], flops, nbytes, timing)
+    return OpMeasured(statistics.median(samples), min(samples), max(samples), flops, nbytes, timing)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -31,7 +31,6 @@ import platform
 import re
 import socket
 import statistics
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -251,33 +250,25 @@ def _toml(entry: dict[str, Any], header: str) -> str:
 
 
 class _Timer:
-    """Times ``fn()`` on a device: CUDA events, or perf_counter on CPU (synchronous ops)."""
+    """Times ``fn()`` on an idle device with measure's clocks: CUDA events after a synchronisation, or
+    perf_counter on CPU (synchronous ops)."""
 
     def __init__(self, device: torch.device) -> None:
-        self.device = device
+        from roofscope.measure import clock_for
 
-    def sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        self.device = device
+        self.clock = clock_for(device)
 
     def time(self, fn: Callable[[], Any]) -> float:
-        """Seconds one call of ``fn`` takes, on an idle device."""
-        if self.device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            torch.cuda.synchronize(self.device)
-            start.record()
+        """Seconds one call of ``fn`` takes."""
+        elapsed: list[float] = []
+        with self.clock.forward(elapsed):
             fn()
-            end.record()
-            torch.cuda.synchronize(self.device)
-            return start.elapsed_time(end) / 1e3
-        started = time.perf_counter_ns()
-        fn()
-        return (time.perf_counter_ns() - started) / 1e9
+        return elapsed[0]
 
     def samples(self, fn: Callable[[], Any], repeats: int, warmup: int) -> list[float]:
         for _ in range(warmup):
             fn()
-        self.sync()
         return [self.time(fn) for _ in range(repeats)]
 
 
