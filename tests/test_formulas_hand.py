@@ -4,7 +4,6 @@ float32 elements are 4 bytes, int64 indices 8. The formulas are stated in each f
 docstring in src/roofscope/formulas/ and summarised in docs/conventions.md.
 """
 
-import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn

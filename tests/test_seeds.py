@@ -1,6 +1,5 @@
 """The worked examples of the seed articles (../shared/seeds), exactly."""
 
-import torch
 from torch import nn
 
 import roofscope

@@ -360,7 +360,7 @@ def _grad_fn(value: Any) -> Any:
 
 
 class _Recorder(TorchDispatchMode):
-    def __init__(self, modules: _ModuleStack, guard: _Guard, backward_modules: _BackwardModules | None = None) -> None:
+    def __init__(self, modules: _ModuleStack, guard: _Guard | None = None, backward_modules: _BackwardModules | None = None) -> None:
         super().__init__()
         self.modules = modules
         self.guard = guard
@@ -377,7 +377,7 @@ class _Recorder(TorchDispatchMode):
         info = self._ops.get(func)
         if info is None:
             info = self._ops[func] = _OpInfo.of(func)
-        if info.writes and self.guard.owners:
+        if info.writes and self.guard is not None and self.guard.owners:
             for index, name in info.writes:
                 self.guard.before_write(args[index] if index < len(args) else kwargs.get(name))
         # Under inference_mode the autograd keys are skipped, so composite ops (aten.linear,
@@ -388,9 +388,15 @@ class _Recorder(TorchDispatchMode):
                 decomposed = func.decompose(*args, **kwargs)
             if decomposed is not NotImplemented:
                 return decomposed
+        if self.inside_logical_op:
+            return func(*args, **kwargs)
+        return self.call((info.op, info.overload), func, args, kwargs)
+
+    def call(self, names: tuple[str, str], func: Callable[..., Any], args: Any, kwargs: Mapping[str, Any]) -> Any:
+        """Run one recorded op (an aten op, or a whole logical op) and record it. The only place an
+        op the analysis sees is executed: ``roofscope.measure`` overrides it to time each op."""
         result = func(*args, **kwargs)
-        if not self.inside_logical_op:
-            self.record(info.op, info.overload, args, kwargs, result)
+        self.record(*names, args, kwargs, result)
         return result
 
     def record(self, op: str, overload: str, args: Any, kwargs: Mapping[str, Any], result: Any) -> None:
@@ -489,14 +495,20 @@ class _LogicalOps(TorchFunctionMode):
         tracking = recorder.backward_modules is not None and recorder.phase == "forward"
         if name is None:
             result = func(*args, **kwargs)
+        elif recorder.inside_logical_op:  # a logical op inside another: part of the outer one
+            result = func(*args, **kwargs)
         else:
-            recorder.inside_logical_op += 1
-            try:
-                result = self._logical(func, name, args, kwargs) if tracking and torch.is_grad_enabled() else func(*args, **kwargs)
-            finally:
-                recorder.inside_logical_op -= 1
-            if not recorder.inside_logical_op:
-                recorder.record(name, "default", args, kwargs, result)
+
+            def run(*args: Any, **kwargs: Any) -> Any:
+                recorder.inside_logical_op += 1
+                try:
+                    if tracking and torch.is_grad_enabled():
+                        return self._logical(func, name, args, kwargs)
+                    return func(*args, **kwargs)
+                finally:
+                    recorder.inside_logical_op -= 1
+
+            result = recorder.call((name, "default"), run, args, kwargs)
         if tracking:
             recorder.backward_modules.mark(result, recorder.modules.current)  # type: ignore[union-attr]
         return result

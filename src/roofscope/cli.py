@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,16 @@ EXAMPLES_TEXT = """examples:
   roofscope resnet50 --batch 32 --backward --device h100 --dtype bf16
                                            forward + backward (a training step's work)
 
-subcommands (roofscope compare --help, roofscope sweep --help):
+  roofscope resnet50 --batch 64 --dtype bf16 --measure cuda
+                                           run it for real: measured time, utilization and
+                                           roofline efficiency of every op and module
+  roofscope resnet18 --measure cpu --device mine.toml --repeats 5
+                                           measured on the CPU, against probed ceilings
+
+subcommands (roofscope compare --help, roofscope sweep --help, roofscope probe --help):
   roofscope compare resnet18 resnet50 mobilenet_v3_large --device h100 --dtype bf16
   roofscope sweep resnet50 --batch 1,2,4,...,256 --device h100 --dtype bf16 --plot sweep.png
+  roofscope probe cuda -o mine.toml        this machine's ceilings, as a device file
 """
 
 
@@ -87,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bandwidth-gbs", type=float, help="override (or define) the memory bandwidth in decimal GB/s")
     parser.add_argument("--launch-us", type=float, help="a per-op launch floor in microseconds")
     parser.add_argument("--plot", metavar="PATH", help="write the roofline chart (PNG or SVG by suffix)")
+    parser.add_argument(
+        "--measure", nargs="?", const="auto", metavar="cpu|cuda",
+        help="run the model for real (in eval mode) on cpu or cuda (default: cuda when there is a GPU) and show measured "
+        "time, achieved FLOP/s, utilization and roofline efficiency beside the prediction; --dtype then casts the model "
+        "(fp32, bf16, fp16, fp64) and --device names the ceilings (default: the GPU's catalog entry)",
+    )
+    parser.add_argument("--repeats", type=int, default=10, help="with --measure: timed forwards; each figure is their median (default 10)")
+    parser.add_argument("--warmup", type=int, default=3, help="with --measure: untimed forwards first (default 3)")
+   
     parser.add_argument("--devices", action="store_true", help="list the device catalog and exit")
     parser.add_argument("--strict", action="store_true", help="fail (exit 2) if an op has no formula, instead of reporting it as uncounted")
     parser.add_argument(
@@ -98,7 +115,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SUBCOMMANDS = ("compare", "sweep")
 FORMATS = {".json": "json", ".csv": "csv", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
 
 
@@ -247,10 +263,147 @@ def _serving_report(args: argparse.Namespace, resolved: ResolvedModel) -> Report
     return report
 
 
+PROBE_EXAMPLES = """examples:
+  roofscope probe                          CUDA when there is a GPU, else the CPU
+  roofscope probe cuda -o h100.toml        save the ceilings as a device file
+  roofscope resnet50 --measure --device h100.toml
+                                           measure a model against them
+  roofscope probe cpu --dtypes fp32,bf16 --repeats 5 --compare xeon-8480
+"""
+
+
+def _probe(argv: list[str]) -> int:
+    import platform
+
+    from roofscope.devices import DeviceError
+    from roofscope.probe import GEMM_PRECISIONS, probe
+    from roofscope.render.probe import probe_table
+
+    parser = argparse.ArgumentParser(
+        prog="roofscope probe",
+        description="Measure this machine's ceilings (GEMM rate per precision, memory bandwidth, launch floor), "
+        "print them beside the catalog's figures and save them as a device file that --device accepts.",
+        epilog=PROBE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("target", nargs="?", help="cpu, cuda or cuda:N (default: cuda when there is a GPU, else cpu)")
+    parser.add_argument("--dtypes", help=f"GEMM precisions to probe, comma-separated (default {','.join(GEMM_PRECISIONS)})")
+    parser.add_argument("--gemm-size", type=int, metavar="N", help="n of the n x n x n GEMMs (default 8192 on CUDA; on CPU sized to 0.1 s a GEMM)")
+    parser.add_argument("--copy-mib", type=float, metavar="MIB", help="size of the copied tensor in MiB (default 2048 on CUDA, 256 on CPU)")
+    parser.add_argument("--launch-ops", type=int, default=2000, metavar="N", help="tiny ops per launch-floor run (default 2000)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs per figure; the median is kept (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs before them (default 2)")
+    parser.add_argument("--compare", metavar="DEVICE", help="the catalog device to show beside the figures (default: the GPU's own entry)")
+    parser.add_argument("-o", "--output", metavar="PATH", help="write the device file (.toml or .json)")
+    parser.add_argument("--json", action="store_true", help="print the probe as JSON instead of a table")
+    args = parser.parse_args(argv)
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    error_console = Console(stderr=True)
+    try:
+        check_writable("device file", args.output)  # the folder exists and is writable
+        if args.output and Path(args.output).suffix.lower() not in (".toml", ".json"):
+            raise ValueError(f"a device file is .toml or .json, not {args.output}")
+        with error_console.status("probing ..."):
+            result = probe(
+                args.target,
+                dtypes=[d.strip() for d in args.dtypes.split(",") if d.strip()] if args.dtypes else None,
+                gemm_size=args.gemm_size,
+                copy_bytes=int(args.copy_mib * 2**20) if args.copy_mib else None,
+                launch_ops=args.launch_ops,
+                repeats=args.repeats,
+                warmup=args.warmup,
+                compare=args.compare if args.compare else "auto",
+            )
+        if args.output:
+            result.save(args.output)
+    except (ValueError, DeviceError, OSError, RuntimeError) as error:
+        error_console.print(f"[bold red]roofscope probe:[/] {error}", highlight=False)
+        return 2
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        console.print(probe_table(result))
+        console.print(
+            f"{result.host}, {result.date}, torch {result.torch_version}, {platform.python_implementation()} {platform.python_version()}. "
+            "A shared or throttled machine measures lower and noisier: compare min-max.",
+            style="dim", highlight=False,
+        )
+    if args.output:
+        error_console.print(f"wrote {args.output}: use it with --device {args.output}", highlight=False)
+    return 0
+
+
+# Precisions a model can really be cast to for --measure (the others are analysis targets only).
+_REAL_DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16", "half": "float16", "fp64": "float64", "float64": "float64"}
+
+
+def _measure(args: argparse.Namespace, model: object, inputs: object, error_console: Console) -> object:
+    """``--measure``: the model cast and moved as asked (the command line built it: it is ours),
+    in eval mode, then ``roofscope.measure``."""
+    import dataclasses
+
+    import torch
+
+    from roofscope.inputs import TensorSpec
+    from roofscope.measure import measure
+
+    if args.repeats < 1 or args.warmup < 0:
+        raise ValueError("--repeats must be at least 1 and --warmup at least 0")
+    target = ("cuda" if torch.cuda.is_available() else "cpu") if args.measure == "auto" else args.measure.strip().lower()
+    if target != "cpu" and not target.startswith("cuda"):
+        raise ValueError(f"--measure runs on cpu or cuda (cuda:N), not {args.measure!r}")
+    if target.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--measure {target}: CUDA is not available on this machine (use --measure cpu)")
+    dtype = None
+    if args.dtype:
+        name = _REAL_DTYPES.get(args.dtype.lower())
+        if name is None:
+            raise ValueError(f"--measure runs real kernels: --dtype casts the model and must be fp32, bf16, fp16 or fp64, not {args.dtype!r}")
+        dtype = getattr(torch, name)
+    if any(t.device.type == "meta" for t in model.parameters()):  # type: ignore[attr-defined]
+        raise ValueError(f"{args.model} is built on the meta device (no weights): --measure needs a model with real weights")
+    try:
+        model = model.to(device=target, dtype=dtype).eval() if dtype else model.to(device=target).eval()  # type: ignore[attr-defined]
+    except (RuntimeError, AssertionError) as error:
+        raise ValueError(f"cannot run on {target}: {error}") from None
+
+    def cast(value: object) -> object:
+        if dtype is not None and isinstance(value, TensorSpec) and value.dtype.is_floating_point:
+            return dataclasses.replace(value, dtype=dtype)
+        return value
+
+    if isinstance(inputs, dict):
+        inputs = {key: cast(value) for key, value in inputs.items()}
+    else:
+        inputs = [cast(value) for value in inputs]  # type: ignore[attr-defined]
+    with error_console.status(f"measuring {args.model} on {target} ({args.warmup} warm-up + {args.repeats} x 2 forwards) ..."):
+        return measure(
+            model,  # type: ignore[arg-type]
+            inputs,
+            device=target,
+            roofline=args.device or "auto",
+            repeats=args.repeats,
+            warmup=args.warmup,
+            peak_tflops=args.peak_tflops,
+            bandwidth_gbs=args.bandwidth_gbs,
+            launch_overhead_us=args.launch_us,
+            causal=args.causal,
+            strict=args.strict,
+        )
+
+
+#: ``roofscope NAME ...``: each takes the arguments after its name and returns the exit status.
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "compare": lambda argv: run_subcommand("compare", argv),
+    "sweep": lambda argv: run_subcommand("sweep", argv),
+    "probe": _probe,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in SUBCOMMANDS:
-        return run_subcommand(argv[0], argv[1:])
+        return SUBCOMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=160)  # a file or pipe: room for every column
     error_console = Console(stderr=True)
@@ -282,16 +435,21 @@ def main(argv: list[str] | None = None) -> int:
                 "--decode-context sizes the serving summary of a causal language model preset or config.json "
                 "(e.g. llama-2-7b --seq 2048 --decode-context 4096), without --input or --backward"
             )
-        with error_console.status(f"analysing {resolved.name} ..."):
-            if serving:
-                report = _serving_report(args, resolved)
-            else:
-                report = analyze(
-                    resolved.model,
-                    inputs if isinstance(inputs, dict) else list(inputs),
-                    backward=args.backward,
-                    **_analysis_options(args),
-                )
+        if args.measure:
+            if args.backward:
+                raise ValueError("--measure times the forward pass: it does not combine with --backward")
+            report = _measure(args, resolved.model, inputs, error_console)
+        else:
+            with error_console.status(f"analysing {resolved.name} ..."):
+                if serving:
+                    report = _serving_report(args, resolved)
+                else:
+                    report = analyze(
+                        resolved.model,
+                        inputs if isinstance(inputs, dict) else list(inputs),
+                        backward=args.backward,
+                        **_analysis_options(args),
+                    )
         report.model_name = resolved.name
         if args.plot:
             report.plot_roofline(args.plot)

@@ -85,9 +85,12 @@ class _Maker:
         return value
 
 
-def prepare_inputs(model: torch.nn.Module, inputs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """(args, kwargs) for ``model(*args, **kwargs)``; see the module docstring for what is accepted."""
-    maker = _Maker(model_device(model), model_dtype(model))
+def prepare_inputs(
+    model: torch.nn.Module, inputs: Any, *, device: torch.device | None = None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """(args, kwargs) for ``model(*args, **kwargs)``; see the module docstring for what is accepted.
+    Random tensors are made on ``device``, by default the model's."""
+    maker = _Maker(device or model_device(model), model_dtype(model))
     if inputs is None:
         return (), {}
     if isinstance(inputs, Mapping):

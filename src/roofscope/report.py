@@ -15,6 +15,7 @@ from roofscope.capture import Capture, OpEvent
 from roofscope.cost import ZERO, Cost
 from roofscope.devices import Device
 from roofscope.formulas import Formulas
+from roofscope.measured import Measured, Measurement, OpMeasured, op_measured, summarize_measured
 from roofscope.params import ParamCount
 from roofscope.roofline import OpTiming, Precision, Roof, Timing, op_timing, retarget, roofs, summarize
 
@@ -25,20 +26,29 @@ CONVENTION = (
     "See docs/conventions.md."
 )
 
+MEASURED_CONVENTION = (
+    "Measured: median over the repeats of each op's own time (CUDA events or perf_counter around the op); "
+    "a module's time is the sum of its ops'. Utilization = achieved FLOP/s / the peak that applies; "
+    "eff = roofline efficiency = predicted / measured (100% = at the roof). See docs/conventions.md, \"Measured\"."
+)
+
 
 class Figures:
-    """A Cost (MACs, FLOPs, bytes) together with its roofline Timing on the report's device.
+    """A Cost (MACs, FLOPs, bytes) together with its roofline Timing on the report's device, and
+    what a real run measured (``roofscope.measure``).
 
     Reads like a Cost: ``.macs``, ``.flops``, ``.bytes``, ``.intensity``..., and compares equal to a
     Cost with the same counts. The roofline fields (``predicted_s``, ``bound``, ``attainable``,
-    ``memory_bound_share``) are None when the report has no device.
+    ``memory_bound_share``) are None when the report has no device; the measured fields
+    (``measured_s``, ``achieved_flops``, ``utilization``, ``efficiency``...) when it was not measured.
     """
 
-    __slots__ = ("cost", "timing")
+    __slots__ = ("cost", "timing", "measured")
 
-    def __init__(self, cost: Cost, timing: Timing | None = None) -> None:
+    def __init__(self, cost: Cost, timing: Timing | None = None, measured: Measured | None = None) -> None:
         self.cost = cost
         self.timing = timing
+        self.measured = measured
 
     macs = property(lambda self: self.cost.macs)
     flops = property(lambda self: self.cost.flops)
@@ -67,6 +77,31 @@ class Figures:
     def memory_bound_share(self) -> float | None:
         return self.timing.memory_bound_share if self.timing else None
 
+    @property
+    def measured_s(self) -> float | None:
+        """Measured time in seconds: the sum of the ops' median times (``roofscope.measure``)."""
+        return self.measured.measured_s if self.measured else None
+
+    @property
+    def achieved_flops(self) -> float | None:
+        """FLOP/s achieved: FLOPs / measured time."""
+        return self.measured.achieved_flops if self.measured else None
+
+    @property
+    def achieved_bandwidth(self) -> float | None:
+        """Bytes/s achieved: bytes / measured time."""
+        return self.measured.achieved_bandwidth if self.measured else None
+
+    @property
+    def utilization(self) -> float | None:
+        """Achieved FLOP/s over the highest peak among the ops (None without a device)."""
+        return self.measured.utilization if self.measured else None
+
+    @property
+    def efficiency(self) -> float | None:
+        """Roofline efficiency: predicted time / measured time (None without both)."""
+        return self.measured.efficiency if self.measured else None
+
     def __add__(self, other: Cost | Figures) -> Cost:
         return self.cost + (other.cost if isinstance(other, Figures) else other)
 
@@ -74,13 +109,13 @@ class Figures:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Figures):
-            return self.cost == other.cost and self.timing == other.timing
+            return self.cost == other.cost and self.timing == other.timing and self.measured == other.measured
         if isinstance(other, Cost):
             return self.cost == other
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self.cost, self.timing))
+        return hash((self.cost, self.timing, self.measured))
 
     def scaled(self, factor: int) -> Cost:
         return self.cost.scaled(factor)
@@ -89,28 +124,37 @@ class Figures:
         data: dict[str, Any] = self.cost.to_dict()
         if self.timing is not None:
             data.update(self.timing.to_dict())
+        if self.measured is not None:
+            data.update(self.measured.to_dict())
         return data
 
     def __repr__(self) -> str:
         timing = f", predicted_s={self.predicted_s:.3g}, bound={self.bound}" if self.timing else ""
-        return f"Figures(macs={self.macs}, flops={self.flops}, bytes={self.bytes}{timing})"
+        measured = f", measured_s={self.measured_s:.3g}" if self.measured else ""
+        return f"Figures(macs={self.macs}, flops={self.flops}, bytes={self.bytes}{timing}{measured})"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class OpRecord:
     """One op call and its cost; ``cost`` is None when no formula knows the op.
 
-    ``timing`` is its roofline on the report's device (None without a device or without a cost).
+    ``timing`` is its roofline on the report's device (None without a device or without a cost);
+    ``measured`` what a real run of it took (``roofscope.measure``; None otherwise).
     """
 
     event: OpEvent
     cost: Cost | None
     family: str
     timing: OpTiming | None = None
+    measured: OpMeasured | None = None
 
     @property
     def predicted_s(self) -> float | None:
         return self.timing.predicted_s if self.timing else None
+
+    @property
+    def measured_s(self) -> float | None:
+        return self.measured.measured_s if self.measured else None
 
     @property
     def bound(self) -> str | None:
@@ -135,12 +179,14 @@ class OpRecord:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class OpSummary:
-    """All calls of one op name: how often it ran, its family, and their summed cost."""
+    """All calls of one op name: how often it ran, its family, their summed cost and, in a measured
+    report, their summed measured time."""
 
     name: str
     family: str
     calls: int
     cost: Cost | None
+    measured_s: float | None = None
 
 
 class ModuleReport:
@@ -157,17 +203,19 @@ class ModuleReport:
         self._total = ZERO
         self._self_timing: Timing | None = None
         self._total_timing: Timing | None = None
+        self._self_measured: Measured | None = None
+        self._total_measured: Measured | None = None
         self.uncounted: dict[str, int] = {}
 
     @property
     def self(this) -> Figures:  # noqa: N805 - named "self" by the public API: report.module(x).self.macs
         """Ops that ran directly in this module's forward."""
-        return Figures(this._self, this._self_timing)
+        return Figures(this._self, this._self_timing, this._self_measured)
 
     @property
     def total(self) -> Figures:
         """This module with everything below it."""
-        return Figures(self._total, self._total_timing)
+        return Figures(self._total, self._total_timing, self._total_measured)
 
     @property
     def depth(self) -> int:
@@ -201,8 +249,11 @@ class Report:
         device: Device | None = None,
         precision: Precision | None = None,
         roofs: list[Roof] | None = None,
+        measurement: Measurement | None = None,
     ) -> None:
         self.model_name = model_name
+        #: How the measured figures were taken (``roofscope.measure``); None for an analysis only.
+        self.measurement = measurement
         self.device = device
         self.precision = precision
         self.roofs: list[Roof] = roofs or []
@@ -265,6 +316,20 @@ class Report:
         timing = self.module(name)._total_timing
         return [self.ops[i] for i in timing.dominant] if timing else []
 
+    def shortfalls(self, name: str = "", *, limit: int | None = 10) -> list[OpRecord]:
+        """In a measured report with a device: the ops of a module ("" = the model) that fall furthest
+        short of their roof, most time lost (measured - predicted) first. Ops that do no work (views)
+        have no roof and are not listed."""
+        below = self.module(name)
+        prefix = below.name + "." if below.name else ""
+        found = [
+            record for record in self.ops
+            if record.measured is not None and record.timing is not None and record.timing.bound is not None
+            and (not below.name or record.module == below.name or record.module.startswith(prefix))
+        ]
+        found.sort(key=lambda record: -(record.measured.shortfall_s or 0.0))  # type: ignore[union-attr]
+        return found[:limit] if limit is not None else found
+
     def plot_roofline(self, path: Any = None, **options: Any) -> Any:
         """Draw the roofline chart (PNG, SVG or PDF by the path's suffix); returns the Figure.
 
@@ -301,12 +366,15 @@ class Report:
         calls: dict[str, int] = {}
         costs: dict[str, Cost | None] = {}
         families: dict[str, str] = {}
+        times: dict[str, float | None] = {}
         for record in self.ops:
             calls[record.name] = calls.get(record.name, 0) + 1
             families[record.name] = record.family
             previous = costs.get(record.name, ZERO)
             costs[record.name] = None if record.cost is None or previous is None else previous + record.cost
-        summaries = [OpSummary(name, families[name], calls[name], costs[name]) for name in calls]
+            time = times.get(record.name, 0.0)
+            times[record.name] = None if record.measured is None or time is None else time + record.measured.measured_s
+        summaries = [OpSummary(name, families[name], calls[name], costs[name], times[name]) for name in calls]
         summaries.sort(key=lambda s: (s.cost is None, -(s.cost.flops if s.cost else 0), -(s.cost.bytes if s.cost else 0), s.name))
         return {summary.name: summary for summary in summaries}
 
@@ -326,6 +394,7 @@ class Report:
             "convention": CONVENTION,
             "device": self.device.to_dict() if self.device else None,
             "precision": self.precision.name if self.precision else None,
+            "measurement": self.measurement.to_dict() if self.measurement else None,
             "total": self.total.to_dict(),
             **(
                 {
@@ -357,6 +426,7 @@ class Report:
                     "family": summary.family,
                     "calls": summary.calls,
                     "cost": summary.cost.to_dict() if summary.cost else None,
+                    **({"measured_s": summary.measured_s} if summary.measured_s is not None else {}),
                 }
                 for summary in self.by_op().values()
             ],
@@ -377,6 +447,7 @@ class Report:
                         if record.timing
                         else {}
                     ),
+                    **(record.measured.to_dict() if record.measured else {}),
                 }
                 for record in self.ops
             ],
@@ -458,6 +529,40 @@ def _accumulate_timing(node: ModuleReport, own: dict[str, list[int]], ops: list[
         below += _accumulate_timing(child, own, ops)
     below.sort()
     node._total_timing = summarize((i, ops[i].timing) for i in below)
+    return below
+
+
+def attach_measured(report: Report, samples: list[list[float]] | None, measurement: Measurement) -> None:
+    """Put a real run's figures into ``report`` (built from the same run's inputs): ``samples`` holds,
+    for each op in ``report.ops`` order, its time in seconds in each timed repeat (None when the
+    timed ops could not be matched to the report's: then only ``report.measurement`` is set)."""
+    report.measurement = measurement
+    if samples is None:
+        return
+    if len(samples) != len(report.ops):
+        raise ValueError(f"{len(samples)} timed ops for {len(report.ops)} ops in the report")
+    report.ops = [
+        dataclasses.replace(
+            record,
+            measured=op_measured(
+                times, record.cost.flops if record.cost else None, record.cost.bytes if record.cost else None, record.timing
+            ),
+        )
+        for record, times in zip(report.ops, samples)
+    ]
+    own: dict[str, list[int]] = {name: [] for name in report._modules}
+    for index, record in enumerate(report.ops):
+        own[record.module].append(index)
+    _accumulate_measured(report.root, own, report.ops)
+
+
+def _accumulate_measured(node: ModuleReport, own: dict[str, list[int]], ops: list[OpRecord]) -> list[int]:
+    mine = own[node.name]
+    node._self_measured = summarize_measured(ops[i].measured for i in mine)  # type: ignore[misc]
+    below = list(mine)
+    for child in node.children:
+        below += _accumulate_measured(child, own, ops)
+    node._total_measured = summarize_measured(ops[i].measured for i in below)  # type: ignore[misc]
     return below
 
 

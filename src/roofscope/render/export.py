@@ -10,13 +10,15 @@ import io
 import json
 
 from roofscope.render.html import to_html
-from roofscope.render.units import nbytes, seconds, si
-from roofscope.report import Report
+from roofscope.render.units import nbytes, percent, seconds, si
+from roofscope.report import MEASURED_CONVENTION, Report
 
 CSV_COLUMNS = (
     "name", "type", "depth", "calls", "params", "macs", "flops", "bytes_read", "bytes_written",
     "intensity", "predicted_s", "bound",
 )
+#: Added after CSV_COLUMNS in a measured report.
+MEASURED_COLUMNS = ("measured_s", "achieved_flops", "achieved_bandwidth", "utilization", "efficiency")
 
 
 def to_json(report: Report) -> str:
@@ -25,10 +27,17 @@ def to_json(report: Report) -> str:
 
 def module_rows(report: Report) -> list[dict[str, object]]:
     """One dict per module (the model first, depth first), with the CSV columns; a module's figures
-    are its total (itself and everything below it); predicted_s and bound are empty without a device."""
+    are its total (itself and everything below it); predicted_s and bound are empty without a device.
+    A measured report adds the MEASURED_COLUMNS (empty where a figure does not apply)."""
     rows = []
+    measured = report.total.measured is not None
     for module in report.modules():
         figures = module.total
+        extra: dict[str, object] = {}
+        if measured:
+            for column in MEASURED_COLUMNS:
+                value = getattr(figures, column)
+                extra[column] = "" if value is None else value
         rows.append({
             "name": module.name,
             "type": module.type,
@@ -42,13 +51,15 @@ def module_rows(report: Report) -> list[dict[str, object]]:
             "intensity": round(figures.intensity, 6),
             "predicted_s": "" if figures.predicted_s is None else figures.predicted_s,
             "bound": figures.bound or "",
+            **extra,
         })
     return rows
 
 
 def to_csv(report: Report) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    columns = CSV_COLUMNS + (MEASURED_COLUMNS if report.total.measured is not None else ())
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(module_rows(report))
     return buffer.getvalue()
@@ -62,9 +73,12 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
     """The module table (to ``depth``; None = every module) as a GitHub table, then the totals,
     the uncounted ops and the convention."""
     timed = report.device is not None
+    measured = report.total.measured is not None
     header = ["module", "type", "calls", "params", "MACs", "FLOPs", "bytes", "FLOP/B"]
     if timed:
         header += ["time", "bound"]
+    if measured:
+        header += ["measured", "FLOP/s"] + (["util", "eff"] if timed else [])
     lines = [
         f"# {report.model_name}",
         "",
@@ -85,6 +99,11 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
         ]
         if timed:
             cells += [seconds(figures.predicted_s or 0.0), figures.bound or "-"]
+        if measured:
+            cells += ["-"] * (4 if timed else 2) if figures.measured is None else [
+                seconds(figures.measured_s or 0.0), si(figures.achieved_flops or 0.0),
+                *([percent(figures.utilization), percent(figures.efficiency)] if timed else []),
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     total = report.total
     lines += [
@@ -109,6 +128,32 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
             f"- roofline on {report.device.name} ({precision}): predicted {seconds(total.predicted_s)}, "
             f"{total.bound}-bound ({100 * (total.memory_bound_share or 0):.0f}% of time in memory-bound ops)"
         )
+    run = report.measurement
+    if run is not None:
+        lines.append(
+            f"- measured on {run.device}: forward {seconds(run.forward_s)} (median of {run.repeats} plain forwards after "
+            f"{run.warmup} warm-up; min {seconds(run.forward_min_s)}, max {seconds(run.forward_max_s)}), "
+            f"achieved {si(run.achieved_flops)}FLOP/s"
+            + (f" = {percent(run.utilization)} of the {run.peak_label} peak ({run.ceilings})" if run.utilization is not None else "")
+        )
+        if run.ops_s is not None:
+            lines.append(
+                f"- its ops: {seconds(run.ops_s)} = {percent(run.coverage)} of the forward; timing each op ({run.clock}) "
+                f"makes a forward {run.overhead:.2f}x as long"
+                + (f"; roofline efficiency {percent(total.efficiency)}" if total.efficiency is not None else "")
+            )
+        if run.note:
+            lines.append(f"- note: {run.note}")
+        found = report.shortfalls(limit=10)
+        if found:
+            lines += ["", "## Furthest below their roof", "", "| op | module | predicted | measured | eff | util | bound |", "|---|---|---:|---:|---:|---:|---|"]
+            for record in found:
+                timing, taken = record.timing, record.measured
+                assert timing is not None and taken is not None
+                lines.append(
+                    f"| `{record.name}` | {_cell(record.module or report.model_name)} | {seconds(timing.predicted_s)} | {seconds(taken.measured_s)} "
+                    f"| {percent(taken.efficiency)} | {percent(taken.utilization)} | {timing.bound} |"
+                )
     lines += ["", "## Uncounted ops", ""]
     if report.uncounted:
         lines.append(f"**{sum(report.uncounted.values())} op call(s) have no formula and are NOT in the totals:**")
@@ -121,6 +166,8 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
         from roofscope.render.llm import llm_markdown
 
         lines += [llm_markdown(report.llm, exact=exact)]
+    if run is not None:
+        lines += [f"_{MEASURED_CONVENTION}_", ""]
     return "\n".join(lines)
 
 

@@ -12,8 +12,8 @@ import html
 import io
 import re
 
-from roofscope.render.units import nbytes, seconds, si
-from roofscope.report import ModuleReport, Report
+from roofscope.render.units import nbytes, percent, seconds, si
+from roofscope.report import MEASURED_CONVENTION, ModuleReport, Report
 
 _CSS = """
 .roofscope{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;font-size:14px;color:#1b1f24;max-width:1150px}
@@ -29,6 +29,7 @@ _CSS = """
 .roofscope .tree summary,.roofscope .tree .leaf{display:grid;grid-template-columns:minmax(240px,1fr) repeat(5,90px) 150px;gap:4px;padding:2px 4px;border-bottom:1px solid #eaeef2;cursor:pointer}
 .roofscope .tree .leaf{cursor:default;padding-left:20px}
 .roofscope .tree .head{font-weight:600;border-bottom:2px solid #d0d7de;cursor:default;display:grid;grid-template-columns:minmax(240px,1fr) repeat(5,90px) 150px;gap:4px;padding:2px 4px 2px 20px}
+.roofscope .tree.m summary,.roofscope .tree.m .leaf,.roofscope .tree.m .head{grid-template-columns:minmax(240px,1fr) repeat(5,90px) 150px 190px}
 .roofscope .tree summary{list-style:none}.roofscope .tree summary::-webkit-details-marker{display:none}
 .roofscope .tree summary>span:first-child::before{content:"\\25B8  ";color:#57606a}
 .roofscope .tree details[open]>summary>span:first-child::before{content:"\\25BE  "}
@@ -70,12 +71,18 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _figures_cells(module: ModuleReport, timed: bool) -> str:
+def _figures_cells(module: ModuleReport, timed: bool, measured: bool = False) -> str:
     figures = module.total
     cells = [
         si(module.params.total), si(figures.macs), si(figures.flops), nbytes(figures.bytes), f"{figures.intensity:.1f}",
         (f'<span class="{figures.bound}">{seconds(figures.predicted_s or 0.0)} {figures.bound or ""}</span>' if timed else "-"),
     ]
+    if measured:
+        if figures.measured is None:
+            cells.append("-")
+        else:
+            extra = f" eff {percent(figures.efficiency)}" if figures.efficiency is not None else f" {si(figures.achieved_flops or 0)}FLOP/s"
+            cells.append(f"{seconds(figures.measured_s or 0.0)}{extra}")
     return "".join(f'<span class="n">{cell}</span>' for cell in cells)
 
 
@@ -84,7 +91,7 @@ def _tree(module: ModuleReport, report: Report, timed: bool, open_depth: int) ->
     if module.calls > 1:
         label += f" x{module.calls}"
     label += f' <span class="t">{_e(module.type)}</span>'
-    row = f"<span>{label}</span>{_figures_cells(module, timed)}"
+    row = f"<span>{label}</span>{_figures_cells(module, timed, report.total.measured is not None)}"
     if not module.children:
         return f'<div class="leaf">{row}</div>'
     children = "".join(_tree(child, report, timed, open_depth) for child in module.children)
@@ -94,16 +101,22 @@ def _tree(module: ModuleReport, report: Report, timed: bool, open_depth: int) ->
 
 def _op_table(report: Report) -> str:
     whole = report.total.flops
-    head = "".join(f'<th class="{"l" if i < 2 else ""}">{name}</th>' for i, name in enumerate(
-        ("op", "family", "calls", "MACs", "FLOPs", "bytes", "FLOP/B", "%FLOPs")))
+    measured = report.total.measured_s
+    columns = ("op", "family", "calls", "MACs", "FLOPs", "bytes", "FLOP/B", "%FLOPs") + (("measured", "%measured") if measured is not None else ())
+    head = "".join(f'<th class="{"l" if i < 2 else ""}">{name}</th>' for i, name in enumerate(columns))
     rows = []
     for summary in report.by_op().values():
         cost = summary.cost
+        timed = ""
+        if measured is not None:
+            time = summary.measured_s
+            timed = (f'<td data-v="{time:.6g}">{seconds(time)}</td><td data-v="{100 * time / measured if measured else 0:.6g}">'
+                     f'{100 * time / measured if measured else 0:.1f}%</td>') if time is not None else '<td data-v="-1">-</td>' * 2
         if cost is None:
             rows.append(
                 f'<tr class="uncounted"><td data-v="{_e(summary.name)}"><code>{_e(summary.name)}</code></td>'
                 f'<td class="l" data-v="uncounted">uncounted</td><td data-v="{summary.calls}">{summary.calls}</td>'
-                + '<td data-v="-1">?</td>' * 5 + "</tr>"
+                + '<td data-v="-1">?</td>' * 5 + timed + "</tr>"
             )
             continue
         share = 100 * cost.flops / whole if whole else 0.0
@@ -113,9 +126,38 @@ def _op_table(report: Report) -> str:
             f'<td data-v="{summary.calls}">{summary.calls}</td>'
             f'<td data-v="{cost.macs}">{si(cost.macs)}</td><td data-v="{cost.flops}">{si(cost.flops)}</td>'
             f'<td data-v="{cost.bytes}">{nbytes(cost.bytes)}</td><td data-v="{cost.intensity:.6g}">{cost.intensity:.1f}</td>'
-            f'<td data-v="{share:.6g}">{share:.1f}%</td></tr>'
+            f'<td data-v="{share:.6g}">{share:.1f}%</td>{timed}</tr>'
         )
-    return f'<table class="sortable" id="ops" data-sort="4"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    sort = 8 if measured is not None else 4
+    return f'<table class="sortable" id="ops" data-sort="{sort}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _shortfalls(report: Report, limit: int = 15) -> str:
+    """The ops furthest below their roof, as a sortable table (empty without them)."""
+    found = report.shortfalls(limit=limit)
+    if not found:
+        return ""
+    columns = ("op", "module", "predicted", "measured", "lost", "eff", "FLOP/s", "util", "B/s", "bw util", "bound")
+    head = "".join(f'<th class="{"l" if i < 2 else ""}">{name}</th>' for i, name in enumerate(columns))
+    rows = []
+    for record in found:
+        timing, measured = record.timing, record.measured
+        assert timing is not None and measured is not None
+        lost = max(measured.shortfall_s or 0.0, 0.0)
+        cells = [
+            (timing.predicted_s, seconds(timing.predicted_s)), (measured.measured_s, seconds(measured.measured_s)), (lost, seconds(lost)),
+            (measured.efficiency or 0, percent(measured.efficiency)), (measured.achieved_flops or 0, si(measured.achieved_flops or 0)),
+            (measured.utilization or 0, percent(measured.utilization)), (measured.achieved_bandwidth or 0, nbytes(int(measured.achieved_bandwidth or 0))),
+            (measured.bandwidth_utilization or 0, percent(measured.bandwidth_utilization)),
+        ]
+        rows.append(
+            f'<tr><td data-v="{_e(record.name)}"><code>{_e(record.name.removeprefix("aten."))}</code></td>'
+            f'<td class="l" data-v="{_e(record.module)}">{_e(record.module or report.model_name)}</td>'
+            + "".join(f'<td data-v="{value:.6g}">{text}</td>' for value, text in cells)
+            + f'<td class="{timing.bound}" data-v="{timing.bound}">{timing.bound}</td></tr>'
+        )
+    return ('<h2>Furthest below their roof</h2><p class="muted">time lost = measured - predicted; eff = predicted / measured</p>'
+            f'<table class="sortable" id="shortfalls" data-sort="4"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 
 def _chart(report: Report) -> str:
@@ -142,9 +184,26 @@ def _totals(report: Report) -> str:
     ]
     if report.device is not None and total.predicted_s is not None:
         cards += [("predicted", seconds(total.predicted_s)), ("bound", f"{total.bound} ({100 * (total.memory_bound_share or 0):.0f}% mem)")]
+    run = report.measurement
+    if run is not None:
+        cards += [("measured forward", seconds(run.forward_s)), ("achieved", f"{si(run.achieved_flops)}FLOP/s")]
+        if run.utilization is not None:
+            cards.append((f"utilization ({run.peak_label})", percent(run.utilization)))
+        if total.efficiency is not None:
+            cards.append(("roofline efficiency", percent(total.efficiency)))
     body = "".join(f'<div class="card"><span class="muted">{name}</span><b>{_e(value)}</b></div>' for name, value in cards)
     exact = (f'<p class="muted">exact: {total.macs:,} MACs, {total.flops:,} FLOPs, {total.bytes_read:,} bytes read, '
              f"{total.bytes_written:,} bytes written, {report.params.total:,} params</p>")
+    if run is not None:
+        exact += (
+            f'<p class="muted">measured on {_e(run.device)}: median of {run.repeats} plain forwards after {run.warmup} warm-up '
+            f"(min {seconds(run.forward_min_s)}, max {seconds(run.forward_max_s)})"
+            + (f"; its ops {seconds(run.ops_s)} = {percent(run.coverage)} of the forward" if run.ops_s is not None else "")
+            + f"; timing each op ({_e(run.clock)}) makes a forward {run.overhead:.2f}x as long"
+            + (f"; ceilings: {_e(run.ceilings)}" if run.ceilings else "")
+            + "</p>"
+            + (f'<div class="warn">{_e(run.note)}</div>' if run.note else "")
+        )
     return f'<div class="totals">{body}</div>{exact}'
 
 
@@ -163,22 +222,28 @@ def to_html(report: Report, *, full: bool = True, open_depth: int = 1) -> str:
     if timed:
         precision = report.precision.name if report.precision else "model dtype"
         subtitle += f"; roofline on {report.device.name}, {precision}"
-    head = ('<div class="head"><span>module</span>' + "".join(
-        f'<span class="n">{c}</span>' for c in ("params", "MACs", "FLOPs", "bytes", "FLOP/B", "time" if timed else "")) + "</div>")
+    measured = report.total.measured is not None
+    if measured:
+        subtitle += f"; measured on {report.measurement.device}" if report.measurement else ""
+    columns = ("params", "MACs", "FLOPs", "bytes", "FLOP/B", "time" if timed else "") + (("measured",) if measured else ())
+    head = '<div class="head"><span>module</span>' + "".join(f'<span class="n">{c}</span>' for c in columns) + "</div>"
     parts = [
         f'<div class="roofscope"><style>{_CSS}</style>',
         f"<h1>{_e(report.model_name)}</h1><p class=\"muted\">{_e(subtitle)}</p>",
         _totals(report),
         _uncounted(report),
-        f'<h2>Modules</h2><div class="tree">{head}{_tree(report.root, report, timed, open_depth)}</div>',
+        f'<h2>Modules</h2><div class="tree{" m" if measured else ""}">{head}{_tree(report.root, report, timed, open_depth)}</div>',
     ]
     if report.llm is not None:
         from roofscope.render.llm import llm_html
 
         parts.insert(3, llm_html(report.llm))
     if full:
-        parts += [f"<h2>Ops</h2><p class=\"muted\">click a column header to sort</p>{_op_table(report)}", _chart(report)]
-    parts.append(f'<p class="muted"><i>{_e(report.convention)}</i></p></div>')
+        parts += [f"<h2>Ops</h2><p class=\"muted\">click a column header to sort</p>{_op_table(report)}", _shortfalls(report), _chart(report)]
+    parts.append(f'<p class="muted"><i>{_e(report.convention)}</i></p>')
+    if report.measurement is not None:
+        parts.append(f'<p class="muted"><i>{_e(MEASURED_CONVENTION)}</i></p>')
+    parts.append("</div>")
     body = "".join(parts)
     if not full:
         return body

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
-from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from roofscope.render.units import nbytes, seconds, si
-from roofscope.report import ModuleReport, Report
+from roofscope.render.units import nbytes, percent, seconds, si
+from roofscope.report import (
+    MEASURED_CONVENTION,
+    Figures,
+    ModuleReport,
+    OpSummary,
+    Report,
+)
 
 
 def _share(part: int, whole: int) -> str:
@@ -24,12 +30,22 @@ def _add_figure_columns(table: Table, headers: tuple[str, ...], rows: list[list[
         table.add_column(header, justify="right", no_wrap=True, min_width=widest)
 
 
+def _compact_table(title: str) -> Table:
+    return Table(title=title, title_justify="left", expand=False, box=box.SIMPLE_HEAVY, collapse_padding=True, pad_edge=False)
+
+
 def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Table:
-    table = Table(title=f"{report.model_name}  ({', '.join(report.inputs)})", title_justify="left", expand=False, box=box.SIMPLE_HEAVY, collapse_padding=True, pad_edge=False)
+    table = _compact_table(f"{report.model_name}  ({', '.join(report.inputs)})")
     timed = report.device is not None
-    headers = ("params", "MACs", "FLOPs", "bytes", "FLOP/B", "%") + (("time", "%time", "bound") if timed else ())
+    measured = report.total.measured is not None
+    headers = (
+        ("params", "MACs", "FLOPs", "bytes", "FLOP/B", "%")
+        + (("time", "%time", "bound") if timed else ())
+        + (("measured", "%meas", "FLOP/s", *(("util", "eff") if timed else ())) if measured else ())
+    )
     whole = report.total.flops
     whole_time = report.total.predicted_s or 0.0
+    whole_measured = report.total.measured_s or 0.0
     labels: list[tuple[Text, str | None]] = []
     rows: list[list[str]] = []
 
@@ -57,6 +73,7 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
                 if timed
                 else ()
             ),
+            *(_measured_cells(cost, whole_measured, timed) if measured else ()),
         ])
         if module.depth < depth:
             for child in module.children:
@@ -70,15 +87,56 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
     return table
 
 
+def _measured_cells(figures: Figures, whole: float, timed: bool) -> tuple[str, ...]:
+    if figures.measured is None:
+        return ("-",) * (5 if timed else 3)
+    cells = (
+        seconds(figures.measured_s or 0.0),
+        f"{100 * (figures.measured_s or 0.0) / whole:.1f}%" if whole else "-",
+        si(figures.achieved_flops or 0.0),
+    )
+    return cells + ((percent(figures.utilization), percent(figures.efficiency)) if timed else ())
+
+
+def shortfall_table(report: Report, *, limit: int = 12) -> Table | None:
+    """The ops furthest below their roof: most time lost (measured - predicted) first."""
+    found = report.shortfalls(limit=limit)
+    if not found:
+        return None
+    table = Table(title="furthest below their roof (measured - predicted)", title_justify="left")
+    table.add_column("op @ module", no_wrap=True, overflow="ellipsis", max_width=44)
+    for column in ("predicted", "measured", "lost", "eff", "FLOP/s", "util", "B/s", "bw util", "bound"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for record in found:
+        timing, measured = record.timing, record.measured
+        assert timing is not None and measured is not None
+        table.add_row(
+            f"{record.name.removeprefix('aten.')} @ {record.module or report.model_name}",
+            seconds(timing.predicted_s), seconds(measured.measured_s), seconds(max(measured.shortfall_s or 0.0, 0.0)),
+            percent(measured.efficiency), si(measured.achieved_flops or 0.0), percent(measured.utilization),
+            nbytes(int(measured.achieved_bandwidth or 0)), percent(measured.bandwidth_utilization), timing.bound or "-",
+        )
+    return table
+
+
 def op_table(report: Report, *, limit: int = 12, exact: bool = False) -> Table:
-    table = Table(title="by op", title_justify="left", box=box.SIMPLE_HEAVY, collapse_padding=True, pad_edge=False)
+    table = _compact_table("by op")
+    measured = report.total.measured_s
+
+    def timed(summary: OpSummary) -> tuple[str, ...]:
+        if measured is None:
+            return ()
+        if summary.measured_s is None:
+            return ("-", "-")
+        return (seconds(summary.measured_s), f"{100 * summary.measured_s / measured:.1f}%" if measured else "-")
+
     names: list[tuple[str, str, str | None]] = []
     rows: list[list[str]] = []
     for summary in list(report.by_op().values())[:limit]:
         cost = summary.cost
         if cost is None:
             names.append((summary.name, "uncounted", "yellow"))
-            rows.append([str(summary.calls), "?", "?", "?", "?"])
+            rows.append([str(summary.calls), "?", "?", "?", "?", *timed(summary)])
             continue
         names.append((summary.name, summary.family, None))
         rows.append([
@@ -87,10 +145,12 @@ def op_table(report: Report, *, limit: int = 12, exact: bool = False) -> Table:
             si(cost.flops, exact=exact),
             nbytes(cost.bytes, exact=exact),
             _share(cost.flops, report.total.flops),
+            *timed(summary),
         ])
     table.add_column("op", overflow="fold")
     table.add_column("family", style="dim", overflow="ellipsis")
-    _add_figure_columns(table, ("calls", "MACs", "FLOPs", "bytes", "%FLOPs"), rows)
+    headers = ("calls", "MACs", "FLOPs", "bytes", "%FLOPs") + (("measured", "%meas") if measured is not None else ())
+    _add_figure_columns(table, headers, rows)
     for (name, family, style), cells in zip(names, rows):
         table.add_row(name, family, *cells, style=style)
     return table
@@ -134,6 +194,41 @@ def totals(report: Report, *, exact: bool = False) -> Text:
                 + ", ".join(f"{r.name.removeprefix('aten.')} @ {r.module or report.model_name}" for r in heaviest),
                 style="dim",
             )
+    if report.measurement is not None:
+        text.append("\n")
+        text.append_text(measured_text(report))
+    return text
+
+
+def measured_text(report: Report) -> Text:
+    """The measured run in a few lines: the forward's time, what the ops account for, what timing
+    them costs, achieved FLOP/s, utilization and roofline efficiency."""
+    run = report.measurement
+    assert run is not None
+    text = Text()
+    text.append(f"measured  {run.device}", style="bold")
+    text.append(
+        f"  forward {seconds(run.forward_s)} (median of {run.repeats} plain forwards after {run.warmup} warm-up;"
+        f" min {seconds(run.forward_min_s)}, max {seconds(run.forward_max_s)})"
+    )
+    if run.ops_s is not None:
+        text.append(
+            f"\n  its ops {seconds(run.ops_s)} = {percent(run.coverage)} of the forward"
+            + (" (the rest: host time between ops);" if (run.coverage or 0) < 1 else ";")
+            + f" timing each op ({run.clock}) makes a forward {run.overhead:.2f}x as long"
+        )
+    else:
+        text.append(f"\n  timing each op makes a forward {run.overhead:.2f}x as long")
+    text.append(f"\n  achieved {si(run.achieved_flops)}FLOP/s over the forward")
+    if run.peak:
+        text.append(f" = {percent(run.utilization)} of the {run.peak_label} peak ({si(run.peak)}FLOP/s, {run.ceilings})")
+    elif report.device is None:
+        text.append("; no ceilings to take utilization against (give --device: a catalog name or a `roofscope probe -o` file)", style="dim")
+    total = report.total
+    if total.efficiency is not None and total.predicted_s is not None:
+        text.append(f"\n  roofline efficiency {percent(total.efficiency)}: predicted {seconds(total.predicted_s)}, measured {seconds(total.measured_s or 0.0)} in its ops")
+    if run.note:
+        text.append(f"\n  note: {run.note}", style="yellow")
     return text
 
 
@@ -152,11 +247,16 @@ def render_terminal(report: Report, *, depth: int = 2, exact: bool = False, ops:
     parts: list[RenderableType] = [module_table(report, depth=depth, exact=exact)]
     if ops:
         parts.append(op_table(report, limit=ops, exact=exact))
+        shortfalls = shortfall_table(report, limit=ops)
+        if shortfalls is not None:
+            parts.append(shortfalls)
     parts.append(totals(report, exact=exact))
     warning = uncounted_warning(report)
     if warning is not None:
         parts.append(warning)
     parts.append(Text(report.convention, style="dim italic"))
+    if report.measurement is not None:
+        parts.append(Text(MEASURED_CONVENTION, style="dim italic"))
     if report.llm is not None:
         from roofscope.render.llm import render_llm_summary
 

@@ -30,3 +30,12 @@ def seconds(value: float) -> str:
         if value >= scale:
             return f"{value / scale:.3g}{unit}"
     return f"{value / 1e-9:.3g}ns"
+
+
+def percent(value: float | None) -> str:
+    """A ratio as a percentage: whole percents from 10%, then 2 significant digits, "<0.01%" below."""
+    if value is None:
+        return "-"
+    if value >= 0.1:
+        return f"{100 * value:.0f}%"
+    return f"{100 * value:.2g}%" if value >= 1e-4 else "<0.01%"

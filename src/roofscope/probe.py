@@ -1,0 +1,451 @@
+"""``probe``: measure this machine's own ceilings, and write them as a device file.
+
+What is measured (docs/conventions.md, "Probe"), on CPU or on a CUDA device, each on random normal
+data (never zeros: a zero page or a zero operand can be served faster than real data), each figure
+the median of ``repeats`` timed runs after ``warmup`` untimed ones:
+
+- **GEMM rate** per precision: ``torch.mm`` of two n x n matrices, 2 n^3 FLOPs per run.
+  fp32 with TF32 off (the CUDA cores, or the CPU's SIMD units: the device file's ``vector.fp32``);
+  tf32 (CUDA only: fp32 matmuls on the tensor cores, ``matrix.tf32``); fp16 and bf16
+  (``matrix.fp16``, ``matrix.bf16``); fp8 (``torch._scaled_mm`` on float8_e4m3fn operands with
+  unit scales, bf16 out, ``matrix.fp8``). On CUDA n = 8192; on CPU n doubles from 256 until one
+  GEMM takes 0.1 s (or n reaches 4096), so each precision fills the machine without taking minutes
+  where a precision is emulated. A precision the machine cannot run is reported with the error.
+- **memory bandwidth**: ``dst.copy_(src)`` of a large tensor (2 GiB on CUDA, or 1/8 of the free
+  memory if less; 256 MiB on CPU, far beyond its caches), counted as bytes read + bytes written.
+- **launch floor**: a loop of tiny eager ops (``a + b`` on 256 fp32 elements), no synchronisation
+  between them; time / ops. It is the floor under every op of an eager forward.
+
+Timing: CUDA events (the GPU's clock) on CUDA, ``time.perf_counter_ns`` on CPU, where ops are
+synchronous. The result is a ``Probe``: its figures beside a catalog device's (``rows``), and
+``save(path)`` writes a TOML or JSON device file that ``--device`` and ``get_device`` accept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import json
+import re
+import socket
+import statistics
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from roofscope.devices import Device, DeviceError, _device_from_entry, get_device
+
+__all__ = ["GEMM_PRECISIONS", "Probe", "ProbeFigure", "catalog_match", "probe"]
+
+#: The precisions whose GEMM rate is probed, and the device-file figure each becomes.
+GEMM_PRECISIONS = {"fp32": "vector.fp32", "tf32": "matrix.tf32", "fp16": "matrix.fp16", "bf16": "matrix.bf16", "fp8": "matrix.fp8"}
+
+_TORCH_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+#: GEMM sizes: n on CUDA; on CPU n doubles from CPU_START_N until one GEMM takes CPU_TARGET_S or n
+#: reaches CPU_MAX_N (emulated precisions run at a few GFLOP/s there: a fixed n would take minutes).
+CUDA_GEMM_N = 8192
+CPU_START_N = 256
+CPU_TARGET_S = 0.1
+CPU_MAX_N = 4096
+
+# torch.cuda.get_device_name() -> catalog key; first match wins. Names that could be several SKUs
+# (H100 NVL, A10G) match nothing rather than the wrong entry.
+_CATALOG_NAMES = (
+    (r"H100.*(PCIe|PCIE)", "h100-pcie"),
+    (r"H100.*NVL", None),
+    (r"H100", "h100-sxm"),
+    (r"H200.*NVL", None),
+    (r"H200", "h200"),
+    (r"A100.*80\s*GB", "a100-80gb"),
+    (r"A100", "a100-40gb"),
+    (r"\bA10G\b", None),
+    (r"\bA10\b", "a10"),
+    (r"\bL40S\b", "l40s"),
+    (r"\bL4\b", "l4"),
+    (r"\bT4\b", "t4"),
+    (r"V100", "v100"),
+    (r"RTX 4090", "rtx4090"),
+    (r"RTX 3090", "rtx3090"),
+    (r"MI300X", "mi300x"),
+)
+
+
+def catalog_match(name: str) -> str | None:
+    """The catalog key of a GPU from its name as torch gives it ("NVIDIA H100 80GB HBM3" ->
+    "h100-sxm"), None when no entry is certainly that device."""
+    for pattern, key in _CATALOG_NAMES:
+        if re.search(pattern, name, flags=re.IGNORECASE):
+            return key
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeFigure:
+    """One measured ceiling. ``figure``: the device-file name ("matrix.bf16", "vector.fp32",
+    "memory_bandwidth", "launch_overhead"); ``value``: the median (FLOP/s, bytes/s or seconds),
+    None when it could not be measured (``error`` says why); ``samples``: each timed run's value."""
+
+    figure: str
+    value: float | None
+    samples: tuple[float, ...] = ()
+    how: str = ""
+    error: str | None = None
+
+    @property
+    def unit(self) -> str:
+        return {"memory_bandwidth": "B/s", "launch_overhead": "s"}.get(self.figure, "FLOP/s")
+
+    @property
+    def spread(self) -> tuple[float, float] | None:
+        return (min(self.samples), max(self.samples)) if self.samples else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """This machine's measured ceilings on one torch device, and what they were compared with."""
+
+    device: str  # "cpu", "cuda:0"
+    name: str  # "NVIDIA H100 80GB HBM3", "AMD EPYC (2 threads)"
+    figures: tuple[ProbeFigure, ...]
+    repeats: int
+    warmup: int
+    host: str
+    date: str
+    torch_version: str
+    memory_capacity: float | None = None  # bytes
+    catalog: Device | None = None  # the catalog entry the figures are shown beside
+
+    def figure(self, name: str) -> ProbeFigure | None:
+        return next((f for f in self.figures if f.figure == name), None)
+
+    def value(self, name: str) -> float | None:
+        found = self.figure(name)
+        return found.value if found else None
+
+    def entry(self) -> dict[str, Any]:
+        """The device in the catalog's file format (units of the catalog: TFLOP/s, GB/s, us)."""
+        matrix: dict[str, float] = {}
+        vector: dict[str, float] = {}
+        notes: dict[str, str] = {}
+        entry: dict[str, Any] = {"name": f"{self.name} (roofscope probe)"}
+        for item in self.figures:
+            if item.value is None:
+                continue
+            spread = item.spread
+            if item.figure == "memory_bandwidth":
+                entry["memory_bandwidth_gbs"] = _round(item.value / 1e9)
+                notes[item.figure] = f"{item.how}; min {spread[0] / 1e9:.1f}, max {spread[1] / 1e9:.1f} GB/s" if spread else item.how
+            elif item.figure == "launch_overhead":
+                entry["launch_overhead_us"] = _round(item.value * 1e6)
+                notes["launch_overhead"] = f"{item.how}; min {spread[0] * 1e6:.2f}, max {spread[1] * 1e6:.2f} us" if spread else item.how
+            else:
+                kind, dtype = item.figure.split(".")
+                (matrix if kind == "matrix" else vector)[dtype] = _round(item.value / 1e12)
+                notes[item.figure] = f"{item.how}; min {spread[0] / 1e12:.4g}, max {spread[1] / 1e12:.4g} TFLOP/s" if spread else item.how
+        if "memory_bandwidth_gbs" not in entry:
+            raise DeviceError("the probe has no memory bandwidth, which a device file needs")
+        if self.memory_capacity:
+            entry["memory_capacity_gb"] = _round(self.memory_capacity / 1e9)
+        entry["source"] = (
+            f"measured by roofscope probe on {self.host} ({self.device}: {self.name}), {self.date}, torch {self.torch_version}; "
+            f"median of {self.repeats} runs after {self.warmup} warm-up"
+        )
+        entry["matrix"] = matrix
+        entry["vector"] = vector
+        entry["notes"] = notes
+        return entry
+
+    def to_device(self) -> Device:
+        """The probed ceilings as a Device (what ``get_device`` reads back from ``save``)."""
+        return _device_from_entry(_key(self.name), self.entry(), "roofscope probe")
+
+    def rows(self) -> list[tuple[str, float | None, float | None, str]]:
+        """(figure, probed value, the catalog device's value or None, how it was measured)."""
+        rows = []
+        for item in self.figures:
+            rows.append((item.figure, item.value, catalog_value(self.catalog, item.figure), item.error or item.how))
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "name": self.name,
+            "host": self.host,
+            "date": self.date,
+            "torch": self.torch_version,
+            "repeats": self.repeats,
+            "warmup": self.warmup,
+            "catalog": self.catalog.key if self.catalog else None,
+            "figures": [
+                {"figure": f.figure, "value": f.value, "unit": f.unit, "samples": list(f.samples), "how": f.how, "error": f.error,
+                 "catalog": catalog_value(self.catalog, f.figure)}
+                for f in self.figures
+            ],
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the device file: TOML, or JSON for a .json path. ``--device PATH`` reads it."""
+        path = Path(path)
+        entry = self.entry()
+        if path.suffix.lower() == ".json":
+            text = json.dumps(entry, indent=2) + "\n"
+        elif path.suffix.lower() == ".toml":
+            text = _toml(entry, header=f"roofscope probe: the measured ceilings of {self.name} on {self.host}. Use: roofscope MODEL --device {path.name}")
+        else:
+            raise ValueError(f"a device file is .toml or .json, not {path.name!r}")
+        path.write_text(text, encoding="utf-8")
+        return path
+
+
+def _round(value: float) -> float:
+    """Four significant digits: more than any of these figures holds, and still readable."""
+    return float(f"{value:.4g}")
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + "-probe"
+
+
+def catalog_value(device: Device | None, figure: str) -> float | None:
+    if device is None:
+        return None
+    if figure == "memory_bandwidth":
+        return device.memory_bandwidth
+    if figure == "launch_overhead":
+        return device.launch_overhead_s or None
+    kind, dtype = figure.split(".")
+    return (device.matrix if kind == "matrix" else device.vector).get(dtype)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }" if value else "{}"
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _toml(entry: dict[str, Any], header: str) -> str:
+    lines = [f"# {header}"]
+    tables = {key: value for key, value in entry.items() if key == "notes"}
+    for key, value in entry.items():
+        if key not in tables:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for key, value in tables.items():
+        lines += ["", f"[{key}]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Timing
+
+
+class _Timer:
+    """Times ``fn()`` on an idle device with measure's clocks: CUDA events after a synchronisation, or
+    perf_counter on CPU (synchronous ops)."""
+
+    def __init__(self, device: torch.device) -> None:
+        from roofscope.measure import clock_for
+
+        self.device = device
+        self.clock = clock_for(device)
+
+    def time(self, fn: Callable[[], Any]) -> float:
+        """Seconds one call of ``fn`` takes."""
+        elapsed: list[float] = []
+        with self.clock.forward(elapsed):
+            fn()
+        return elapsed[0]
+
+    def samples(self, fn: Callable[[], Any], repeats: int, warmup: int) -> list[float]:
+        for _ in range(warmup):
+            fn()
+        return [self.time(fn) for _ in range(repeats)]
+
+
+@contextlib.contextmanager
+def _tf32(enabled: bool) -> Iterator[None]:
+    """TF32 matmuls on or off for the block; the setting is put back."""
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):
+        before = matmul.fp32_precision
+        matmul.fp32_precision = "tf32" if enabled else "ieee"
+        try:
+            yield
+        finally:
+            matmul.fp32_precision = before
+    else:  # pragma: no cover - torch without the fp32_precision API
+        before_flag = matmul.allow_tf32
+        matmul.allow_tf32 = enabled
+        try:
+            yield
+        finally:
+            matmul.allow_tf32 = before_flag
+
+
+def _gemm(precision: str, n: int, device: torch.device, generator: torch.Generator) -> Callable[[], Any]:
+    """A callable running one n x n x n GEMM in ``precision`` on random normal operands."""
+    if precision == "fp8":
+        if not hasattr(torch, "float8_e4m3fn"):
+            raise RuntimeError("this torch has no float8_e4m3fn")
+        a = torch.randn(n, n, device=device, generator=generator).to(torch.float8_e4m3fn)
+        b = torch.randn(n, n, device=device, generator=generator).to(torch.float8_e4m3fn).t()  # column-major, as _scaled_mm wants
+        one = torch.ones((), device=device)
+        return lambda: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+    dtype = _TORCH_DTYPES[precision]
+    a = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
+    b = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
+    out = torch.empty(n, n, device=device, dtype=dtype)
+    return lambda: torch.mm(a, b, out=out)
+
+
+def _gemm_figure(precision: str, device: torch.device, timer: _Timer, size: int | None, repeats: int, warmup: int, generator: torch.Generator) -> ProbeFigure:
+    figure = GEMM_PRECISIONS[precision]
+    if precision == "tf32" and device.type != "cuda":
+        return ProbeFigure(figure, None, error="TF32 is a tensor-core mode of NVIDIA GPUs; not probed on CPU")
+    try:
+        with _tf32(precision == "tf32") if device.type == "cuda" else contextlib.nullcontext():
+            if size is None and device.type == "cuda":
+                size = CUDA_GEMM_N
+            n = size or CPU_START_N
+            while True:
+                run = _gemm(precision, n, device, generator)
+                run()
+                if size is not None:
+                    break
+                once = timer.time(run)
+                if once >= CPU_TARGET_S or n >= CPU_MAX_N:
+                    break
+                del run
+                n *= 2
+            times = timer.samples(run, repeats, warmup)
+    except (RuntimeError, TypeError, NotImplementedError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return ProbeFigure(figure, None, error=f"{precision} GEMM not supported here: {first[:160]}")
+    finally:
+        run = None  # free the operands before the next precision
+    flops = 2 * n**3
+    rates = tuple(flops / t for t in times)
+    op = "torch._scaled_mm (float8_e4m3fn, unit scales, bf16 out)" if precision == "fp8" else f"torch.mm {precision}" + (" (TF32 off)" if precision == "fp32" and device.type == "cuda" else "")
+    return ProbeFigure(figure, flops / statistics.median(times), rates, f"{n} x {n} x {n} {op}, random normal data, median of {repeats}")
+
+
+def _copy_figure(device: torch.device, timer: _Timer, nbytes: int | None, repeats: int, warmup: int, generator: torch.Generator) -> ProbeFigure:
+    if nbytes is None:
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            nbytes = min(2 * 2**30, free // 8)
+        else:
+            nbytes = 256 * 2**20
+    numel = max(nbytes // 4, 1)
+    src = torch.randn(numel, device=device, generator=generator)
+    dst = torch.randn(numel, device=device, generator=generator)
+    times = timer.samples(lambda: dst.copy_(src), repeats, warmup)
+    moved = 2 * src.nbytes  # read src, write dst
+    rates = tuple(moved / t for t in times)
+    size = f"{src.nbytes / 2**30:g} GiB" if src.nbytes >= 2**30 else f"{src.nbytes / 2**20:g} MiB"
+    return ProbeFigure("memory_bandwidth", moved / statistics.median(times), rates,
+                       f"copy of {size} fp32 (bytes read + written), random normal data, median of {repeats}")
+
+
+def _launch_figure(device: torch.device, timer: _Timer, ops: int, repeats: int, warmup: int, generator: torch.Generator) -> ProbeFigure:
+    a = torch.randn(256, device=device, generator=generator)
+    b = torch.randn(256, device=device, generator=generator)
+
+    def loop() -> None:
+        for _ in range(ops):
+            torch.add(a, b)
+
+    times = timer.samples(loop, repeats, warmup)
+    per_op = tuple(t / ops for t in times)
+    return ProbeFigure("launch_overhead", statistics.median(times) / ops, per_op,
+                       f"{ops} tiny eager ops (a + b, 256 fp32 elements) back to back, no synchronisation between them; time / ops, median of {repeats}")
+
+
+def _memory_capacity(device: torch.device) -> float | None:
+    if device.type == "cuda":
+        return float(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def probe(
+    device: str | torch.device | None = None,
+    *,
+    dtypes: list[str] | tuple[str, ...] | None = None,
+    gemm_size: int | None = None,
+    copy_bytes: int | None = None,
+    launch_ops: int = 2000,
+    repeats: int = 10,
+    warmup: int = 2,
+    compare: str | Device | None = "auto",
+) -> Probe:
+    """Measure this machine's ceilings on ``device`` ("cpu", "cuda", "cuda:1"; by default CUDA
+    when there is one, else the CPU).
+
+    ``dtypes``: the GEMM precisions to probe (default all of ``GEMM_PRECISIONS``); ``gemm_size``:
+    n of the n x n x n GEMMs (default 8192 on CUDA, sized by time on CPU); ``copy_bytes``: the size
+    of the copied tensor; ``launch_ops``: tiny ops per launch-floor run. ``compare``: the catalog
+    device shown beside the figures ("auto": the one matching the GPU's name; none on CPU).
+    """
+    from roofscope.measure import _threads, cpu_name
+
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
+    if gemm_size is not None and gemm_size < 1:
+        raise ValueError(f"gemm_size must be positive, got {gemm_size}")
+    if launch_ops < 1:
+        raise ValueError(f"launch_ops must be positive, got {launch_ops}")
+    wanted = list(dtypes) if dtypes is not None else list(GEMM_PRECISIONS)
+    unknown = [d for d in wanted if d not in GEMM_PRECISIONS]
+    if unknown:
+        raise ValueError(f"unknown GEMM precision(s) {', '.join(unknown)}: use {', '.join(GEMM_PRECISIONS)}")
+    target = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if target.type not in ("cpu", "cuda"):
+        raise ValueError(f"probe runs on 'cpu' or 'cuda', not {target.type!r}")
+    if target.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("CUDA is not available on this machine (torch.cuda.is_available() is False)")
+        if target.index is None:
+            target = torch.device("cuda", torch.cuda.current_device())
+        name = torch.cuda.get_device_name(target)
+    else:
+        name = f"{cpu_name()} ({_threads()})"
+    if isinstance(compare, str) and compare == "auto":
+        key = catalog_match(name) if target.type == "cuda" else None
+        catalog = get_device(key) if key else None
+    else:
+        catalog = get_device(compare) if compare is not None else None
+
+    timer = _Timer(target)
+    figures = []
+    devices = [target.index] if target.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), (torch.cuda.device(target) if target.type == "cuda" else contextlib.nullcontext()):
+        generator = torch.Generator(device=target)
+        generator.manual_seed(0)
+        for precision in wanted:
+            figures.append(_gemm_figure(precision, target, timer, gemm_size, repeats, warmup, generator))
+        figures.append(_copy_figure(target, timer, copy_bytes, repeats, warmup, generator))
+        figures.append(_launch_figure(target, timer, launch_ops, repeats, warmup, generator))
+    version = torch.__version__ + (f", CUDA {torch.version.cuda}" if target.type == "cuda" and torch.version.cuda else "")
+    return Probe(
+        device=str(target), name=name, figures=tuple(figures), repeats=repeats, warmup=warmup,
+        host=socket.gethostname(), date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        torch_version=version, memory_capacity=_memory_capacity(target), catalog=catalog,
+    )
