@@ -395,3 +395,20 @@ def test_value_series_and_input_specs():
     assert spec.shape == (1, 128) and spec.dtype == torch.int64
     with pytest.raises(ValueError):
         parse_input_spec("1,128:int65")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compare", "seed-conv", "seed-linear", "-o", "rows.html"], "writes its rows as json, csv or md, not html"),
+        (["compare", "seed-conv", "seed-linear", "--batch", "0"], "--batch must be a positive integer, got 0"),
+        (["sweep", "seed-conv", "--batch", "1,2", "-o", "rows.html"], "writes its rows as json, csv or md, not html"),
+    ],
+)
+def test_subcommand_errors_in_process(capsys, tmp_path, monkeypatch, argv, message):
+    from roofscope.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in " ".join(capsys.readouterr().err.split())
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -133,6 +133,30 @@ def test_the_model_is_left_as_found():
     assert not model.training and not any(m.training for m in model.modules())
 
 
+class _ClampsItsWeight(nn.Module):
+    """A forward that writes its own parameter in place: in the plain (untimed) forwards too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        with torch.no_grad():
+            self.fc.weight.mul_(10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            self.fc.weight.clamp_(-0.1, 0.1)
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("warmup", [0, 2])
+def test_weights_written_by_the_forward_are_put_back(warmup):
+    from state_guard import untouched
+
+    model = _ClampsItsWeight()
+    with untouched(model):
+        roofscope.measure(model, (2, 8), roofline=None, repeats=2, warmup=warmup)
+
+
 def test_counts_are_the_analysis_of_the_same_inputs(measured):
     model, report = measured
     x = torch.randn(4, 3, 8, 8)

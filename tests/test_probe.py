@@ -233,3 +233,18 @@ def test_probe_restores_the_tf32_setting():
     before = torch.backends.cuda.matmul.fp32_precision
     roofscope.probe("cuda", dtypes=["fp32", "tf32"], gemm_size=256, copy_bytes=2**20, launch_ops=5, repeats=1, warmup=0)
     assert torch.backends.cuda.matmul.fp32_precision == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--copy-mib", "-1"], "--copy-mib must be a positive size"),
+        (["--copy-mib", "0"], "--copy-mib must be a positive size"),
+        (["--dtypes", ","], "--dtypes names GEMM precisions"),
+    ],
+)
+def test_cli_probe_rejects_meaningless_sizes(capsys, argv, message):
+    from roofscope.cli import main
+
+    assert main(["probe", "cpu", "--repeats", "1", "--warmup", "0", *argv]) == 2
+    assert message in capsys.readouterr().err

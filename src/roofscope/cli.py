@@ -197,6 +197,10 @@ def run_subcommand(name: str, argv: list[str]) -> int:
     options = {"device": args.device, "dtype": args.dtype, "peak_tflops": args.peak_tflops, "bandwidth_gbs": args.bandwidth_gbs}
     try:
         fmt = check_writable(args.format, args.output, getattr(args, "plot", None))
+        if fmt not in (None, "json", "csv", "md"):
+            raise ValueError(f"roofscope {name} writes its rows as json, csv or md, not {fmt} ({args.output})")
+        if name == "compare" and args.batch is not None and args.batch <= 0:
+            raise ValueError(f"--batch must be a positive integer, got {args.batch}")
         if getattr(args, "plot", None) and not (args.device or args.peak_tflops):
             raise ValueError("--plot draws throughput and the memory/compute crossing: it needs --device")
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=error_console, transient=True) as progress:
@@ -303,12 +307,17 @@ def _probe(argv: list[str]) -> int:
         check_writable("device file", args.output)  # the folder exists and is writable
         if args.output and Path(args.output).suffix.lower() not in (".toml", ".json"):
             raise ValueError(f"a device file is .toml or .json, not {args.output}")
+        if args.copy_mib is not None and args.copy_mib <= 0:
+            raise ValueError(f"--copy-mib must be a positive size in MiB, got {args.copy_mib}")
+        dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()] if args.dtypes is not None else None
+        if dtypes == []:
+            raise ValueError(f"--dtypes names GEMM precisions, e.g. fp32,bf16; got {args.dtypes!r}")
         with error_console.status("probing ..."):
             result = probe(
                 args.target,
-                dtypes=[d.strip() for d in args.dtypes.split(",") if d.strip()] if args.dtypes else None,
+                dtypes=dtypes,
                 gemm_size=args.gemm_size,
-                copy_bytes=int(args.copy_mib * 2**20) if args.copy_mib else None,
+                copy_bytes=int(args.copy_mib * 2**20) if args.copy_mib is not None else None,
                 launch_ops=args.launch_ops,
                 repeats=args.repeats,
                 warmup=args.warmup,

@@ -135,8 +135,8 @@ class _OpTimer(_Recorder):
     """The analysis' dispatch mode (same decompositions, same logical ops, hence the same op
     sequence), but instead of describing each op it times it and notes its name and module."""
 
-    def __init__(self, modules: _ModuleStack, guard: _Guard, clock: _CpuClock | _CudaClock) -> None:
-        super().__init__(modules, guard)
+    def __init__(self, modules: _ModuleStack, clock: _CpuClock | _CudaClock) -> None:
+        super().__init__(modules)
         self.clock = clock
         self.seen: list[tuple[str, str]] = []
 
@@ -265,16 +265,21 @@ def _ceilings(roofline: Any, run: torch.device, overrides: dict[str, Any]) -> tu
 
 
 @contextlib.contextmanager
-def _left_as_found(model: torch.nn.Module, run: torch.device) -> Iterator[_Guard]:
-    """Buffers the forwards update in place (running statistics) and torch's RNG are put back, and
-    parameters that a per-op-timed forward writes in place (the guard, given to the timer)."""
+def _left_as_found(model: torch.nn.Module, run: torch.device) -> Iterator[None]:
+    """Buffers the forwards update in place (running statistics), parameters and torch's RNG are put
+    back. Parameters are copied up front, unlike in ``analyze``: the plain forwards run outside any
+    mode, so a forward that writes its own weights (``clamp_`` under ``no_grad``) is seen by no guard."""
     guard = _Guard(model)
+    parameters = [(parameter, parameter.detach().clone()) for parameter in model.parameters()]
     devices = [run.index] if run.type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=devices):
-            yield guard
+            yield
     finally:
         guard.restore()
+        with torch.no_grad():
+            for parameter, saved in parameters:
+                parameter.copy_(saved)
 
 
 def _cudnn_tf32() -> bool:
@@ -365,12 +370,12 @@ def measure(
         raise MeasureError(str(error)) from None
     args, kwargs = prepare_inputs(model, inputs, device=run)
     _check_inputs(args, kwargs, run)
-    with _left_as_found(model, run) as guard, (torch.cuda.device(run) if run.type == "cuda" else contextlib.nullcontext()):
+    with _left_as_found(model, run), (torch.cuda.device(run) if run.type == "cuda" else contextlib.nullcontext()):
         report = analyze(model, dict(kwargs) if kwargs else list(args), formulas=formulas, device=ceilings, causal=causal, strict=strict)
         report.model_name = model_name
         clock = clock_for(run)
         modules = _ModuleStack(model)
-        timer = _OpTimer(modules, guard, clock)
+        timer = _OpTimer(modules, clock)
         expected = [(record.name, record.module) for record in report.ops]
         plain: list[float] = []
         timed: list[float] = []

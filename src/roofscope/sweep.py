@@ -119,7 +119,7 @@ def run_compare(specs: list[str], *, batch: int | None = None, progress: Any = N
         resolved = build_meta(spec)
         if resolved.inputs is None:
             raise ValueError(f"{resolved.name} declares no default inputs; analyse it alone with --input")
-        inputs = replace_dims(resolved.inputs, batch=batch) if batch else resolved.inputs
+        inputs = replace_dims(resolved.inputs, batch=batch) if batch is not None else resolved.inputs
         report = analyze(resolved.model, inputs if isinstance(inputs, dict) else list(inputs), **options)
         report.model_name = resolved.name
         rows.append(Row(resolved.name, None, _samples(inputs), report))

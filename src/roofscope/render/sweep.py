@@ -53,6 +53,8 @@ def rows_text(rows: list[Row], fmt: str) -> str:
         writer.writeheader()
         writer.writerows(data)
         return buffer.getvalue()
+    if fmt != "md":
+        raise ValueError(f"the rows are written as json, csv or md, not {fmt}")
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join("" if row[c] is None else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])) for c in columns) + " |" for row in data]
     return "\n".join(lines) + "\n"
