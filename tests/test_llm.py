@@ -259,14 +259,14 @@ def test_moe_training_step_and_real_run() -> None:
     backward_ops = {r.name for r in step.report.ops if r.event.phase == "backward"}
     assert {"roofscope.expert_linear", "roofscope.expert_linear_weight_grad"} <= backward_ops
 
-    from roofscope.llm.presets import make_config
+    from roofscope.llm.presets import build_options, make_config
 
     config = make_config(llm.preset)
-    assert config._experts_implementation == "roofscope"
     import transformers
 
     torch.manual_seed(0)
-    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    model = transformers.AutoModelForCausalLM.from_config(config, **build_options(config)).eval()
+    assert model.get_experts_implementation()[""] == "roofscope"
     ids = torch.randint(0, 1000, (1, 6))
     with torch.no_grad():
         ours = model(input_ids=ids).logits

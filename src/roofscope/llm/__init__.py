@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from typing import Any
 
 import torch
@@ -456,10 +457,16 @@ class LLM:
             raise AnalysisError(f"context must be a non-negative integer, got {context!r}")
         kwargs = {
             "input_ids": self._input_ids(batch, 1),
-            "past_key_values": self._kv_cache(batch, context),
+            self._cache_keyword: self._kv_cache(batch, context),
             "use_cache": True,
         }
         return self._analyze(("decode", batch, context), kwargs)
+
+    @functools.cached_property
+    def _cache_keyword(self) -> str:
+        """The name the model's forward takes its KV cache by: ``cache`` where the installed
+        transformers has it (``past_key_values`` is deprecated there), else ``past_key_values``."""
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
     # -- memory -------------------------------------------------------------------------------
     def kv_cache_bytes(self, batch: int = 1, context: int = 2048, dtype: str | torch.dtype | None = None) -> int:

@@ -98,13 +98,9 @@ def experts_forward(self: Any, hidden_states: Tensor, top_k_index: Tensor, top_k
     return weighted.view(num_tokens, num_top_k, hidden_dim).sum(dim=1).to(hidden_states.dtype)
 
 
-def register() -> bool:
-    """Add the "roofscope" experts implementation to transformers; False if this transformers has
-    no ExpertsInterface (then MoE models fall back to "batched_mm")."""
-    try:
-        from transformers.integrations.moe import ExpertsInterface
-    except ImportError:
-        return False
-    if IMPLEMENTATION not in ExpertsInterface._global_mapping:
-        ExpertsInterface.register(IMPLEMENTATION, experts_forward)
-    return True
+def register() -> None:
+    """Add the "roofscope" experts implementation to transformers' ExpertsInterface (registering
+    the same function again changes nothing)."""
+    from transformers.integrations.moe import ExpertsInterface
+
+    ExpertsInterface.register(IMPLEMENTATION, experts_forward)

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from roofscope.extras import require
+
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
@@ -131,7 +133,7 @@ def preset_from_config_file(path: str) -> Preset:
         path = os.path.join(path, "config.json")
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
-    import transformers
+    transformers = require("transformers", f"the config {path}")
 
     model_type = data.get("model_type")
     if model_type is None:
@@ -150,32 +152,43 @@ def preset_from_config_file(path: str) -> Preset:
 
 
 def make_config(preset: Preset) -> Any:
-    import transformers
+    transformers = require("transformers", f"the transformer {preset.source or preset.config_class}")
+    return getattr(transformers, preset.config_class)(**preset.kwargs)
 
-    config_class = getattr(transformers, preset.config_class)
-    config = config_class(**preset.kwargs)
-    if preset.config_class == "MixtralConfig" or hasattr(config, "num_local_experts") or hasattr(config, "num_experts_per_tok"):
-        # Expert FLOPs on meta: every token runs exactly num_experts_per_tok experts, whichever they are.
-        # roofscope's experts implementation (roofscope.llm.moe) computes exactly those T*k (token,
-        # expert) pairs with static shapes, reading each used expert's weights once; the eager path
-        # loops over the experts hit (data-dependent, impossible on meta).
+
+def is_moe(config: Any) -> bool:
+    """A mixture-of-experts configuration (routed experts per token)."""
+    return hasattr(config, "num_local_experts") or hasattr(config, "num_experts_per_tok")
+
+
+def build_options(config: Any) -> dict[str, Any]:
+    """What ``from_config`` is told besides the config: SDPA attention (one logical op on every
+    device) and, for a mixture of experts, roofscope's experts implementation.
+
+    Expert FLOPs on meta: every token runs exactly num_experts_per_tok experts, whichever they are.
+    roofscope's experts implementation (roofscope.llm.moe) computes exactly those T*k (token,
+    expert) pairs with static shapes, reading each used expert's weights once; the eager path loops
+    over the experts hit (data-dependent, impossible on meta).
+    """
+    options: dict[str, Any] = {"attn_implementation": "sdpa"}
+    if is_moe(config):
         from roofscope.llm import moe
 
-        config._experts_implementation = moe.IMPLEMENTATION if moe.register() else "batched_mm"
-    return config
+        moe.register()
+        options["experts_implementation"] = moe.IMPLEMENTATION
+    return options
 
 
 def build(preset: Preset, dtype: torch.dtype | None = None) -> torch.nn.Module:
     """The model of ``preset`` on the meta device, in ``dtype`` (default: the published dtype), eval mode."""
+    config = make_config(preset)
     import transformers
 
-    config = make_config(preset)
-    dtype = dtype or preset.dtype
     auto = {
         "causal-lm": transformers.AutoModelForCausalLM,
         "base": transformers.AutoModel,
         "image-classification": transformers.AutoModelForImageClassification,
     }[preset.head]
     with torch.device("meta"):
-        model = auto.from_config(config, dtype=dtype, attn_implementation="sdpa")
+        model = auto.from_config(config, dtype=dtype or preset.dtype, **build_options(config))
     return model.eval()
