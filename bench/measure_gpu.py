@@ -41,7 +41,7 @@ from typing import Any
 import torch
 
 import roofscope
-from roofscope.probe import catalog_value, catalog_match
+from roofscope.measurement.probe import catalog_value, catalog_match
 from roofscope.render.units import percent, seconds, si
 
 RESULTS = Path(__file__).resolve().parent / "results"

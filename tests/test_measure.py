@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import roofscope
-from roofscope.measure import MeasureError
+from roofscope.measurement.run import MeasureError
 from roofscope.render import export
 from roofscope.render.html import to_html
 from roofscope.render.table import render_terminal

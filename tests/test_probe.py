@@ -17,7 +17,7 @@ import torch
 
 import roofscope
 from roofscope.devices import DeviceError
-from roofscope.probe import (
+from roofscope.measurement.probe import (
     GEMM_PRECISIONS,
     Probe,
     ProbeFigure,
@@ -25,7 +25,7 @@ from roofscope.probe import (
 )
 from roofscope.render.probe import probe_table
 
-probe_module = importlib.import_module("roofscope.probe")  # the module: roofscope.probe is the function
+probe_module = importlib.import_module("roofscope.measurement.probe")  # the module: roofscope.probe is the function
 CUDA = torch.cuda.is_available()
 SMALL = {"gemm_size": 32, "copy_bytes": 2**16, "launch_ops": 10, "repeats": 2, "warmup": 0}
 

@@ -15,7 +15,7 @@ from roofscope.capture import Capture, OpEvent
 from roofscope.cost import ZERO, Cost
 from roofscope.devices import Device
 from roofscope.formulas import Formulas
-from roofscope.measured import Measured, Measurement, OpMeasured, op_measured, summarize_measured
+from roofscope.measurement.figures import Measured, Measurement, OpMeasured, op_measured, summarize_measured
 from roofscope.params import ParamCount
 from roofscope.roofline import OpTiming, Precision, Roof, Timing, op_timing, retarget, roofs, summarize
 

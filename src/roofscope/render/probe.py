@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from roofscope.probe import Probe, catalog_value
+from roofscope.measurement.probe import Probe, catalog_value
 from roofscope.render.units import seconds, si
 
 

@@ -44,7 +44,7 @@ from roofscope.capture import (
 from roofscope.devices import Device, DeviceError
 from roofscope.formulas import Formulas
 from roofscope.inputs import prepare_inputs
-from roofscope.measured import Measurement
+from roofscope.measurement.figures import Measurement
 from roofscope.report import Report, attach_measured
 
 __all__ = ["MeasureError", "measure"]
@@ -240,7 +240,7 @@ def cpu_name() -> str:
 
 def _ceilings(roofline: Any, run: torch.device, overrides: dict[str, Any]) -> tuple[Device | None, str | None]:
     """The roofline device and where its peaks come from."""
-    from roofscope.probe import catalog_match
+    from roofscope.measurement.probe import catalog_match
 
     given = any(value is not None for value in overrides.values())
     if isinstance(roofline, str) and roofline == "auto":

@@ -1,6 +1,6 @@
 """Measured figures: what a real run took, per op and aggregated, beside the roofline's prediction.
 
-The data types of ``roofscope.measure`` (which runs the model; ``measure.py``) and the arithmetic
+The data types of ``roofscope.measure`` (which runs the model; ``run.py``) and the arithmetic
 that turns per-op times into per-module figures. Definitions (docs/conventions.md, "Measured"):
 
 - an op's **measured time** is the median, over the timed repeats, of that op call's own time;

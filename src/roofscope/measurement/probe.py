@@ -253,7 +253,7 @@ class _Timer:
     perf_counter on CPU (synchronous ops)."""
 
     def __init__(self, device: torch.device) -> None:
-        from roofscope.measure import clock_for
+        from roofscope.measurement.run import clock_for
 
         self.device = device
         self.clock = clock_for(device)
@@ -402,7 +402,7 @@ def probe(
     of the copied tensor; ``launch_ops``: tiny ops per launch-floor run. ``compare``: the catalog
     device shown beside the figures ("auto": the one matching the GPU's name; none on CPU).
     """
-    from roofscope.measure import _threads, cpu_name
+    from roofscope.measurement.run import _threads, cpu_name
 
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
