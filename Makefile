@@ -1,17 +1,19 @@
-# Two commands set up a fresh machine: `make demo` and `make test`. Both create (or reuse) .venv.
+# Two commands set up a fresh machine: `make demo` and `make test`. Both create (or reuse) .venv and
+# install from requirements.lock, so a clone next month installs what passed today.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+EXTRAS := test,plot,vision,transformers,timm,dev
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-latest lock dist wheel-check bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# torch and torchvision pinned together: the versions this project is tested with.
-	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e '.[test,plot,vision,transformers]'
+	# every package at the version and hash the lock names, then this checkout (editable) on top
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,9 +23,34 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The suite against the newest release of every dependency the ranges in pyproject.toml allow,
+# in a venv of its own: a breaking upstream release shows here before users meet it.
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	PIP_CONSTRAINT= .venv-latest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[$(EXTRAS)]'
+	.venv-latest/bin/python -m pip list --format freeze | grep -iE '^(torch|torchvision|transformers|timm|matplotlib|rich|numpy)=='
+	.venv-latest/bin/python -m pytest -q
+
+# Refresh the lock: the newest releases the ranges allow (torch and torchvision as [tool.uv] pins them).
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml $(foreach extra,$(subst $(comma), ,$(EXTRAS)),--extra $(extra)) \
+		--universal --python-version 3.10 --generate-hashes --upgrade -o $(LOCK)
+
+# The wheel and sdist, checked by twine; then the wheel alone (with torch) in a clean venv.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
+wheel-check: dist
+	.ci/wheel-check dist/roofscope-*.whl
+
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/speed.py
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-latest dist build
+
+comma := ,

@@ -14,6 +14,7 @@ from torch import nn
 
 import roofscope
 from roofscope import cli
+from roofscope.cli import app as cli_app
 from roofscope.examples import SimpleConv
 from roofscope.models import ResolvedModel
 from state_guard import assert_same, global_state, untouched
@@ -132,7 +133,7 @@ def test_cli_bad_shape_text_and_bad_option(capsys):
 
 
 def test_cli_wrong_dtype(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "resolve", lambda spec, **sizes: ResolvedModel(spec, Tokens(), None))
+    monkeypatch.setattr(cli_app, "resolve", lambda spec, **sizes: ResolvedModel(spec, Tokens(), None))
     code, out, err = run_cli(capsys, "tokens", "--input", "2,3")
     assert code == 2 and out == "" and "Traceback" not in err
     err = " ".join(err.split())
@@ -143,13 +144,13 @@ def test_cli_wrong_dtype(capsys, monkeypatch):
 
 
 def test_cli_empty_model(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "resolve", lambda spec, **sizes: ResolvedModel(spec, nn.Sequential(), [(1, 2)]))
+    monkeypatch.setattr(cli_app, "resolve", lambda spec, **sizes: ResolvedModel(spec, nn.Sequential(), [(1, 2)]))
     code, out, err = run_cli(capsys, "empty")
     assert code == 2 and out == "" and "ran no tensor operation" in err and "empty container" in " ".join(err.split())
 
 
 def test_cli_strict(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "resolve", lambda spec, **sizes: ResolvedModel(spec, UsesCholesky(), [(3, 3)]))
+    monkeypatch.setattr(cli_app, "resolve", lambda spec, **sizes: ResolvedModel(spec, UsesCholesky(), [(3, 3)]))
     code, out, _ = run_cli(capsys, "cholesky", "--json")
     assert code == 0 and '"aten.linalg_cholesky_ex": 1' in out
     code, out, err = run_cli(capsys, "cholesky", "--strict")

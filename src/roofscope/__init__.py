@@ -9,55 +9,81 @@
     report = roofscope.measure(model.eval(), (64, 3, 224, 224), device="cuda", roofline="h100")
     report.total.measured_s, report.total.utilization, report.total.efficiency, report.shortfalls()
     roofscope.probe("cuda").save("mine.toml")   # this machine's ceilings, a file --device accepts
+
+The names below are imported on first use, so ``import roofscope`` (and ``roofscope --version``)
+does not import torch until something needs it.
 """
 
-from roofscope.api import AnalysisError, analyze
-from roofscope.capture import CaptureError, OpEvent, TensorMeta
-from roofscope.cost import Cost
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The device catalog imports no torch. Imported here, not on first use, because ``devices`` names
+# both the subpackage and its function: the function must be what ``roofscope.devices`` is.
 from roofscope.devices import Device, DeviceError, devices, get_device
-from roofscope.formulas import Formulas, default_formulas
-from roofscope.inputs import TensorSpec
-from roofscope.models import ModelSpecError
-from roofscope.measure import MeasureError, measure
-from roofscope.measured import Measured, Measurement, OpMeasured
-from roofscope.params import ParamCount
-from roofscope.probe import Probe, probe
-from roofscope.report import Figures, ModuleReport, OpRecord, OpSummary, Report
-from roofscope.roofline import OpTiming, Precision, Roof, Timing
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AnalysisError",
-    "CaptureError",
-    "Cost",
-    "Device",
-    "DeviceError",
-    "Figures",
-    "Formulas",
-    "ModelSpecError",
-    "MeasureError",
-    "Measured",
-    "Measurement",
-    "ModuleReport",
-    "OpEvent",
-    "OpMeasured",
-    "OpRecord",
-    "OpSummary",
-    "OpTiming",
-    "ParamCount",
-    "Precision",
-    "Probe",
-    "Report",
-    "Roof",
-    "TensorMeta",
-    "TensorSpec",
-    "Timing",
-    "__version__",
-    "analyze",
-    "default_formulas",
-    "devices",
-    "get_device",
-    "measure",
-    "probe",
-]
+#: Each public name and the module that defines it.
+_EXPORTS = {
+    "AnalysisError": "roofscope.api",
+    "analyze": "roofscope.api",
+    "CaptureError": "roofscope.capture",
+    "OpEvent": "roofscope.capture",
+    "TensorMeta": "roofscope.capture",
+    "Cost": "roofscope.cost",
+    "MissingDependency": "roofscope.extras",
+    "Formulas": "roofscope.formulas",
+    "default_formulas": "roofscope.formulas",
+    "TensorSpec": "roofscope.inputs",
+    "ModelSpecError": "roofscope.models",
+    "MeasureError": "roofscope.measurement.run",
+    "measure": "roofscope.measurement.run",
+    "Measured": "roofscope.measurement.figures",
+    "Measurement": "roofscope.measurement.figures",
+    "OpMeasured": "roofscope.measurement.figures",
+    "ParamCount": "roofscope.params",
+    "Probe": "roofscope.measurement.probe",
+    "probe": "roofscope.measurement.probe",
+    "Figures": "roofscope.report",
+    "ModuleReport": "roofscope.report",
+    "OpRecord": "roofscope.report",
+    "OpSummary": "roofscope.report",
+    "Report": "roofscope.report",
+    "OpTiming": "roofscope.roofline",
+    "Precision": "roofscope.roofline",
+    "Roof": "roofscope.roofline",
+    "Timing": "roofscope.roofline",
+}
+
+__all__ = sorted([*_EXPORTS, "Device", "DeviceError", "devices", "get_device", "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'roofscope' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:
+    from roofscope.api import AnalysisError, analyze
+    from roofscope.capture import CaptureError, OpEvent, TensorMeta
+    from roofscope.cost import Cost
+    from roofscope.extras import MissingDependency
+    from roofscope.formulas import Formulas, default_formulas
+    from roofscope.inputs import TensorSpec
+    from roofscope.measurement.run import MeasureError, measure
+    from roofscope.measurement.figures import Measured, Measurement, OpMeasured
+    from roofscope.models import ModelSpecError
+    from roofscope.params import ParamCount
+    from roofscope.measurement.probe import Probe, probe
+    from roofscope.report import Figures, ModuleReport, OpRecord, OpSummary, Report
+    from roofscope.roofline import OpTiming, Precision, Roof, Timing

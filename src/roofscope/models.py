@@ -41,6 +41,7 @@ from typing import Any, NoReturn
 import torch
 
 from roofscope.examples import EXAMPLES
+from roofscope.extras import require
 from roofscope.inputs import TensorSpec, replace_dims
 
 
@@ -328,10 +329,7 @@ def _from_checkpoint(path_text: str) -> NoReturn:
 
 
 def _from_timm(name: str) -> ResolvedModel:
-    try:
-        import timm
-    except ImportError:
-        raise ModelSpecError(f"timm:{name} needs timm, which is not installed (pip install timm)") from None
+    timm = require("timm", f"timm:{name}")
     if name not in timm.list_models():
         close = difflib.get_close_matches(name, timm.list_models(), n=4, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
@@ -409,7 +407,7 @@ def _resolve_module(spec: str) -> ResolvedModel:
     close = difflib.get_close_matches(name, candidates, n=4, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     if not names:
-        hint += " (torchvision is not installed, so only the built-in examples are known.)"
+        hint += " torchvision is not installed, so its models are unknown: pip install 'roofscope[vision]'."
     hint += " Other forms: timm:NAME, package.module:factory, file.py:Class, model.pt2."
     if spec.endswith(".py") and Path(spec).is_file():
         hint = f" Name the class or factory in it after a colon: {spec}:ClassName.{hint}"

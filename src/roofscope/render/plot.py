@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from roofscope.extras import require
 from roofscope.render.units import seconds, si
 from roofscope.report import Report
 
@@ -56,11 +57,9 @@ def plot_roofline(
     """Draw ``report``'s roofline; save it to ``path`` (format from the suffix) when given."""
     if report.device is None or not report.roofs:
         raise ValueError("this report has no roofline: analyse with a device, e.g. roofscope.analyze(model, x, device='h100')")
-    try:
-        # A bare Figure renders with the Agg canvas whatever pyplot's backend: no window, no global state.
-        from matplotlib.figure import Figure
-    except ImportError as error:  # pragma: no cover - matplotlib is an optional extra
-        raise ImportError("the roofline chart needs matplotlib: pip install 'roofscope[plot]'") from error
+    require("matplotlib", "the roofline chart")
+    # A bare Figure renders with the Agg canvas whatever pyplot's backend: no window, no global state.
+    from matplotlib.figure import Figure
 
     points = _points(report, by, depth)
     device = report.device

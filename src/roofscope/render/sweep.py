@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.table import Table
 
+from roofscope.extras import require
 from roofscope.render.units import nbytes, seconds, si
 from roofscope.sweep import Row, crossing, rows_dicts
 
@@ -64,7 +65,8 @@ def plot_sweep(rows: list[Row], path: Any, *, axis: str = "batch") -> Any:
     """Four panels against the swept value: FLOPs and bytes, intensity (with the ridge points),
     predicted throughput, and the share of time in memory-bound ops; the crossing from
     memory- to compute-bound is marked when there is one."""
-    from matplotlib.figure import Figure  # matplotlib is an optional extra
+    require("matplotlib", "the sweep chart")
+    from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     report = rows[0].report

@@ -1,4 +1,4 @@
-"""The command line: ``roofscope MODEL [options]``."""
+"""The commands of ``roofscope``: the main command (``roofscope MODEL``), compare, sweep, probe."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from roofscope.api import AnalysisError, analyze
 from roofscope.capture import CaptureError
 from roofscope.devices import devices
+from roofscope import __version__
 from roofscope.examples import EXAMPLES
+from roofscope.extras import MissingDependency, require
 from roofscope.inputs import TensorSpec, parse_input_spec, replace_dims
 from roofscope.models import ModelSpecError, ResolvedModel, resolve
 from roofscope.render.table import render_terminal
@@ -63,6 +66,15 @@ subcommands (roofscope compare --help, roofscope sweep --help, roofscope probe -
 """
 
 
+def _error_console() -> Console:
+    """stderr, never hard-wrapped: an error stays one line for whoever reads or greps it."""
+    return Console(stderr=True, soft_wrap=True)
+
+
+def _print_error(console: Console, command: str, error: object) -> None:
+    console.print(Text.assemble((f"{command}:", "bold red"), " ", str(error)))
+
+
 def _shape(text: str) -> TensorSpec:
     try:
         return parse_input_spec(text)
@@ -77,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES_TEXT + "\nbuilt-in examples: " + ", ".join(EXAMPLES),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"roofscope {__version__}")
     parser.add_argument("model", nargs="?", help="a built-in example (seed-conv), a torchvision name (resnet50), a transformer preset (llama-2-7b) or config.json, timm:NAME, package.module:factory, file.py:Class or a .pt2 file")
     parser.add_argument("--input", action="append", type=_shape, metavar="SHAPE", help="an input shape, e.g. 1,3,224,224, or 1,128:int64 with a dtype; repeat for several inputs")
     parser.add_argument("--batch", type=int, help="set the first dimension of the (default) inputs")
@@ -193,7 +206,7 @@ def run_subcommand(name: str, argv: list[str]) -> int:
     _common(parser)
     args = parser.parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=140)  # a file or pipe: no truncated columns
-    error_console = Console(stderr=True)
+    error_console = _error_console()
     options = {"device": args.device, "dtype": args.dtype, "peak_tflops": args.peak_tflops, "bandwidth_gbs": args.bandwidth_gbs}
     try:
         fmt = check_writable(args.format, args.output, getattr(args, "plot", None))
@@ -203,6 +216,8 @@ def run_subcommand(name: str, argv: list[str]) -> int:
             raise ValueError(f"--batch must be a positive integer, got {args.batch}")
         if getattr(args, "plot", None) and not (args.device or args.peak_tflops):
             raise ValueError("--plot draws throughput and the memory/compute crossing: it needs --device")
+        if getattr(args, "plot", None):
+            require("matplotlib", "--plot")
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=error_console, transient=True) as progress:
             if name == "compare":
                 task = progress.add_task("analysing", total=len(args.models))
@@ -224,8 +239,8 @@ def run_subcommand(name: str, argv: list[str]) -> int:
             else:
                 sys.stdout.write(text)
                 return 0
-    except (ModelSpecError, AnalysisError, CaptureError, ValueError, OSError) as error:
-        error_console.print(f"[bold red]roofscope {name}:[/] {error}", highlight=False)
+    except (ModelSpecError, AnalysisError, CaptureError, MissingDependency, ValueError, OSError) as error:
+        _print_error(error_console, f"roofscope {name}", error)
         return 2
     title = f"{rows[0].label} over {first}" if name == "sweep" else "comparison"
     table = rows_table(rows, first=first, exact=args.exact)
@@ -280,7 +295,7 @@ def _probe(argv: list[str]) -> int:
     import platform
 
     from roofscope.devices import DeviceError
-    from roofscope.probe import GEMM_PRECISIONS, probe
+    from roofscope.measurement.probe import GEMM_PRECISIONS, probe
     from roofscope.render.probe import probe_table
 
     parser = argparse.ArgumentParser(
@@ -302,7 +317,7 @@ def _probe(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the probe as JSON instead of a table")
     args = parser.parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=160)
-    error_console = Console(stderr=True)
+    error_console = _error_console()
     try:
         check_writable("device file", args.output)  # the folder exists and is writable
         if args.output and Path(args.output).suffix.lower() not in (".toml", ".json"):
@@ -326,7 +341,7 @@ def _probe(argv: list[str]) -> int:
         if args.output:
             result.save(args.output)
     except (ValueError, DeviceError, OSError, RuntimeError) as error:
-        error_console.print(f"[bold red]roofscope probe:[/] {error}", highlight=False)
+        _print_error(error_console, "roofscope probe", error)
         return 2
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
@@ -354,7 +369,7 @@ def _measure(args: argparse.Namespace, model: object, inputs: object, error_cons
     import torch
 
     from roofscope.inputs import TensorSpec
-    from roofscope.measure import measure
+    from roofscope.measurement.run import measure
 
     if args.repeats < 1 or args.warmup < 0:
         raise ValueError("--repeats must be at least 1 and --warmup at least 0")
@@ -409,23 +424,25 @@ SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in SUBCOMMANDS:
         return SUBCOMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=160)  # a file or pipe: room for every column
-    error_console = Console(stderr=True)
+    error_console = _error_console()
     if args.devices:
         for key, device in devices().items():
             aliases = f" ({', '.join(device.aliases)})" if device.aliases else ""
             console.print(f"{key}{aliases}: {device.name}, {device.memory_bandwidth / 1e9:,.0f} GB/s", highlight=False)
         return 0
     if args.model is None:
-        error_console.print("[bold red]roofscope:[/] name a model (roofscope --help)")
+        _print_error(error_console, "roofscope", "name a model (roofscope --help)")
         return 2
     try:
         fmt = check_writable(args.format, args.output, args.plot)
+        if args.plot:
+            require("matplotlib", "--plot")  # before the analysis, not after it
         for flag, value in (("--batch", args.batch), ("--seq", args.seq)):
             if value is not None and value <= 0:
                 raise ValueError(f"{flag} must be a positive integer, got {value}")
@@ -466,8 +483,8 @@ def main(argv: list[str] | None = None) -> int:
             if write_output(report, fmt, args.output, depth=args.depth, exact=args.exact):
                 return 0  # the report went to stdout in the format asked
             error_console.print(f"wrote {args.output}", highlight=False)
-    except (ModelSpecError, AnalysisError, CaptureError, ValueError, OSError) as error:
-        error_console.print(f"[bold red]roofscope:[/] {error}", highlight=False)
+    except (ModelSpecError, AnalysisError, CaptureError, MissingDependency, ValueError, OSError) as error:
+        _print_error(error_console, "roofscope", error)
         return 2
     if args.json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
@@ -475,6 +492,3 @@ def main(argv: list[str] | None = None) -> int:
         console.print(render_terminal(report, depth=args.depth, exact=args.exact, ops=args.ops))
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
