@@ -13,3 +13,31 @@ def _torch_state_is_left_alone():
     before = global_state(rng=False)
     yield
     assert_same(before, global_state(rng=False), "torch's global state")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-goldens", action="store_true",
+        help="rewrite the golden outputs under tests/goldens/ from what the code prints now (review the diff)",
+    )
+
+
+@pytest.fixture
+def golden(request):
+    """``golden(name, text)``: the text must equal tests/goldens/NAME; with --update-goldens it is written there."""
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "goldens"
+    update = request.config.getoption("--update-goldens")
+
+    def check(name: str, text: str) -> None:
+        path = folder / name
+        if update:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return
+        assert path.is_file(), f"no golden output {name}: run pytest --update-goldens and review it"
+        expected = path.read_text(encoding="utf-8")
+        assert text == expected, f"{name} differs from its golden output (pytest --update-goldens rewrites it on purpose)"
+
+    return check
