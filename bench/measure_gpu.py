@@ -41,7 +41,7 @@ from typing import Any
 import torch
 
 import roofscope
-from roofscope.measurement.probe import catalog_value, catalog_match
+from roofscope.devices import catalog_match, figure_value
 from roofscope.render.units import percent, seconds, si
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -185,7 +185,7 @@ def main() -> int:
     for item in probe.figures:
         listed = None
         if datasheet is not None:
-            listed = catalog_value(datasheet, item.figure)
+            listed = figure_value(datasheet, item.figure)
         spread = item.spread
         cells = [
             f"`{item.figure}`", _fmt(item.figure, item.value) if item.value is not None else f"not measured: {item.error}",
@@ -221,8 +221,9 @@ def main() -> int:
             print(f"{name} batch {batch} {dtype_name} ...", file=sys.stderr)
             model, images = build(name, batch, dtype, device)
             predicted_datasheet = roofscope.analyze(model, images, device=datasheet).total.predicted_s if datasheet else None
-            report = roofscope.measure(model, images, device=device, roofline=probed, repeats=repeats, warmup=warmup)
-            report.model_name = f"{name} batch {batch} {dtype_name}"
+            report = roofscope.measure(
+                model, images, device=device, roofline=probed, repeats=repeats, warmup=warmup, name=f"{name} batch {batch} {dtype_name}"
+            )
             run = report.measurement
             assert run is not None
             total = report.total

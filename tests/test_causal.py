@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import roofscope
-from roofscope.capture import OpEvent, TensorMeta
+from roofscope.events import OpEvent, TensorMeta
 from roofscope.formulas.attention import causal_scores
 
 B, H, E = 2, 3, 8  # 6 heads of dimension 8

@@ -249,13 +249,13 @@ def test_serving_summary_and_backward_in_markdown_and_terminal(tmp_path):
     path.write_text(json.dumps(TINY_LLAMA))
     llm = LLM(str(path))
     report = llm.prefill(1, 16)
-    report.llm = llm.summary(1, 16)
-    md = to_markdown(report)
+    serving = llm.summary(1, 16)
+    md = to_markdown(report, serving=serving)
     assert "## LLM serving" in md and "capacity unknown (no device)" in md and "- per output token:" in md
     assert "- tokens/s" not in md  # no device, no times
     from roofscope.render.html import to_html
 
-    html = to_html(report)
+    html = to_html(report, serving=serving)
     assert "<h2>LLM serving</h2>" in html and "<b>per output token</b>" in html
     console = Console(width=200, record=True)
     console.print(render_terminal(llm.training_step(1, 8).report))

@@ -8,7 +8,8 @@ import re
 import pytest
 
 import roofscope
-from roofscope.devices import DTYPES, Device, DeviceError, get_device, load_devices
+from roofscope.devices import Device, DeviceError, get_device, load_devices
+from roofscope.precision import PEAK_PRECISIONS
 
 REQUIRED = [
     "h100-sxm", "h100-pcie", "h200", "a100-40gb", "a100-80gb", "a10", "l4", "l40s", "t4", "v100",
@@ -23,7 +24,7 @@ def test_catalog_has_the_devices_of_the_issue():
         assert device.key == key
         assert device.memory_bandwidth > 1e10  # all in bytes/s, decimal
         assert device.matrix or device.vector
-        assert set(device.matrix) | set(device.vector) <= set(DTYPES)
+        assert set(device.matrix) | set(device.vector) <= set(PEAK_PRECISIONS)
 
 
 def test_every_figure_has_a_source():

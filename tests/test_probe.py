@@ -16,13 +16,8 @@ import pytest
 import torch
 
 import roofscope
-from roofscope.devices import DeviceError
-from roofscope.measurement.probe import (
-    GEMM_PRECISIONS,
-    Probe,
-    ProbeFigure,
-    catalog_match,
-)
+from roofscope.devices import DeviceError, catalog_match
+from roofscope.measurement.probe import GEMM_PRECISIONS, Probe, ProbeFigure
 from roofscope.render.probe import probe_table
 
 probe_module = importlib.import_module("roofscope.measurement.probe")  # the module: roofscope.probe is the function

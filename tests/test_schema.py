@@ -74,3 +74,33 @@ def test_a_missing_key_is_rejected(validator, documents):
     document = copy.deepcopy(documents["plain"])
     del document["ops"][0]["cost"]
     assert not validator.is_valid(document)
+
+
+def test_from_dict_reads_back_every_report_kind(documents):
+    """Report.from_dict(d).to_dict() == d: the records and the tree come back, every aggregate is
+    recomputed from them and comes out the same."""
+    for name, document in documents.items():
+        again = roofscope.Report.from_dict(document)
+        assert json.loads(json.dumps(again.to_dict())) == document, name
+    measured = roofscope.Report.from_dict(documents["measured"])
+    assert measured.total.measured_s == documents["measured"]["total"]["measured_s"]
+    assert measured.measurement is not None and measured.measurement.repeats == 2
+    backward = roofscope.Report.from_dict(documents["backward"])
+    assert backward.backward_forward_ratio == documents["backward"]["backward_forward_flops_ratio"]
+
+
+def test_a_report_is_not_changed_by_adding_measured_figures():
+    """with_measured returns a new report; the one it came from keeps its figures."""
+    report = roofscope.analyze(nn.Sequential(nn.Linear(4, 4)), (2, 4), device="h100")
+    before = json.dumps(report.to_dict())
+    measured = report.with_measured([[1e-3, 2e-3]] * len(report.ops), _measurement())
+    assert json.dumps(report.to_dict()) == before
+    assert report.total.measured_s is None and measured.total.measured_s == pytest.approx(1.5e-3 * len(report.ops))
+    assert measured.measurement.ops_s == pytest.approx(measured.total.measured_s)
+
+
+def _measurement():
+    from roofscope.measured import Measurement
+
+    return Measurement(device="cpu", clock="test", repeats=2, warmup=0, forward_s=1e-2, forward_min_s=1e-2,
+                       forward_max_s=1e-2, timed_s=1e-2, ops_s=None, matched=True)

@@ -27,11 +27,11 @@ __version__ = "0.1.0"
 
 #: Each public name and the module that defines it.
 _EXPORTS = {
-    "AnalysisError": "roofscope.api",
-    "analyze": "roofscope.api",
+    "AnalysisError": "roofscope.analysis",
+    "analyze": "roofscope.analysis",
     "CaptureError": "roofscope.capture",
-    "OpEvent": "roofscope.capture",
-    "TensorMeta": "roofscope.capture",
+    "OpEvent": "roofscope.events",
+    "TensorMeta": "roofscope.events",
     "Cost": "roofscope.cost",
     "MissingDependency": "roofscope.extras",
     "Formulas": "roofscope.formulas",
@@ -40,9 +40,9 @@ _EXPORTS = {
     "ModelSpecError": "roofscope.models",
     "MeasureError": "roofscope.measurement.run",
     "measure": "roofscope.measurement.run",
-    "Measured": "roofscope.measurement.figures",
-    "Measurement": "roofscope.measurement.figures",
-    "OpMeasured": "roofscope.measurement.figures",
+    "Measured": "roofscope.measured",
+    "Measurement": "roofscope.measured",
+    "OpMeasured": "roofscope.measured",
     "ParamCount": "roofscope.params",
     "Probe": "roofscope.measurement.probe",
     "probe": "roofscope.measurement.probe",
@@ -52,7 +52,7 @@ _EXPORTS = {
     "OpSummary": "roofscope.report",
     "Report": "roofscope.report",
     "OpTiming": "roofscope.roofline",
-    "Precision": "roofscope.roofline",
+    "Precision": "roofscope.precision",
     "Roof": "roofscope.roofline",
     "Timing": "roofscope.roofline",
 }
@@ -74,16 +74,18 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from roofscope.api import AnalysisError, analyze
-    from roofscope.capture import CaptureError, OpEvent, TensorMeta
+    from roofscope.analysis import AnalysisError, analyze
+    from roofscope.capture import CaptureError
+    from roofscope.events import OpEvent, TensorMeta
     from roofscope.cost import Cost
     from roofscope.extras import MissingDependency
     from roofscope.formulas import Formulas, default_formulas
     from roofscope.inputs import TensorSpec
     from roofscope.measurement.run import MeasureError, measure
-    from roofscope.measurement.figures import Measured, Measurement, OpMeasured
+    from roofscope.measured import Measured, Measurement, OpMeasured
     from roofscope.models import ModelSpecError
     from roofscope.params import ParamCount
     from roofscope.measurement.probe import Probe, probe
     from roofscope.report import Figures, ModuleReport, OpRecord, OpSummary, Report
-    from roofscope.roofline import OpTiming, Precision, Roof, Timing
+    from roofscope.precision import Precision
+    from roofscope.roofline import OpTiming, Roof, Timing

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from roofscope.precision import torch_dtype
+
 __all__ = ["TensorSpec", "model_device", "model_dtype", "prepare_inputs", "describe_inputs"]
 
 
@@ -130,8 +132,8 @@ def parse_input_spec(text: str) -> TensorSpec:
         raise ValueError(f"a shape is comma-separated non-negative integers such as 1,3,224,224; got {text!r}")
     if not dtype_text:
         return TensorSpec(shape)
-    aliases = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "fp64": "float64", "long": "int64", "int": "int32"}
-    dtype = getattr(torch, aliases.get(dtype_text.strip().lower(), dtype_text.strip().lower()), None)
+    name = dtype_text.strip().lower()
+    dtype = torch_dtype(name) or getattr(torch, {"long": "int64", "int": "int32"}.get(name, name), None)
     if not isinstance(dtype, torch.dtype):
         raise ValueError(f"unknown dtype {dtype_text!r} in {text!r}; use e.g. float32, bf16, int64, bool")
     return TensorSpec(shape, dtype)

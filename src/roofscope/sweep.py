@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from roofscope.api import analyze
+from roofscope.analysis import analyze
 from roofscope.models import ResolvedModel, resolve
 from roofscope.report import Report
 
@@ -102,8 +102,7 @@ def run_sweep(
     rows = []
     for value in values:
         shaped = replace_dims(base, **{axis: value})
-        report = analyze(resolved.model, shaped, **options)
-        report.model_name = resolved.name
+        report = analyze(resolved.model, shaped, name=resolved.name, **options)
         rows.append(Row(resolved.name, value, _samples(shaped), report))
         if progress is not None:
             progress(value)
@@ -120,8 +119,7 @@ def run_compare(specs: list[str], *, batch: int | None = None, progress: Any = N
         if resolved.inputs is None:
             raise ValueError(f"{resolved.name} declares no default inputs; analyse it alone with --input")
         inputs = replace_dims(resolved.inputs, batch=batch) if batch is not None else resolved.inputs
-        report = analyze(resolved.model, inputs if isinstance(inputs, dict) else list(inputs), **options)
-        report.model_name = resolved.name
+        report = analyze(resolved.model, inputs if isinstance(inputs, dict) else list(inputs), name=resolved.name, **options)
         rows.append(Row(resolved.name, None, _samples(inputs), report))
         if progress is not None:
             progress(spec)

@@ -8,25 +8,29 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from roofscope.api import AnalysisError, analyze
+from roofscope.analysis import AnalysisError, analyze
 from roofscope.capture import CaptureError
 from roofscope.devices import devices
 from roofscope import __version__
 from roofscope.examples import EXAMPLES
 from roofscope.extras import MissingDependency, require
 from roofscope.inputs import TensorSpec, parse_input_spec, replace_dims
+from roofscope.precision import torch_dtype
 from roofscope.models import ModelSpecError, ResolvedModel, resolve
 from roofscope.render.table import render_terminal
-from roofscope.render.export import to_format
+from roofscope.render.export import to_format, to_json
 from roofscope.render.sweep import plot_sweep, rows_table, rows_text
 from roofscope.report import CONVENTION, Report
 from roofscope.sweep import crossing, parse_values, run_compare, run_sweep
+
+if TYPE_CHECKING:
+    from roofscope.llm import ServingSummary
 
 EXAMPLES_TEXT = """examples:
   roofscope seed-conv                      the seed article's SimpleConv, exact counts
@@ -271,15 +275,13 @@ def _analysis_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _serving_report(args: argparse.Namespace, resolved: ResolvedModel) -> Report:
-    """The prefill report of a causal LM preset, with its serving summary (``report.llm``)."""
+def _serving_report(args: argparse.Namespace, resolved: ResolvedModel) -> tuple[Report, ServingSummary]:
+    """The prefill report of a causal LM preset, and its serving summary."""
     from roofscope.llm import LLM
 
     llm = LLM(args.model, model=resolved.model, **_analysis_options(args))
     batch, seq_len = resolved.inputs["input_ids"].shape
-    report = llm.prefill(batch, seq_len)
-    report.llm = llm.summary(batch, seq_len, context=args.decode_context)
-    return report
+    return llm.prefill(batch, seq_len), llm.summary(batch, seq_len, context=args.decode_context)
 
 
 PROBE_EXAMPLES = """examples:
@@ -357,14 +359,11 @@ def _probe(argv: list[str]) -> int:
     return 0
 
 
-# Precisions a model can really be cast to for --measure (the others are analysis targets only).
-_REAL_DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16", "half": "float16", "fp64": "float64", "float64": "float64"}
-
-
-def _measure(args: argparse.Namespace, model: object, inputs: object, error_console: Console) -> object:
+def _measure(args: argparse.Namespace, resolved: ResolvedModel, inputs: object, error_console: Console) -> Report:
     """``--measure``: the model cast and moved as asked (the command line built it: it is ours),
     in eval mode, then ``roofscope.measure``."""
     import dataclasses
+    model = resolved.model
 
     import torch
 
@@ -380,10 +379,9 @@ def _measure(args: argparse.Namespace, model: object, inputs: object, error_cons
         raise ValueError(f"--measure {target}: CUDA is not available on this machine (use --measure cpu)")
     dtype = None
     if args.dtype:
-        name = _REAL_DTYPES.get(args.dtype.lower())
-        if name is None:
+        dtype = torch_dtype(args.dtype)
+        if dtype is None:
             raise ValueError(f"--measure runs real kernels: --dtype casts the model and must be fp32, bf16, fp16 or fp64, not {args.dtype!r}")
-        dtype = getattr(torch, name)
     if any(t.device.type == "meta" for t in model.parameters()):  # type: ignore[attr-defined]
         raise ValueError(f"{args.model} is built on the meta device (no weights): --measure needs a model with real weights")
     try:
@@ -413,6 +411,7 @@ def _measure(args: argparse.Namespace, model: object, inputs: object, error_cons
             launch_overhead_us=args.launch_us,
             causal=args.causal,
             strict=args.strict,
+            name=resolved.name,
         )
 
 
@@ -461,34 +460,35 @@ def run(argv: list[str] | None = None) -> int:
                 "--decode-context sizes the serving summary of a causal language model preset or config.json "
                 "(e.g. llama-2-7b --seq 2048 --decode-context 4096), without --input or --backward"
             )
+        summary = None
         if args.measure:
             if args.backward:
                 raise ValueError("--measure times the forward pass: it does not combine with --backward")
-            report = _measure(args, resolved.model, inputs, error_console)
+            report = _measure(args, resolved, inputs, error_console)
         else:
             with error_console.status(f"analysing {resolved.name} ..."):
                 if serving:
-                    report = _serving_report(args, resolved)
+                    report, summary = _serving_report(args, resolved)
                 else:
                     report = analyze(
                         resolved.model,
                         inputs if isinstance(inputs, dict) else list(inputs),
                         backward=args.backward,
+                        name=resolved.name,
                         **_analysis_options(args),
                     )
-        report.model_name = resolved.name
         if args.plot:
             report.plot_roofline(args.plot)
         if fmt or args.output:
-            if write_output(report, fmt, args.output, depth=args.depth, exact=args.exact):
+            if write_output(report, fmt, args.output, depth=args.depth, exact=args.exact, serving=summary):
                 return 0  # the report went to stdout in the format asked
             error_console.print(f"wrote {args.output}", highlight=False)
     except (ModelSpecError, AnalysisError, CaptureError, MissingDependency, ValueError, OSError) as error:
         _print_error(error_console, "roofscope", error)
         return 2
     if args.json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        sys.stdout.write(to_json(report, serving=summary))
     else:
-        console.print(render_terminal(report, depth=args.depth, exact=args.exact, ops=args.ops))
+        console.print(render_terminal(report, depth=args.depth, exact=args.exact, ops=args.ops, serving=summary))
     return 0
 

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from roofscope.capture import OpEvent
+from roofscope.events import OpEvent
 from roofscope.cost import Cost
 
 Formula = Callable[[OpEvent], Cost]

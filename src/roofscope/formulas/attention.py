@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 from math import prod
 
-from roofscope.capture import OpEvent, TensorMeta
+from roofscope.events import OpEvent, TensorMeta
 from roofscope.cost import Cost
 from roofscope.formulas._registry import Family, with_io
 from roofscope.formulas.norm import layer_norm_flops

@@ -9,7 +9,7 @@ with per-sample weights. Bytes as for embedding, the rows read once per index.
 
 from __future__ import annotations
 
-from roofscope.capture import OpEvent
+from roofscope.events import OpEvent
 from roofscope.cost import Cost
 from roofscope.formulas._registry import Family
 

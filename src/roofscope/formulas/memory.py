@@ -18,7 +18,7 @@ Bytes:
 
 from __future__ import annotations
 
-from roofscope.capture import OpEvent, TensorMeta
+from roofscope.events import OpEvent, TensorMeta
 from roofscope.cost import Cost
 from roofscope.formulas._registry import Family, with_io
 

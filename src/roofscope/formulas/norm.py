@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from math import prod
 
-from roofscope.capture import OpEvent, TensorMeta
+from roofscope.events import OpEvent, TensorMeta
 from roofscope.cost import Cost
 from roofscope.formulas._registry import Family, io_bytes, with_io
 

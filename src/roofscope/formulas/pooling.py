@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from math import prod
 
-from roofscope.capture import OpEvent
+from roofscope.events import OpEvent
 from roofscope.cost import Cost
 from roofscope.formulas._registry import Family, with_io
 

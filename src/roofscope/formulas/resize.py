@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from roofscope.capture import OpEvent
+from roofscope.events import OpEvent
 from roofscope.cost import Cost
 from roofscope.formulas._registry import Family, with_io
 

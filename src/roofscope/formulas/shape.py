@@ -12,7 +12,7 @@ op is counted.
 
 from __future__ import annotations
 
-from roofscope.capture import OpEvent
+from roofscope.events import OpEvent
 from roofscope.cost import ZERO, Cost
 from roofscope.formulas._registry import Family
 

@@ -11,7 +11,7 @@ Bytes = input read once, output written once.
 
 from __future__ import annotations
 
-from roofscope.capture import OpEvent
+from roofscope.events import OpEvent
 from roofscope.cost import Cost
 from roofscope.formulas._registry import Family, with_io
 

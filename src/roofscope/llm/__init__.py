@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 
-from roofscope.api import AnalysisError, _resolve_device, analyze
-from roofscope.capture import TensorMeta
+from roofscope.analysis import AnalysisError, analyze
+from roofscope.events import TensorMeta
 from roofscope.cost import Cost
-from roofscope.devices import Device, DeviceError, get_device
+from roofscope.devices import Device, DeviceError, get_device, resolve_device
 from roofscope.inputs import model_dtype
 from roofscope.llm.presets import (
     PRESETS,
@@ -42,7 +42,7 @@ from roofscope.llm.presets import (
 )
 from roofscope.params import count_parameters
 from roofscope.report import Report
-from roofscope.roofline import (
+from roofscope.precision import (
     ITEMSIZE,
     Precision,
     dtype_key,
@@ -272,7 +272,7 @@ class LLM:
             preset, name = found, spec
         try:
             self.precision: Precision | None = parse_precision(dtype)
-            self.device: Device | None = _resolve_device(device, peak_tflops, bandwidth_gbs, launch_overhead_us)
+            self.device: Device | None = resolve_device(device, peak_tflops, bandwidth_gbs, launch_overhead_us)
         except (ValueError, DeviceError) as error:
             raise AnalysisError(str(error)) from None
         self.name = name
@@ -414,8 +414,8 @@ class LLM:
                 causal=self.causal,
                 strict=self.strict,
                 backward=backward,
+                name=self.name,
             )
-            report.model_name = self.name
             self._reports[key] = report
         return self._reports[key]
 

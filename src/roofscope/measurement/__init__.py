@@ -1,3 +1,3 @@
-"""Real runs: ``run`` times a model's ops on a device, ``figures`` holds what was measured and its
-sums, ``probe`` measures a machine's ceilings. ``roofscope.measure`` and ``roofscope.probe`` are the
-public faces."""
+"""Real runs: ``run`` times a model's ops on a device, ``probe`` measures a machine's ceilings.
+``roofscope.measure`` and ``roofscope.probe`` are their public faces; ``roofscope.measured`` holds
+the figures a run produces."""

@@ -36,14 +36,14 @@ from typing import Any
 
 import torch
 
-from roofscope.devices import Device, DeviceError, _device_from_entry, get_device
+from roofscope.precision import torch_dtype
+from roofscope.devices import Device, DeviceError, catalog_match, device_from_entry, figure_value, get_device, to_toml
 
-__all__ = ["GEMM_PRECISIONS", "Probe", "ProbeFigure", "catalog_match", "probe"]
+__all__ = ["GEMM_PRECISIONS", "Probe", "ProbeFigure", "probe"]
 
 #: The precisions whose GEMM rate is probed, and the device-file figure each becomes.
 GEMM_PRECISIONS = {"fp32": "vector.fp32", "tf32": "matrix.tf32", "fp16": "matrix.fp16", "bf16": "matrix.bf16", "fp8": "matrix.fp8"}
 
-_TORCH_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 #: GEMM sizes: n on CUDA; on CPU n doubles from CPU_START_N until one GEMM takes CPU_TARGET_S or n
 #: reaches CPU_MAX_N (emulated precisions run at a few GFLOP/s there: a fixed n would take minutes).
@@ -51,37 +51,6 @@ CUDA_GEMM_N = 8192
 CPU_START_N = 256
 CPU_TARGET_S = 0.1
 CPU_MAX_N = 4096
-
-# torch.cuda.get_device_name() -> catalog key; first match wins. Names that could be several SKUs
-# (H100 NVL, A10G) match nothing rather than the wrong entry.
-_CATALOG_NAMES = (
-    (r"H100.*(PCIe|PCIE)", "h100-pcie"),
-    (r"H100.*NVL", None),
-    (r"H100", "h100-sxm"),
-    (r"H200.*NVL", None),
-    (r"H200", "h200"),
-    (r"A100.*80\s*GB", "a100-80gb"),
-    (r"A100", "a100-40gb"),
-    (r"\bA10G\b", None),
-    (r"\bA10\b", "a10"),
-    (r"\bL40S\b", "l40s"),
-    (r"\bL4\b", "l4"),
-    (r"\bT4\b", "t4"),
-    (r"V100", "v100"),
-    (r"RTX 4090", "rtx4090"),
-    (r"RTX 3090", "rtx3090"),
-    (r"MI300X", "mi300x"),
-)
-
-
-def catalog_match(name: str) -> str | None:
-    """The catalog key of a GPU from its name as torch gives it ("NVIDIA H100 80GB HBM3" ->
-    "h100-sxm"), None when no entry is certainly that device."""
-    for pattern, key in _CATALOG_NAMES:
-        if re.search(pattern, name, flags=re.IGNORECASE):
-            return key
-    return None
-
 
 @dataclasses.dataclass(frozen=True)
 class ProbeFigure:
@@ -161,13 +130,13 @@ class Probe:
 
     def to_device(self) -> Device:
         """The probed ceilings as a Device (what ``get_device`` reads back from ``save``)."""
-        return _device_from_entry(_key(self.name), self.entry(), "roofscope probe")
+        return device_from_entry(_key(self.name), self.entry(), "roofscope probe")
 
     def rows(self) -> list[tuple[str, float | None, float | None, str]]:
         """(figure, probed value, the catalog device's value or None, how it was measured)."""
         rows = []
         for item in self.figures:
-            rows.append((item.figure, item.value, catalog_value(self.catalog, item.figure), item.error or item.how))
+            rows.append((item.figure, item.value, figure_value(self.catalog, item.figure), item.error or item.how))
         return rows
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,7 +151,7 @@ class Probe:
             "catalog": self.catalog.key if self.catalog else None,
             "figures": [
                 {"figure": f.figure, "value": f.value, "unit": f.unit, "samples": list(f.samples), "how": f.how, "error": f.error,
-                 "catalog": catalog_value(self.catalog, f.figure)}
+                 "catalog": figure_value(self.catalog, f.figure)}
                 for f in self.figures
             ],
         }
@@ -194,7 +163,7 @@ class Probe:
         if path.suffix.lower() == ".json":
             text = json.dumps(entry, indent=2) + "\n"
         elif path.suffix.lower() == ".toml":
-            text = _toml(entry, header=f"roofscope probe: the measured ceilings of {self.name} on {self.host}. Use: roofscope MODEL --device {path.name}")
+            text = to_toml(entry, header=f"roofscope probe: the measured ceilings of {self.name} on {self.host}. Use: roofscope MODEL --device {path.name}")
         else:
             raise ValueError(f"a device file is .toml or .json, not {path.name!r}")
         path.write_text(text, encoding="utf-8")
@@ -208,40 +177,6 @@ def _round(value: float) -> float:
 
 def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + "-probe"
-
-
-def catalog_value(device: Device | None, figure: str) -> float | None:
-    if device is None:
-        return None
-    if figure == "memory_bandwidth":
-        return device.memory_bandwidth
-    if figure == "launch_overhead":
-        return device.launch_overhead_s or None
-    kind, dtype = figure.split(".")
-    return (device.matrix if kind == "matrix" else device.vector).get(dtype)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }" if value else "{}"
-    return repr(float(value)) if isinstance(value, float) else str(value)
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-
-
-def _toml(entry: dict[str, Any], header: str) -> str:
-    lines = [f"# {header}"]
-    tables = {key: value for key, value in entry.items() if key == "notes"}
-    for key, value in entry.items():
-        if key not in tables:
-            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-    for key, value in tables.items():
-        lines += ["", f"[{key}]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
-    return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -300,7 +235,7 @@ def _gemm(precision: str, n: int, device: torch.device, generator: torch.Generat
         b = torch.randn(n, n, device=device, generator=generator).to(torch.float8_e4m3fn).t()  # column-major, as _scaled_mm wants
         one = torch.ones((), device=device)
         return lambda: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
-    dtype = _TORCH_DTYPES[precision]
+    dtype = torch_dtype("fp32" if precision == "tf32" else precision)  # tf32: fp32 operands, TF32 math
     a = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
     b = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
     out = torch.empty(n, n, device=device, dtype=dtype)

@@ -24,7 +24,6 @@ norm's running statistics in train mode) restored, torch's RNG state restored, n
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import statistics
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,19 +32,13 @@ from typing import Any
 
 import torch
 
-from roofscope.api import AnalysisError, _resolve_device, analyze
-from roofscope.capture import (
-    CaptureError,
-    _LogicalOps,
-    _ModuleStack,
-    _Guard,
-    _Recorder,
-)
-from roofscope.devices import Device, DeviceError
+from roofscope.analysis import AnalysisError, analyze
+from roofscope.capture import CaptureError, Guard, ModuleStack, Recorder, session
+from roofscope.devices import Device, DeviceError, resolve_device
 from roofscope.formulas import Formulas
 from roofscope.inputs import prepare_inputs
-from roofscope.measurement.figures import Measurement
-from roofscope.report import Report, attach_measured
+from roofscope.measured import Measurement
+from roofscope.report import Report
 
 __all__ = ["MeasureError", "measure"]
 
@@ -131,11 +124,11 @@ def clock_for(device: torch.device) -> _CpuClock | _CudaClock:
     return _CudaClock(device) if device.type == "cuda" else _CpuClock()
 
 
-class _OpTimer(_Recorder):
+class _OpTimer(Recorder):
     """The analysis' dispatch mode (same decompositions, same logical ops, hence the same op
     sequence), but instead of describing each op it times it and notes its name and module."""
 
-    def __init__(self, modules: _ModuleStack, clock: _CpuClock | _CudaClock) -> None:
+    def __init__(self, modules: ModuleStack, clock: _CpuClock | _CudaClock) -> None:
         super().__init__(modules)
         self.clock = clock
         self.seen: list[tuple[str, str]] = []
@@ -240,7 +233,7 @@ def cpu_name() -> str:
 
 def _ceilings(roofline: Any, run: torch.device, overrides: dict[str, Any]) -> tuple[Device | None, str | None]:
     """The roofline device and where its peaks come from."""
-    from roofscope.measurement.probe import catalog_match
+    from roofscope.devices import catalog_match
 
     given = any(value is not None for value in overrides.values())
     if isinstance(roofline, str) and roofline == "auto":
@@ -250,9 +243,9 @@ def _ceilings(roofline: Any, run: torch.device, overrides: dict[str, Any]) -> tu
                 return None, None
             roofline = None
         else:
-            device = _resolve_device(matched, **overrides)
+            device = resolve_device(matched, **overrides)
             return device, f"catalog {matched} (datasheet peaks), matched from {torch.cuda.get_device_name(run)!r}"
-    device = _resolve_device(roofline, **overrides)
+    device = resolve_device(roofline, **overrides)
     if device is None:
         return None, None
     if isinstance(roofline, Device) or roofline is None:
@@ -269,7 +262,7 @@ def _left_as_found(model: torch.nn.Module, run: torch.device) -> Iterator[None]:
     """Buffers the forwards update in place (running statistics), parameters and torch's RNG are put
     back. Parameters are copied up front, unlike in ``analyze``: the plain forwards run outside any
     mode, so a forward that writes its own weights (``clamp_`` under ``no_grad``) is seen by no guard."""
-    guard = _Guard(model)
+    guard = Guard(model)
     parameters = [(parameter, parameter.detach().clone()) for parameter in model.parameters()]
     devices = [run.index] if run.type == "cuda" else []
     try:
@@ -320,6 +313,7 @@ def measure(
     launch_overhead_us: float | None = None,
     batch: int | None = None,
     seq_len: int | None = None,
+    name: str | None = None,
 ) -> Report:
     """Run ``model`` on ``inputs`` for real and return its report with measured figures attached.
 
@@ -343,7 +337,7 @@ def measure(
     (predicted / measured); ``report.measurement`` holds the plain forward's time, the per-op
     timing's cost (``overhead``) and how much of the forward the ops account for (``coverage``).
     ``report.shortfalls()`` lists the ops furthest below their roof. ``formulas``, ``causal`` and
-    ``strict`` are as for ``analyze``.
+    ``strict`` and ``name`` are as for ``analyze``.
     """
     if not isinstance(repeats, int) or repeats < 1:
         raise MeasureError(f"repeats must be a positive integer, got {repeats!r}")
@@ -363,6 +357,7 @@ def measure(
         raise MeasureError("batch= and seq_len= size the inputs of a named model; give inputs= for a module")
     if not isinstance(model, torch.nn.Module):
         raise MeasureError(f"roofscope.measure needs a torch.nn.Module, got {type(model).__name__}")
+    model_name = name or model_name
     run = _run_device(model, device)
     try:
         ceilings, origin = _ceilings(roofline, run, {"peak_tflops": peak_tflops, "bandwidth_gbs": bandwidth_gbs, "launch_overhead_us": launch_overhead_us})
@@ -371,10 +366,11 @@ def measure(
     args, kwargs = prepare_inputs(model, inputs, device=run)
     _check_inputs(args, kwargs, run)
     with _left_as_found(model, run), (torch.cuda.device(run) if run.type == "cuda" else contextlib.nullcontext()):
-        report = analyze(model, dict(kwargs) if kwargs else list(args), formulas=formulas, device=ceilings, causal=causal, strict=strict)
-        report.model_name = model_name
+        report = analyze(
+            model, dict(kwargs) if kwargs else list(args), formulas=formulas, device=ceilings, causal=causal, strict=strict, name=model_name
+        )
         clock = clock_for(run)
-        modules = _ModuleStack(model)
+        modules = ModuleStack(model)
         timer = _OpTimer(modules, clock)
         expected = [(record.name, record.module) for record in report.ops]
         plain: list[float] = []
@@ -390,7 +386,7 @@ def measure(
             timer.seen = []
             modules.stack.clear()
             clock.begin()
-            with modules.installed(), timer, _LogicalOps(timer), clock.forward(into):
+            with session(modules, timer), clock.forward(into):
                 forward()
             times = clock.read()
             if timer.seen != expected:
@@ -443,7 +439,4 @@ def measure(
         peak_label=peak_label,
         ceilings=origin,
     )
-    attach_measured(report, per_op, measurement)
-    if report.total.measured is not None:
-        report.measurement = dataclasses.replace(measurement, ops_s=report.total.measured.measured_s)
-    return report
+    return report.with_measured(per_op, measurement)

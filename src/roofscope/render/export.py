@@ -8,10 +8,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import TYPE_CHECKING
 
 from roofscope.render.html import to_html
+from roofscope.render.llm import llm_markdown
 from roofscope.render.units import nbytes, percent, seconds, si
 from roofscope.report import MEASURED_CONVENTION, Report
+
+if TYPE_CHECKING:
+    from roofscope.llm import ServingSummary
 
 CSV_COLUMNS = (
     "name", "type", "depth", "calls", "params", "macs", "flops", "bytes_read", "bytes_written",
@@ -21,8 +26,12 @@ CSV_COLUMNS = (
 MEASURED_COLUMNS = ("measured_s", "achieved_flops", "achieved_bandwidth", "utilization", "efficiency")
 
 
-def to_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2) + "\n"
+def to_json(report: Report, *, serving: ServingSummary | None = None) -> str:
+    """``Report.to_dict``, with the serving summary under "llm" when there is one."""
+    data = report.to_dict()
+    if serving is not None:
+        data["llm"] = serving.to_dict()
+    return json.dumps(data, indent=2) + "\n"
 
 
 def module_rows(report: Report) -> list[dict[str, object]]:
@@ -69,7 +78,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False) -> str:
+def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False, serving: ServingSummary | None = None) -> str:
     """The module table (to ``depth``; None = every module) as a GitHub table, then the totals,
     the uncounted ops and the convention."""
     timed = report.device is not None
@@ -162,23 +171,22 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
     else:
         lines.append("none: every op call is counted.")
     lines += ["", f"_{report.convention}_", ""]
-    if report.llm is not None:
-        from roofscope.render.llm import llm_markdown
-
-        lines += [llm_markdown(report.llm, exact=exact)]
+    if serving is not None:
+        lines += [llm_markdown(serving, exact=exact)]
     if run is not None:
         lines += [f"_{MEASURED_CONVENTION}_", ""]
     return "\n".join(lines)
 
 
-def to_format(report: Report, fmt: str, *, depth: int | None = None, exact: bool = False) -> str:
-    """The report as the text of one file format: "json", "csv", "md" or "html"."""
+def to_format(report: Report, fmt: str, *, depth: int | None = None, exact: bool = False, serving: ServingSummary | None = None) -> str:
+    """The report as the text of one file format: "json", "csv", "md" or "html"; ``serving``, a
+    transformer's serving summary, goes with it (not in CSV, whose rows are modules)."""
     if fmt == "json":
-        return to_json(report)
+        return to_json(report, serving=serving)
     if fmt == "csv":
         return to_csv(report)
     if fmt == "md":
-        return to_markdown(report, depth=depth, exact=exact)
+        return to_markdown(report, depth=depth, exact=exact, serving=serving)
     if fmt == "html":
-        return to_html(report)
+        return to_html(report, serving=serving)
     raise ValueError(f"unknown format {fmt!r}: use json, csv, md or html")

@@ -8,12 +8,18 @@ inline SVG. ``to_html(report, full=False)`` is the compact fragment notebooks sh
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import html
 import io
 import re
 
+from roofscope.render.llm import llm_html
 from roofscope.render.units import nbytes, percent, seconds, si
 from roofscope.report import MEASURED_CONVENTION, ModuleReport, Report
+
+if TYPE_CHECKING:
+    from roofscope.llm import ServingSummary
 
 _CSS = """
 .roofscope{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;font-size:14px;color:#1b1f24;max-width:1150px}
@@ -215,8 +221,9 @@ def _uncounted(report: Report) -> str:
             f"totals:</b> {listed}</div>")
 
 
-def to_html(report: Report, *, full: bool = True, open_depth: int = 1) -> str:
-    """The report as HTML: a whole page (``full=True``) or a fragment for notebooks."""
+def to_html(report: Report, *, full: bool = True, open_depth: int = 1, serving: ServingSummary | None = None) -> str:
+    """The report as HTML: a whole page (``full=True``) or a fragment for notebooks; ``serving``, a
+    transformer's serving summary, is shown after the totals."""
     timed = report.device is not None
     subtitle = f"inputs {', '.join(report.inputs)}"
     if timed:
@@ -234,10 +241,8 @@ def to_html(report: Report, *, full: bool = True, open_depth: int = 1) -> str:
         _uncounted(report),
         f'<h2>Modules</h2><div class="tree{" m" if measured else ""}">{head}{_tree(report.root, report, timed, open_depth)}</div>',
     ]
-    if report.llm is not None:
-        from roofscope.render.llm import llm_html
-
-        parts.insert(3, llm_html(report.llm))
+    if serving is not None:
+        parts.insert(3, llm_html(serving))
     if full:
         parts += [f"<h2>Ops</h2><p class=\"muted\">click a column header to sort</p>{_op_table(report)}", _shortfalls(report), _chart(report)]
     parts.append(f'<p class="muted"><i>{_e(report.convention)}</i></p>')

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from roofscope.measurement.probe import Probe, catalog_value
+from roofscope.devices import figure_value
+from roofscope.measurement.probe import Probe
 from roofscope.render.units import seconds, si
 
 
@@ -28,7 +29,7 @@ def probe_table(result: Probe) -> Table:
     table.add_column("probed / catalog", justify="right")
     table.add_column("how", style="dim")
     for item in result.figures:
-        listed = catalog_value(catalog, item.figure)
+        listed = figure_value(catalog, item.figure)
         spread = item.spread
         ratio = f"{item.value / listed:.2f}" if item.value and listed else "-"
         table.add_row(

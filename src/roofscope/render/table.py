@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from roofscope.render.llm import render_llm_summary
 from roofscope.render.units import nbytes, percent, seconds, si
 from roofscope.report import (
     MEASURED_CONVENTION,
@@ -16,6 +19,9 @@ from roofscope.report import (
     OpSummary,
     Report,
 )
+
+if TYPE_CHECKING:
+    from roofscope.llm import ServingSummary
 
 
 def _share(part: int, whole: int) -> str:
@@ -243,7 +249,10 @@ def uncounted_warning(report: Report) -> Panel | None:
     )
 
 
-def render_terminal(report: Report, *, depth: int = 2, exact: bool = False, ops: int = 12) -> RenderableType:
+def render_terminal(
+    report: Report, *, depth: int = 2, exact: bool = False, ops: int = 12, serving: ServingSummary | None = None
+) -> RenderableType:
+    """The terminal report; ``serving``, a transformer's serving summary, is printed after it."""
     parts: list[RenderableType] = [module_table(report, depth=depth, exact=exact)]
     if ops:
         parts.append(op_table(report, limit=ops, exact=exact))
@@ -257,12 +266,6 @@ def render_terminal(report: Report, *, depth: int = 2, exact: bool = False, ops:
     parts.append(Text(report.convention, style="dim italic"))
     if report.measurement is not None:
         parts.append(Text(MEASURED_CONVENTION, style="dim italic"))
-    if report.llm is not None:
-        from roofscope.render.llm import render_llm_summary
-
-        parts.append(render_llm_summary(report.llm, exact=exact))
+    if serving is not None:
+        parts.append(render_llm_summary(serving, exact=exact))
     return Group(*parts)
-
-
-def print_report(report: Report, console: Console | None = None, **options: int | bool) -> None:
-    (console or Console()).print(render_terminal(report, **options))  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Measured figures: what a real run took, per op and aggregated, beside the roofline's prediction.
 
-The data types of ``roofscope.measure`` (which runs the model; ``run.py``) and the arithmetic
+The data types of ``roofscope.measure`` (which runs the model; ``roofscope.measurement.run``) and the arithmetic
 that turns per-op times into per-module figures. Definitions (docs/conventions.md, "Measured"):
 
 - an op's **measured time** is the median, over the timed repeats, of that op call's own time;
@@ -233,9 +233,11 @@ class Measurement:
             "ops_s": self.ops_s,
             "overhead": self.overhead,
             "coverage": self.coverage,
+            "flops": self.flops,
             "achieved_flops": self.achieved_flops,
             "utilization": self.utilization,
             "utilization_peak": self.peak_label,
+            "peak": self.peak,
             "ceilings": self.ceilings,
             "matched": self.matched,
             "note": self.note,

@@ -1,4 +1,10 @@
-"""``analyze``: capture, formulas, report, in one call."""
+"""``analyze``: the stages in order, capture -> formulas -> precision -> roofline -> Report.
+
+Each stage is a function of the one before: ``capture`` runs the model once and records its ops;
+each op's formula gives its Cost; ``retarget`` rescales the bytes to the target precision;
+``op_timing`` puts the op on the device's roofline; ``Report`` folds the op records onto the
+module tree. ``roofscope.measure`` adds measured figures to the report this returns.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,15 @@ from typing import Any
 import torch
 from torch.nn.modules.module import _forward_unimplemented
 
-from roofscope.capture import BackwardError, CaptureError, RandomState, capture, sum_of_outputs
-from roofscope.devices import Device, DeviceError, get_device
+from roofscope.capture import BackwardError, Capture, CaptureError, RandomState, capture, sum_of_outputs
+from roofscope.devices import Device, DeviceError, resolve_device
 from roofscope.formulas import Formulas, default_formulas
 from roofscope.formulas.attention import check_causal
 from roofscope.inputs import describe_inputs, prepare_inputs
-from roofscope.params import count_parameters
-from roofscope.report import Report, build_report
-from roofscope.roofline import Precision, parse_precision
+from roofscope.params import ParamCount, count_parameters
+from roofscope.precision import Precision, parse_precision, retarget
+from roofscope.report import OpRecord, Report
+from roofscope.roofline import op_timing
 
 
 class AnalysisError(ValueError):
@@ -46,6 +53,7 @@ def analyze(
     batch: int | None = None,
     seq_len: int | None = None,
     backward: bool = False,
+    name: str | None = None,
 ) -> Report:
     """Count what one forward pass of ``model`` on ``inputs`` costs.
 
@@ -88,6 +96,8 @@ def analyze(
     config.json, built on the meta device; ``roofscope.models.resolve``): with ``inputs=None`` it
     gets the model's default inputs, sized by ``batch`` (the first dimension) and, for transformer
     presets, ``seq_len`` (``input_ids`` of shape ``(batch, seq_len)``).
+
+    ``name``: what the report calls the model (default: the name given, or the module's class).
     """
     model_name = model if isinstance(model, str) else type(model).__name__
     if isinstance(model, str):
@@ -106,7 +116,7 @@ def analyze(
         )
     try:
         precision = parse_precision(dtype)
-        target_device = _resolve_device(device, peak_tflops, bandwidth_gbs, launch_overhead_us)
+        target_device = resolve_device(device, peak_tflops, bandwidth_gbs, launch_overhead_us)
     except (ValueError, DeviceError) as error:
         raise AnalysisError(str(error)) from None
     if getattr(type(model), "forward", None) is _forward_unimplemented:
@@ -139,12 +149,11 @@ def analyze(
             f"({', '.join(describe_inputs(args, kwargs)) or 'none'}): there is nothing to count"
             + (" (it is an empty container: it has no layers)" if len(list(model.children())) == 0 and isinstance(model, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)) else "")
         )
-    report = build_report(
-        model_name=model_name,
+    report = Report(
+        model_name=name or model_name,
         inputs=describe_inputs(args, kwargs),
-        captured=captured,
-        formulas=formulas,
-        params=count_parameters(model),
+        ops=op_records(captured, formulas, precision, target_device),
+        modules=_modules(captured, count_parameters(model)),
         device=target_device,
         precision=precision,
     )
@@ -157,25 +166,27 @@ def analyze(
     return report
 
 
-def _resolve_device(
-    device: str | Device | None,
-    peak_tflops: float | dict[str, float] | None,
-    bandwidth_gbs: float | None,
-    launch_overhead_us: float | None,
-) -> Device | None:
-    overrides = {"peak_tflops": peak_tflops, "bandwidth_gbs": bandwidth_gbs, "launch_overhead_us": launch_overhead_us}
-    if device is None:
-        if peak_tflops is None and bandwidth_gbs is None:
-            if launch_overhead_us is not None:
-                raise DeviceError("launch_overhead_us needs a device (device=... or peak_tflops= and bandwidth_gbs=)")
-            return None
-        if peak_tflops is None or bandwidth_gbs is None:
-            raise DeviceError("a custom device needs both peak_tflops and bandwidth_gbs (or name a device)")
-        return Device.custom(peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs, launch_overhead_us=launch_overhead_us or 0.0)
-    resolved = get_device(device)
-    if any(value is not None for value in overrides.values()):
-        resolved = resolved.with_overrides(**overrides)
-    return resolved
+def op_records(captured: Capture, formulas: Formulas, precision: Precision | None, device: Device | None) -> list[OpRecord]:
+    """Every captured op through the stages: its formula's Cost (None: no formula, the op is
+    uncounted), its bytes in the target precision, its roofline timing on the device."""
+    records = []
+    for event in captured.events:
+        formula = formulas.get(event.op)
+        family = formulas.family(event.op)
+        cost = formula(event) if formula is not None else None
+        if cost is not None and precision is not None:
+            cost = retarget(cost, event, precision)
+        timing = op_timing(cost, event, family, device, precision) if cost is not None and device is not None else None
+        records.append(OpRecord(event, cost, family, timing))
+    return records
 
 
-__all__ = ["AnalysisError", "CaptureError", "analyze"]
+def _modules(captured: Capture, params: dict[str, ParamCount]) -> dict[str, tuple[str, int, ParamCount]]:
+    """Every module, parents first: its type name, how often the run called it, its parameters."""
+    return {
+        name: (captured.module_types.get(name, "?"), captured.module_calls.get(name, 0), count)
+        for name, count in params.items()
+    }
+
+
+__all__ = ["AnalysisError", "CaptureError", "analyze", "op_records"]

@@ -1,0 +1,135 @@
+"""Composite functions recorded as one logical op each, forward and, for some, backward."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+from roofscope.capture.recorder import Recorder
+
+__all__ = ["LOGICAL_BACKWARD", "LOGICAL_OPS", "LogicalOps"]
+
+
+# Composite functions captured as one logical op, named as the aten op they stand for. Their aten
+# decomposition differs between devices; the logical op and its formula do not.
+LOGICAL_OPS: dict[Callable[..., Any], str] = {
+    F.scaled_dot_product_attention: "aten.scaled_dot_product_attention",
+    F.multi_head_attention_forward: "roofscope.multi_head_attention_forward",
+    F.rms_norm: "aten.rms_norm",
+    torch.rms_norm: "aten.rms_norm",
+}
+
+
+# Logical ops whose backward is captured as one logical op too (backward=True), because autograd's
+# backward of them depends on the device as their forward does: attention's is the fused kernel's
+# backward on CPU and CUDA but the math decomposition's (bmm, softmax backward, L x S matrices) on
+# meta; RMS norm's is fused on some devices only. Per op: the backward's name, the names of its
+# arguments in order (the tensors among them are differentiated), and whether the backward reads
+# the forward's output (attention's does, for the softmax gradient).
+LOGICAL_BACKWARD: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    "aten.scaled_dot_product_attention": (
+        "roofscope.scaled_dot_product_attention_backward",
+        ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa"),
+        True,
+    ),
+    "aten.rms_norm": ("roofscope.rms_norm_backward", ("input", "normalized_shape", "weight", "eps"), False),
+}
+
+
+class LogicalBackward(torch.autograd.Function):
+    """A logical op whose backward is recorded as one op, as a fused kernel runs it.
+
+    The forward calls the op as it is. The backward records ``backward_name`` with the arguments
+    (grad_output, the op's tensor arguments[, its output]) and, as keywords, the op's other
+    arguments, ``tensor_names`` (the names of the tensor arguments) and ``output_mask`` (which of
+    them get a gradient); it returns zero gradients of the right shapes: an analysis needs the
+    shapes of the gradients, not their values (``capture`` puts every ``.grad`` back afterwards).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, recorder: Recorder, backward: tuple[str, bool], func: Any, names: tuple[str, ...],
+                options: dict[str, Any], *tensors: torch.Tensor) -> Any:
+        ctx.recorder, ctx.backward, ctx.names, ctx.options = recorder, backward, names, options
+        output = func(**dict(zip(names, tensors)), **options)
+        ctx.save_for_backward(*tensors, output)
+        return output
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> Any:
+        *tensors, output = ctx.saved_tensors
+        needs = ctx.needs_input_grad[5:]
+        recorder = ctx.recorder
+        recorder.inside_logical_op += 1  # making the zero gradients is not the model's work
+        try:
+            grads = [torch.zeros_like(t) if need else None for t, need in zip(tensors, needs)]
+        finally:
+            recorder.inside_logical_op -= 1
+        name, reads_output = ctx.backward
+        recorder.record(
+            name,
+            "default",
+            (grad_output, *tensors, *((output,) if reads_output else ())),
+            {**ctx.options, "tensor_names": ctx.names, "output_mask": tuple(bool(n) for n in needs)},
+            tuple(g for g in grads if g is not None),
+        )
+        return (None, None, None, None, None, *grads)
+
+
+def _bind(names: tuple[str, ...], args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[tuple[str, ...], list[Any], dict[str, Any]] | None:
+    """(tensor argument names, their values, the other arguments), or None if the call does not fit."""
+    bound = dict(zip(names, args))
+    if len(args) > len(names) or any(key not in names or key in bound for key in kwargs):
+        return None
+    bound.update(kwargs)
+    tensor_names = tuple(n for n in names if isinstance(bound.get(n), torch.Tensor))
+    options = {n: v for n, v in bound.items() if n not in tensor_names}
+    return tensor_names, [bound[n] for n in tensor_names], options
+
+
+class LogicalOps(TorchFunctionMode):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        name = LOGICAL_OPS.get(func)
+        recorder = self.recorder
+        tracking = recorder.backward_modules is not None and recorder.phase == "forward"
+        if name is None:
+            result = func(*args, **kwargs)
+        elif recorder.inside_logical_op:  # a logical op inside another: part of the outer one
+            result = func(*args, **kwargs)
+        else:
+
+            def run(*args: Any, **kwargs: Any) -> Any:
+                recorder.inside_logical_op += 1
+                try:
+                    if tracking and torch.is_grad_enabled():
+                        return self._logical(func, name, args, kwargs)
+                    return func(*args, **kwargs)
+                finally:
+                    recorder.inside_logical_op -= 1
+
+            result = recorder.call((name, "default"), run, args, kwargs)
+        if tracking:
+            recorder.backward_modules.mark(result, recorder.modules.current)  # type: ignore[union-attr]
+        return result
+
+    def _logical(self, func: Any, name: str, args: Any, kwargs: Mapping[str, Any]) -> Any:
+        """A logical op in a capture with a backward: one whose backward is also one op goes
+        through LogicalBackward; the others (multi-head attention) run as they are, and their
+        backward is what autograd runs on the device (the mode does not see the functions they call)."""
+        backward = LOGICAL_BACKWARD.get(name)
+        if backward is None:
+            return func(*args, **kwargs)
+        backward_name, names, reads_output = backward
+        bound = _bind(names, args, kwargs)
+        if bound is None or not any(t.requires_grad for t in bound[1]):
+            return func(*args, **kwargs)
+        tensor_names, tensors, options = bound
+        return LogicalBackward.apply(self.recorder, (backward_name, reads_output), func, tensor_names, options, *tensors)

@@ -1,0 +1,105 @@
+"""What capture records and formulas read: ``TensorMeta`` (a tensor's shape, strides and dtype) and
+``OpEvent`` (one operator call), and ``iter_tensors``, the one walk over nested arguments.
+
+Plain data: this module does not import torch (it reads the attributes of the tensors it is given)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["OpEvent", "TensorMeta", "iter_tensors"]
+
+T = TypeVar("T")
+
+
+def iter_tensors(value: Any, kind: type[T]) -> Iterator[T]:
+    """Every instance of ``kind`` (``TensorMeta``, ``torch.Tensor``) in ``value``, depth first: the
+    value itself, the items of lists and tuples, the values of mappings (a ModelOutput is one)."""
+    if isinstance(value, kind):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from iter_tensors(item, kind)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from iter_tensors(item, kind)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TensorMeta:
+    """Shape, strides and dtype of one tensor an op touched: all a formula may look at."""
+
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    dtype: torch.dtype
+
+    @classmethod
+    def of(cls, tensor: torch.Tensor) -> TensorMeta:
+        return cls(tuple(int(s) for s in tensor.shape), tuple(int(s) for s in tensor.stride()), tensor.dtype)
+
+    @property
+    def numel(self) -> int:
+        count = 1
+        for size in self.shape:
+            count *= size
+        return count
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def addressed_elements(self) -> int:
+        """Distinct memory elements the tensor addresses: a broadcast (stride-0) dimension adds none."""
+        count = 1
+        for size, stride in zip(self.shape, self.stride):
+            if size == 0:
+                return 0
+            if stride != 0:
+                count *= size
+        return count
+
+    @property
+    def nbytes(self) -> int:
+        return self.addressed_elements * self.itemsize
+
+    @property
+    def is_floating(self) -> bool:
+        return self.dtype.is_floating_point or self.dtype.is_complex
+
+    def __str__(self) -> str:
+        return f"{str(self.dtype).removeprefix('torch.')}[{', '.join(map(str, self.shape))}]"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OpEvent:
+    """One operator call: its name, its arguments with tensors replaced by TensorMeta, its outputs."""
+
+    op: str  # overload packet, e.g. "aten.mm"
+    overload: str  # e.g. "default", "Tensor"
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    outputs: tuple[TensorMeta, ...]
+    module: str  # qualified name of the innermost module that ran it; "" is the root
+    phase: str = "forward"  # "forward", or "backward" for the ops of the backward pass
+
+    def arg(self, index: int, name: str, default: Any = None) -> Any:
+        """An argument given positionally or by keyword."""
+        if index < len(self.args):
+            return self.args[index]
+        return self.kwargs.get(name, default)
+
+    @property
+    def inputs(self) -> list[TensorMeta]:
+        """Every tensor argument that is read (an ``out=`` tensor is written, not read)."""
+        read = [*self.args, *(value for key, value in self.kwargs.items() if key != "out")]
+        return list(iter_tensors(read, TensorMeta))
+
+    @property
+    def output(self) -> TensorMeta:
+        return self.outputs[0]

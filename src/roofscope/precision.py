@@ -1,0 +1,192 @@
+"""Precisions: the one table of their names, the target precision of an analysis, and retargeting.
+
+Names: "fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8" are the precisions a device has a peak
+for (``PEAK_PRECISIONS``) and a tensor may be stored in (``ITEMSIZE``); torch dtypes map onto them
+(``dtype_key``), and the ones a model can really be cast to back onto torch dtypes (``torch_dtype``).
+A ``Precision`` says which storage size each tensor has and which peak applies, so a model captured
+in fp32 can be analysed as if it ran in bf16, fp8, int8 or with int8 weights only (``retarget``),
+without running those kernels. This module imports no torch: the device catalog, which imports it,
+is read before torch is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from roofscope.cost import Cost
+from roofscope.events import OpEvent, TensorMeta, iter_tensors
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "ITEMSIZE",
+    "PEAK_PRECISIONS",
+    "Precision",
+    "dtype_key",
+    "parse_precision",
+    "retarget",
+    "target_nbytes",
+    "torch_dtype",
+    "weight_index",
+]
+
+#: The precisions a device publishes a peak for.
+PEAK_PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
+
+#: Bytes per element stored in each precision (tf32 is fp32 storage, computed on the matrix units).
+ITEMSIZE = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}
+
+#: torch dtype names (``str(dtype)`` less "torch.") and the precision each is stored in.
+_TORCH_NAMES = {
+    "float64": "fp64",
+    "float32": "fp32",
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "int8": "int8",
+    "uint8": "int8",
+    **{name: "fp8" for name in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu")},
+}
+
+#: Other spellings of the precision names, as users write them.
+ALIASES = {
+    "float32": "fp32",
+    "float": "fp32",
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "half": "fp16",
+    "float64": "fp64",
+    "double": "fp64",
+    "w8a16": "int8-weights",
+}
+
+#: The precisions a model or tensor can really be cast to, and their torch dtype names.
+_CASTABLE = {"fp64": "float64", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def _canonical(text: str) -> str:
+    text = text.lower().strip().replace("_", "-")
+    return ALIASES.get(text, text)
+
+
+def dtype_key(dtype: torch.dtype) -> str | None:
+    """The precision name of a torch dtype ("bf16"), None for other integer and bool types."""
+    return _TORCH_NAMES.get(str(dtype).removeprefix("torch."))
+
+
+def torch_dtype(name: str) -> torch.dtype | None:
+    """The torch dtype a model is cast to for a precision name ("bf16", "bfloat16", "half"...);
+    None for a name that is no castable floating-point precision (tf32, fp8, int8, unknown)."""
+    import torch
+
+    storage = _CASTABLE.get(_canonical(name))
+    return getattr(torch, storage) if storage is not None else None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Precision:
+    """A target precision: storage of floating-point activations and of weights, and matmul compute.
+
+    "bf16": every floating tensor is 2 bytes, matmuls at the bf16 matrix rate. "tf32": fp32 storage,
+    matmuls at the tf32 rate. "int8-weights": weights (see ``weight_index``) 1 byte, everything else
+    bf16, matmuls at the bf16 rate (the weights are dequantised on the fly).
+    """
+
+    name: str
+    activations: str
+    weights: str
+    compute: str
+
+    @property
+    def weight_only(self) -> bool:
+        return self.weights != self.activations
+
+
+def parse_precision(value: str | torch.dtype | Precision | None) -> Precision | None:
+    """"bf16", "fp16", "fp32", "tf32", "fp64", "fp8", "int8", "int8-weights", "fp8-weights"
+    (or "w8a16"), a torch dtype, or None (keep the model's own dtypes)."""
+    if value is None or isinstance(value, Precision):
+        return value
+    if not isinstance(value, str):  # a torch dtype
+        key = dtype_key(value)
+        if key is None:
+            raise ValueError(f"no target precision for {value}; use one of {', '.join(PEAK_PRECISIONS)}")
+        return Precision(key, key, key, key)
+    text = _canonical(value)
+    if text in ITEMSIZE:
+        storage = "fp32" if text == "tf32" else text
+        return Precision(text, storage, storage, text)
+    if text.endswith("-weights"):
+        weights = text.removesuffix("-weights")
+        if weights in ("int8", "fp8"):
+            return Precision(text, "bf16", weights, "bf16")
+    raise ValueError(
+        f"unknown target precision {value!r}; use one of {', '.join(PEAK_PRECISIONS)}, 'int8-weights' or 'fp8-weights'"
+    )
+
+
+# Which argument of a matmul-class op is the weight, for weight-only precisions: the second matrix
+# operand of the 2-D products that linear layers become, and a convolution's weight. Batched
+# products (bmm) and attention multiply activations by activations and have no weight; embedding
+# tables and biases keep the activation precision.
+_WEIGHT_ARG = {
+    "aten.mm": 1,
+    "aten._int_mm": 1,
+    "aten._scaled_mm": 1,
+    "aten.mv": 0,
+    "aten.addmm": 2,
+    "aten.addmv": 1,
+    "aten.convolution": 1,
+    "aten._convolution": 1,
+    "aten.conv1d": 1,
+    "aten.conv2d": 1,
+    "aten.conv3d": 1,
+    "aten.linear": 1,
+    "roofscope.expert_linear": 1,  # a mixture of experts' stacked expert weights (roofscope.llm.moe)
+}
+
+
+def weight_index(event: OpEvent) -> int | None:
+    """The positional argument holding the op's weight, None for an op without one."""
+    index = _WEIGHT_ARG.get(event.op)
+    if index is None or index >= len(event.args) or not isinstance(event.args[index], TensorMeta):
+        return None
+    return index
+
+
+def target_nbytes(tensor: TensorMeta, key: str) -> int:
+    """The tensor's bytes if it were stored in precision ``key`` ("bf16"); integer and bool
+    tensors keep their size."""
+    return tensor.addressed_elements * ITEMSIZE[key] if tensor.is_floating else tensor.nbytes
+
+
+def _ratio(tensors: Sequence[tuple[TensorMeta, str]]) -> tuple[int, int]:
+    before = sum(t.nbytes for t, _ in tensors)
+    after = sum(target_nbytes(t, key) for t, key in tensors)
+    return after, before
+
+
+def retarget(cost: Cost, event: OpEvent, precision: Precision) -> Cost:
+    """The op's cost with its bytes as if each floating tensor had the target precision's size.
+
+    Bytes read scale by (sum of the inputs' target sizes) / (sum of their captured sizes), bytes
+    written likewise over the outputs; this is exact for every formula that reads each input once
+    and proportional for the gathers. Integer and bool tensors (indices, masks) keep their size.
+    FLOPs and MACs do not change.
+    """
+    weight = weight_index(event)
+    inputs: list[tuple[TensorMeta, str]] = []
+    for position, value in enumerate(event.args):
+        for tensor in iter_tensors(value, TensorMeta):
+            inputs.append((tensor, precision.weights if position == weight else precision.activations))
+    for key, value in event.kwargs.items():
+        if key != "out":
+            inputs.extend((tensor, precision.activations) for tensor in iter_tensors(value, TensorMeta))
+    outputs = [(tensor, precision.activations) for tensor in event.outputs]
+    read_after, read_before = _ratio(inputs)
+    written_after, written_before = _ratio(outputs)
+    bytes_read = cost.bytes_read * read_after // read_before if read_before else cost.bytes_read
+    bytes_written = cost.bytes_written * written_after // written_before if written_before else cost.bytes_written
+    return Cost(cost.macs, cost.flops, bytes_read, bytes_written)

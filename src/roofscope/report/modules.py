@@ -1,0 +1,114 @@
+"""The module tree of a report, and the one fold that sums op records onto it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+from roofscope.cost import ZERO
+from roofscope.measured import summarize_measured
+from roofscope.params import ParamCount
+from roofscope.report.figures import Figures
+from roofscope.report.records import OpRecord
+from roofscope.roofline import summarize
+
+__all__ = ["ModuleInfo", "ModuleReport", "build_tree", "figures_of"]
+
+#: What a report knows of a module besides its ops: (type name, calls, parameters).
+ModuleInfo = tuple[str, int, ParamCount]
+
+
+class ModuleReport:
+    """One module: its own cost (ops that ran directly in its forward), its total (with everything
+    below it), its parameters, how often it was called, and its children. Built by ``build_tree``."""
+
+    __slots__ = ("name", "type", "calls", "params", "children", "uncounted", "_self", "_total")
+
+    def __init__(
+        self,
+        name: str,
+        type_name: str,
+        calls: int,
+        params: ParamCount,
+        children: list[ModuleReport],
+        own: Figures,
+        total: Figures,
+        uncounted: dict[str, int],
+    ) -> None:
+        self.name = name
+        self.type = type_name
+        self.calls = calls
+        self.params = params
+        self.children = children
+        self.uncounted = uncounted
+        self._self = own
+        self._total = total
+
+    @property
+    def self(this) -> Figures:  # noqa: N805 - named "self" by the public API: report.module(x).self.macs
+        """Ops that ran directly in this module's forward."""
+        return this._self
+
+    @property
+    def total(self) -> Figures:
+        """This module with everything below it."""
+        return self._total
+
+    @property
+    def depth(self) -> int:
+        return self.name.count(".") + 1 if self.name else 0
+
+    @property
+    def short_name(self) -> str:
+        return self.name.rsplit(".", 1)[-1] if self.name else ""
+
+    def walk(self) -> Iterator[ModuleReport]:
+        """This module, then every module below it, depth first in definition order."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def __repr__(self) -> str:
+        return f"ModuleReport({self.name!r}, {self.type}, macs={self.total.macs:,}, flops={self.total.flops:,})"
+
+
+def figures_of(ops: Sequence[OpRecord], indices: Sequence[int], *, timed: bool) -> Figures:
+    """The figures of a group of ops: their summed cost, their roofline timing (``timed``: the
+    report has a device) and, where they were measured, their measured figures."""
+    cost = ZERO
+    for index in indices:
+        if ops[index].cost is not None:
+            cost = cost + ops[index].cost  # type: ignore[operator]
+    timing = summarize((index, ops[index].timing) for index in indices) if timed else None
+    measured = summarize_measured(ops[i].measured for i in indices if ops[i].measured is not None)  # type: ignore[misc]
+    return Figures(cost, timing, measured)
+
+
+def build_tree(ops: Sequence[OpRecord], modules: Mapping[str, ModuleInfo], *, timed: bool) -> ModuleReport:
+    """The module tree with every module's self and total figures: the ops that ran directly in it,
+    and those with everything below it. ``modules`` holds every module by qualified name ("" is the
+    model), parents before children, as ``named_modules()`` lists them."""
+    own: dict[str, list[int]] = {name: [] for name in modules}
+    for index, record in enumerate(ops):
+        own[record.module].append(index)
+    children: dict[str, list[str]] = {name: [] for name in modules}
+    for name in modules:
+        if name:
+            children[name.rpartition(".")[0]].append(name)
+
+    def fold(name: str) -> tuple[ModuleReport, list[int]]:
+        below = list(own[name])
+        nodes = []
+        for child in children[name]:
+            node, indices = fold(child)
+            nodes.append(node)
+            below += indices
+        below.sort()
+        uncounted: dict[str, int] = {}
+        for index in own[name]:
+            if ops[index].cost is None:
+                uncounted[ops[index].name] = uncounted.get(ops[index].name, 0) + 1
+        type_name, calls, params = modules[name]
+        own_figures = figures_of(ops, own[name], timed=timed)
+        return ModuleReport(name, type_name, calls, params, nodes, own_figures, figures_of(ops, below, timed=timed), uncounted), below
+
+    return fold("")[0]
