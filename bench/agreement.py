@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 import roofscope
-from roofscope.examples import SimpleAttentionBlock, SimpleConv, SimpleLinearModel
-from roofscope.models import _torchvision_input
+from roofscope.models.examples import SimpleAttentionBlock, SimpleConv, SimpleLinearModel
+from roofscope.models.vision import torchvision_input
 
 TOLERANCE = 1e-3  # 0.1%
 
@@ -75,7 +75,7 @@ def zoo(quick: bool) -> list[tuple[str, Callable[[], nn.Module], tuple[torch.Ten
             if name in ("inception_v3", "googlenet"):
                 options["init_weights"] = False
                 options["aux_logits"] = False
-            entries.append((f"torchvision: {name}", lambda n=name, o=options: get_model(n, **o), (torch.randn(_torchvision_input(name)),)))
+            entries.append((f"torchvision: {name}", lambda n=name, o=options: get_model(n, **o), (torch.randn(torchvision_input(name)),)))
     except ImportError:
         print("torchvision missing: skipping its models", file=sys.stderr)
     try:

@@ -45,7 +45,8 @@ import transformers
 from transformers import LlamaConfig, LlamaForCausalLM  # transformers imports its model classes on first use
 t2 = time.perf_counter()
 rss_imports = peak_mib()
-from roofscope.llm.presets import PRESETS, build
+from roofscope.models.presets import PRESETS
+from roofscope.models.transformers import build
 model = build(PRESETS["llama-2-70b"])
 t3 = time.perf_counter()
 report = roofscope.analyze(model, {"input_ids": roofscope.TensorSpec((1, 4096), __import__("torch").long), "use_cache": True})

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import roofscope
-from roofscope.examples import SimpleConv
+from roofscope.models.examples import SimpleConv
 from state_guard import untouched
 
 

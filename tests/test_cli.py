@@ -24,7 +24,7 @@ import torch
 from rich.console import Console
 
 import roofscope
-from roofscope.examples import SimpleConv
+from roofscope.models.examples import SimpleConv
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -90,7 +90,7 @@ def runs():
     torch.export.save(torch.export.export(model, (torch.randn(2, 6),)), str(tmp / "tiny.pt2"))
     commands = {
         "file_json": ["tiny.py:TinyNet", "--input", "2,8", "--device", "h100", "--format", "json", "-o", "tiny.json"],
-        "factory_csv": ["roofscope.examples:SimpleConv", "-o", "conv.csv"],
+        "factory_csv": ["roofscope.models.examples:SimpleConv", "-o", "conv.csv"],
         "pt2_md": ["tiny.pt2", "--format", "md"],
         "html": ["seed-conv", "--device", "h100", "--format", "html", "-o", "report.html"],
         "torchvision": ["torchvision:resnet18", "--batch", "2", "--depth", "1", "--exact"],
@@ -377,7 +377,7 @@ def test_html_in_headless_chromium(runs):
 def test_analyze_accepts_a_model_name_and_repr_html():
     report = roofscope.analyze("seed-conv")
     assert report.model_name == "seed-conv" and report.total.macs == 3_976_448
-    assert roofscope.analyze("roofscope.examples:SimpleLinearModel").total.macs == 515
+    assert roofscope.analyze("roofscope.models.examples:SimpleLinearModel").total.macs == 515
     fragment = report._repr_html_()
     assert fragment.startswith('<div class="roofscope">') and "<details" in fragment and "<html" not in fragment
 

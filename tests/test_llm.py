@@ -14,7 +14,8 @@ pytest.importorskip("transformers")
 
 import roofscope  # noqa: E402
 from roofscope.llm import LLM, Preset, mfu  # noqa: E402
-from roofscope.llm.presets import PRESETS, build  # noqa: E402
+from roofscope.models.presets import PRESETS
+from roofscope.models.transformers import build  # noqa: E402
 from roofscope.params import count_parameters  # noqa: E402
 
 
@@ -259,7 +260,7 @@ def test_moe_training_step_and_real_run() -> None:
     backward_ops = {r.name for r in step.report.ops if r.event.phase == "backward"}
     assert {"roofscope.expert_linear", "roofscope.expert_linear_weight_grad"} <= backward_ops
 
-    from roofscope.llm.presets import build_options, make_config
+    from roofscope.models.transformers import build_options, make_config
 
     config = make_config(llm.preset)
     import transformers

@@ -3,7 +3,7 @@
 from torch import nn
 
 import roofscope
-from roofscope.examples import SimpleAttentionBlock, SimpleConv, SimpleLinearModel
+from roofscope.models.examples import SimpleAttentionBlock, SimpleConv, SimpleLinearModel
 
 
 def test_simple_linear_model_515_macs():

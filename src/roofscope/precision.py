@@ -144,7 +144,7 @@ _WEIGHT_ARG = {
     "aten.conv2d": 1,
     "aten.conv3d": 1,
     "aten.linear": 1,
-    "roofscope.expert_linear": 1,  # a mixture of experts' stacked expert weights (roofscope.llm.moe)
+    "roofscope.expert_linear": 1,  # a mixture of experts' stacked expert weights (roofscope.models.moe)
 }
 
 

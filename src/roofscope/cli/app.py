@@ -18,7 +18,7 @@ from roofscope.analysis import AnalysisError, analyze
 from roofscope.capture import CaptureError
 from roofscope.devices import devices
 from roofscope import __version__
-from roofscope.examples import EXAMPLES
+from roofscope.models.examples import EXAMPLES
 from roofscope.extras import MissingDependency, require
 from roofscope.inputs import TensorSpec, parse_input_spec, replace_dims
 from roofscope.precision import torch_dtype

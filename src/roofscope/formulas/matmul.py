@@ -117,7 +117,7 @@ def _pad(shape: tuple[int, ...], other: tuple[int, ...]) -> tuple[int, ...]:
 
 @family("roofscope.expert_linear")
 def expert_linear(event: OpEvent) -> Cost:
-    """A mixture-of-experts layer's projection (``roofscope.llm.moe``): S (token, expert) pairs,
+    """A mixture-of-experts layer's projection (``roofscope.models.moe``): S (token, expert) pairs,
     pair s multiplying its token's input row [in] by expert ids[s]'s weight [out, in].
 
     MACs = S * in * out (exact: each pair is one matrix-vector product). Bytes: the inputs and ids

@@ -1,0 +1,391 @@
+"""``LLM``: a transformer preset (or config.json) built on the meta device, with its serving and
+training queries."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+import torch
+
+from roofscope.analysis import AnalysisError, analyze
+from roofscope.cost import Cost
+from roofscope.devices import Device, DeviceError, get_device, resolve_device
+from roofscope.events import TensorMeta, iter_tensors
+from roofscope.inputs import model_dtype
+from roofscope.llm.results import MemoryFootprint, ServingSummary, StepEstimate, TrainingStep
+from roofscope.models.presets import Preset, lookup, preset_names
+from roofscope.models.transformers import build, is_config_path, preset_from_config_file
+from roofscope.params import count_parameters
+from roofscope.precision import ITEMSIZE, Precision, dtype_key, parse_precision, target_nbytes, weight_index
+from roofscope.report import Report
+
+__all__ = ["LLM", "get_preset"]
+
+
+def get_preset(spec: str) -> Preset | None:
+    """The preset named ``spec``, or read from a local config.json path; None if neither."""
+    found = lookup(spec)
+    if found is not None:
+        return found
+    if is_config_path(spec):
+        return preset_from_config_file(spec)
+    return None
+
+
+class LLM:
+    """A transformer preset (or config.json) built on the meta device, with serving/training queries.
+
+    ``dtype``: the target precision, as for ``roofscope.analyze`` ("fp16", "bf16", "fp8",
+    "int8-weights", a torch dtype...; None: the checkpoint's published dtype). The model is built
+    in its published dtype and every report's bytes are retargeted to this precision; the KV cache
+    and the activations are in its activation precision, the matmul weights in its weight precision.
+    ``device``: a catalog name, a TOML/JSON file or a ``Device``; ``peak_tflops``,
+    ``bandwidth_gbs`` and ``launch_overhead_us`` override its figures or, without one, define a
+    device. ``causal`` and ``strict`` are passed to ``analyze``. ``model``: a model already built
+    from ``spec`` (e.g. by ``roofscope.models.resolve``), reused instead of building another.
+    """
+
+    def __init__(
+        self,
+        spec: str | Preset,
+        *,
+        dtype: str | torch.dtype | Precision | None = None,
+        device: str | Device | None = None,
+        peak_tflops: float | dict[str, float] | None = None,
+        bandwidth_gbs: float | None = None,
+        launch_overhead_us: float | None = None,
+        causal: str | None = None,
+        strict: bool = False,
+        model: torch.nn.Module | None = None,
+    ) -> None:
+        if isinstance(spec, Preset):
+            preset, name = spec, spec.source or spec.config_class
+        else:
+            found = get_preset(spec)
+            if found is None:
+                raise AnalysisError(f"unknown transformer preset {spec!r}; known: {', '.join(preset_names())} (or a config.json path)")
+            preset, name = found, spec
+        try:
+            self.precision: Precision | None = parse_precision(dtype)
+            self.device: Device | None = resolve_device(device, peak_tflops, bandwidth_gbs, launch_overhead_us)
+        except (ValueError, DeviceError) as error:
+            raise AnalysisError(str(error)) from None
+        self.name = name
+        self.preset = preset
+        self.causal = causal
+        self.strict = strict
+        self.model = model if model is not None else build(preset)
+        self.dtype = model_dtype(self.model)  # the dtype the model is built (and captured) in: the published one
+        self.config = self.model.config
+        self._reports: dict[tuple[Any, ...], Report] = {}
+
+    # -- shapes -------------------------------------------------------------------------------
+    @property
+    def text_config(self) -> Any:
+        return self.config.get_text_config() if hasattr(self.config, "get_text_config") else self.config
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.text_config.num_hidden_layers)
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.text_config.num_attention_heads)
+
+    @property
+    def num_kv_heads(self) -> int:
+        return int(getattr(self.text_config, "num_key_value_heads", None) or self.num_heads)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.text_config.hidden_size)
+
+    @property
+    def head_dim(self) -> int:
+        return int(getattr(self.text_config, "head_dim", None) or self.hidden_size // self.num_heads)
+
+    @property
+    def is_causal_lm(self) -> bool:
+        return self.preset.head == "causal-lm"
+
+    # -- precision ----------------------------------------------------------------------------
+    @property
+    def precision_name(self) -> str:
+        """The target precision's name, or the published dtype's ("fp16") when none was given."""
+        if self.precision is not None:
+            return self.precision.name
+        return dtype_key(self.dtype) or str(self.dtype).removeprefix("torch.")
+
+    @property
+    def dtype_bytes(self) -> int:
+        """Bytes per activation / KV-cache element in the target precision."""
+        if self.precision is not None:
+            return ITEMSIZE[self.precision.activations]
+        return self.dtype.itemsize
+
+    @property
+    def weight_dtype_bytes(self) -> int:
+        """Bytes per matmul-weight element in the target precision (1 for "int8-weights")."""
+        if self.precision is not None:
+            return ITEMSIZE[self.precision.weights]
+        return self.dtype.itemsize
+
+    # -- parameters ---------------------------------------------------------------------------
+    @functools.cached_property
+    def _param_count(self) -> Any:
+        return count_parameters(self.model)[""]
+
+    @property
+    def params(self) -> int:
+        """All parameters, tied ones once (gpt2's lm_head is wte)."""
+        return int(self._param_count.total)
+
+    @functools.cached_property
+    def weight_bytes(self) -> int:
+        """Bytes of the parameters in the target precision.
+
+        Matmul weights (parameters of two or more dimensions, the stacked expert weights of a
+        mixture of experts and the output projection included) take the weight precision; embedding
+        tables that are not the output projection, biases and norms the activation precision, as
+        ``retarget`` charges them. Without a target precision: the parameters' own bytes.
+        """
+        if self.precision is None:
+            return int(self._param_count.bytes)
+        embeddings = {id(m.weight) for m in self.model.modules() if isinstance(m, torch.nn.Embedding)}
+        output = self.model.get_output_embeddings() if hasattr(self.model, "get_output_embeddings") else None
+        output_id = id(output.weight) if output is not None and hasattr(output, "weight") else None
+        total = 0
+        for parameter in self.model.parameters():  # deduplicated: a tied weight once
+            matmul_weight = parameter.ndim >= 2 and (id(parameter) not in embeddings or id(parameter) == output_id)
+            itemsize = self.weight_dtype_bytes if matmul_weight and parameter.is_floating_point() else self.dtype_bytes
+            total += parameter.numel() * (itemsize if parameter.is_floating_point() else parameter.element_size())
+        return total
+
+    def _expert_params(self) -> tuple[int, int]:
+        """(parameters in MoE experts, of which active per token)."""
+        total = 0
+        experts = getattr(self.text_config, "num_local_experts", None) or getattr(self.text_config, "num_experts", None)
+        top_k = getattr(self.text_config, "num_experts_per_tok", None)
+        if not experts or not top_k:
+            return 0, 0
+        for name, parameter in self.model.named_parameters():
+            if ".experts." in f".{name}" or name.split(".")[-2:-1] == ["experts"]:
+                total += parameter.numel()
+        return total, total * top_k // experts
+
+    @property
+    def active_params(self) -> int:
+        """Parameters one token uses: for a mixture of experts, top_k of num_experts expert weights."""
+        total, active = self._expert_params()
+        return self.params - total + active
+
+    @property
+    def embedding_params(self) -> int:
+        """Input embeddings (token and learned position) and an untied output projection."""
+        count = 0
+        seen: set[int] = set()
+        for module in self.model.modules():
+            if isinstance(module, torch.nn.Embedding) and id(module.weight) not in seen:
+                seen.add(id(module.weight))
+                count += module.weight.numel()
+        output = self.model.get_output_embeddings() if hasattr(self.model, "get_output_embeddings") else None
+        if output is not None and id(output.weight) not in seen:
+            count += output.weight.numel()
+        return count
+
+    @property
+    def non_embedding_params(self) -> int:
+        """Kaplan et al.'s N: parameters less the embeddings and output projection."""
+        return self.params - self.embedding_params
+
+    # -- analysis -----------------------------------------------------------------------------
+    def _analyze(self, key: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False) -> Report:
+        if key not in self._reports:
+            report = analyze(
+                self.model,
+                kwargs,
+                device=self.device,
+                dtype=self.precision,
+                causal=self.causal,
+                strict=self.strict,
+                backward=backward,
+                name=self.name,
+            )
+            self._reports[key] = report
+        return self._reports[key]
+
+    def _input_ids(self, batch: int, seq_len: int) -> torch.Tensor:
+        for name, value in (("batch", batch), ("seq_len", seq_len)):
+            if not isinstance(value, int) or value <= 0:
+                raise AnalysisError(f"{name} must be a positive integer, got {value!r}")
+        return torch.zeros(batch, seq_len, dtype=torch.long, device="meta")
+
+    def prefill(self, batch: int = 1, seq_len: int = 2048) -> Report:
+        """One forward over ``seq_len`` prompt tokens (the KV cache is written, as in generation)."""
+        kwargs: dict[str, Any] = {"input_ids": self._input_ids(batch, seq_len)}
+        if self.is_causal_lm:
+            kwargs["use_cache"] = True
+        return self._analyze(("prefill", batch, seq_len), kwargs)
+
+    def _kv_cache(self, batch: int, context: int) -> Any:
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.config)
+        shape = (batch, self.num_kv_heads, context, self.head_dim)
+        for layer in range(self.num_layers):
+            keys = torch.empty(shape, dtype=self.dtype, device="meta")
+            cache.update(keys, torch.empty_like(keys), layer)
+        return cache
+
+    def _require_causal_lm(self, what: str) -> None:
+        if not self.is_causal_lm:
+            raise AnalysisError(f"{self.name} is not a causal language model: it has no {what}")
+
+    def decode(self, batch: int = 1, context: int = 2048) -> Report:
+        """One new token per sequence against a KV cache holding ``context`` earlier tokens.
+
+        The cache is a transformers DynamicCache of meta tensors; as in eager transformers, each
+        layer concatenates the new keys and values onto it (aten.cat, counted as memory traffic).
+        """
+        self._require_causal_lm("decode step")
+        if not isinstance(context, int) or context < 0:
+            raise AnalysisError(f"context must be a non-negative integer, got {context!r}")
+        kwargs = {
+            "input_ids": self._input_ids(batch, 1),
+            self._cache_keyword: self._kv_cache(batch, context),
+            "use_cache": True,
+        }
+        return self._analyze(("decode", batch, context), kwargs)
+
+    @functools.cached_property
+    def _cache_keyword(self) -> str:
+        """The name the model's forward takes its KV cache by: ``cache`` where the installed
+        transformers has it (``past_key_values`` is deprecated there), else ``past_key_values``."""
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+
+    # -- memory -------------------------------------------------------------------------------
+    def kv_cache_bytes(self, batch: int = 1, context: int = 2048, dtype: str | torch.dtype | None = None) -> int:
+        """2 (keys and values) * layers * kv_heads * head_dim * context * batch * bytes per element
+        (the target precision's activation size, or ``dtype``'s)."""
+        self._require_causal_lm("KV cache")
+        itemsize = ITEMSIZE[parse_precision(dtype).activations] if dtype is not None else self.dtype_bytes  # type: ignore[union-attr]
+        return 2 * self.num_layers * self.num_kv_heads * self.head_dim * context * batch * itemsize
+
+    def activation_bytes(self, batch: int = 1, seq_len: int = 2048) -> int:
+        """The activation estimate of a prefill: the largest working set of one op that moves data
+        (its input and output tensors, less the weight of a matmul and the table of an embedding),
+        usually the logits' matmul or the MLP's intermediate: eager inference frees each activation
+        once the next op has consumed it. In the target precision."""
+        report = self.prefill(batch, seq_len)
+        key = self.precision.activations if self.precision is not None else None
+        largest = 0
+        for record in report.ops:
+            if record.cost is None or not record.cost.bytes:
+                continue  # a view allocates nothing
+            event = record.event
+            weight = weight_index(event) if event.op != "aten.embedding" else 0
+            tensors = [t for position, arg in enumerate(event.args) if position != weight for t in iter_tensors(arg, TensorMeta)]
+            tensors += [t for name, arg in event.kwargs.items() if name != "out" for t in iter_tensors(arg, TensorMeta)]
+            largest = max(largest, sum(self._nbytes(t, key) for t in (*tensors, *event.outputs)))
+        return largest
+
+    @staticmethod
+    def _nbytes(tensor: TensorMeta, key: str | None) -> int:
+        return tensor.nbytes if key is None else target_nbytes(tensor, key)
+
+    def memory(
+        self, batch: int = 1, context: int = 2048, *, seq_len: int | None = None, device: str | Device | None = None
+    ) -> MemoryFootprint:
+        """Serving memory: weights + KV cache at ``context`` tokens + the activations of a prefill of
+        ``seq_len`` tokens (default: ``context``), against ``device``'s capacity (default: the LLM's
+        device). See ``activation_bytes``; the framework's own memory (CUDA context, allocator
+        slack, workspaces) is not included."""
+        target = self.device if device is None else _device(device)
+        kv = self.kv_cache_bytes(batch, context) if self.is_causal_lm else 0
+        return MemoryFootprint(
+            weights=self.weight_bytes,
+            kv_cache=kv,
+            activations=self.activation_bytes(batch, seq_len if seq_len is not None else context),
+            capacity=target.memory_capacity if target is not None else None,
+            device=target.name if target is not None else None,
+        )
+
+    # -- time ---------------------------------------------------------------------------------
+    def _predicted(self, report: Report, what: str) -> float:
+        if self.device is None:
+            raise AnalysisError(
+                f"{what} needs a device: LLM({self.name!r}, device='a100-80gb', ...) or peak_tflops= and bandwidth_gbs="
+            )
+        return float(report.total.predicted_s or 0.0)
+
+    def prefill_time(self, batch: int = 1, seq_len: int = 2048) -> float:
+        """Predicted seconds of the prefill on the LLM's device (``prefill(...).total.predicted_s``)."""
+        return self._predicted(self.prefill(batch, seq_len), "prefill_time")
+
+    def decode_time(self, batch: int = 1, context: int = 2048) -> float:
+        """Predicted seconds per decode step, i.e. per output token of each sequence."""
+        return self._predicted(self.decode(batch, context), "decode_time")
+
+    def tokens_per_second(self, batch: int = 1, context: int = 2048) -> float:
+        """Generated tokens per second over the batch: batch / decode_time."""
+        return batch / self.decode_time(batch, context)
+
+    def summary(self, batch: int = 1, seq_len: int = 2048, context: int | None = None) -> ServingSummary:
+        """Params, KV cache, memory against capacity, prefill latency, time per output token and
+        tokens/s, for a prompt of ``seq_len`` tokens and a decode step at ``context`` (default
+        ``seq_len``) cached tokens."""
+        self._require_causal_lm("decode step, so no serving summary")
+        context = seq_len if context is None else context
+        prefill = self.prefill(batch, seq_len)
+        decode = self.decode(batch, context)
+        return ServingSummary(
+            model=self.name,
+            device=self.device.name if self.device is not None else None,
+            precision=self.precision_name,
+            batch=batch,
+            seq_len=seq_len,
+            context=context,
+            params=self.params,
+            active_params=self.active_params,
+            kv_cache_bytes=self.kv_cache_bytes(batch, context),
+            memory=self.memory(batch, max(seq_len, context), seq_len=seq_len),
+            prefill=StepEstimate.of(prefill, batch * seq_len),
+            decode=StepEstimate.of(decode, batch),
+        )
+
+    # -- training -----------------------------------------------------------------------------
+    def training_step(self, batch: int = 1, seq_len: int = 2048) -> TrainingStep:
+        """Forward and backward on meta, in train mode: ``analyze(..., backward=True)``, which
+        differentiates the sum of the logits and counts each op in its phase.
+
+        Parameters' ``.grad`` and the module's mode are restored afterwards; the model is unchanged.
+        """
+        kwargs: dict[str, Any] = {"input_ids": self._input_ids(batch, seq_len)}
+        if self.is_causal_lm:
+            # With no cache, transformers looks for packed sequences in position_ids, a data-dependent
+            # test that meta tensors cannot answer; an (empty) cache skips it and adds no compute.
+            kwargs["use_cache"] = True
+        key = ("train", batch, seq_len)
+        if key not in self._reports:
+            was_training = self.model.training
+            try:
+                self.model.train()
+                self._analyze(key, kwargs, backward=True)
+            finally:
+                self.model.train(was_training)
+        report = self._reports[key]
+        backward = report.backward
+        return TrainingStep(report, report.forward.cost, backward.cost if backward is not None else Cost(), batch * seq_len)
+
+    def __repr__(self) -> str:
+        on = f" on {self.device.name}" if self.device is not None else ""
+        return f"<roofscope.llm.LLM {self.name}: {self.params:,} params, {self.precision_name}{on}>"
+
+
+def _device(device: str | Device) -> Device:
+    try:
+        return get_device(device)
+    except DeviceError as error:
+        raise AnalysisError(str(error)) from None

@@ -1,0 +1,95 @@
+"""Resolve a model named on the command line, and the inputs it takes by default.
+
+Forms:
+- a built-in example (``seed-conv``);
+- a transformer preset (``llama-2-7b``, see ``roofscope.models.presets``) or a local Hugging Face
+  ``config.json`` path, built on the meta device;
+- a torchvision model (``resnet50`` or ``torchvision:resnet50``);
+- a timm model (``timm:resnet50``), when timm is installed;
+- ``package.module:factory``: a function called with no arguments, or an ``nn.Module`` class;
+- ``path/to/file.py:ClassOrFactory``: the same, from a Python file;
+- ``path/to/model.pt2``: a program saved by ``torch.export.save`` (its example inputs by default).
+
+A checkpoint (``.pt``, ``.pth``, ``.bin``, ``.ckpt``) is read with ``torch.load(weights_only=True)``
+only, never with ``weights_only=False``: nothing in it is executed. It is refused with a message
+saying what it holds and what to give instead, since it is either weights without the code that
+defines the architecture (a state_dict), or a pickled module, which only arbitrary code could load.
+
+Weights are never downloaded: models are built with random weights. A model object (or its
+class, or the factory) may say which inputs it takes with an ``example_inputs`` attribute (a shape,
+a tuple of shapes, or a callable returning one); otherwise the caller must give inputs.
+
+The forms live in one module each: ``examples``, ``presets`` and ``transformers``, ``vision``,
+``timm``, ``files`` (Python code), ``checkpoint`` (``.pt2`` and checkpoint files).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from roofscope.inputs import replace_dims
+from roofscope.models.checkpoint import CHECKPOINT_SUFFIXES, from_checkpoint, from_export
+from roofscope.models.examples import EXAMPLES
+from roofscope.models.files import from_file, from_module
+from roofscope.models.presets import preset_names
+from roofscope.models.spec import ModelSpecError, ResolvedModel
+from roofscope.models.timm import from_timm
+from roofscope.models.transformers import from_transformer
+from roofscope.models.vision import torchvision_input, torchvision_names
+
+__all__ = ["ModelSpecError", "ResolvedModel", "resolve"]
+
+
+def resolve(spec: str, *, batch: int | None = None, seq_len: int | None = None) -> ResolvedModel:
+    """The model named ``spec`` and its default inputs. ``batch`` sizes the inputs of any named model
+    (the first dimension); ``seq_len`` the token count of a transformer preset."""
+    transformer = from_transformer(spec, batch, seq_len)
+    if transformer is not None:
+        return transformer
+    if seq_len is not None:
+        raise ModelSpecError(f"seq_len sizes the inputs of a transformer preset or config.json; {spec!r} is neither")
+    resolved = _resolve_module(spec)
+    if batch is not None and resolved.inputs is not None:
+        resolved.inputs = replace_dims(resolved.inputs, batch=batch)
+    return resolved
+
+
+def _resolve_module(spec: str) -> ResolvedModel:
+    if spec in EXAMPLES:
+        factory, shapes = EXAMPLES[spec]
+        return ResolvedModel(spec, factory().eval(), shapes)
+    if spec.startswith("timm:"):
+        return from_timm(spec.removeprefix("timm:"))
+    if spec.endswith(".pt2"):
+        return from_export(spec)
+    if spec.lower().endswith(CHECKPOINT_SUFFIXES):
+        from_checkpoint(spec)
+    if not spec.startswith("torchvision:") and ":" in spec:
+        target, _, attribute = spec.rpartition(":")
+        if not attribute:
+            raise ModelSpecError(f"{spec!r}: name the class or factory after the colon, e.g. models.py:MyNet")
+        if target.endswith(".py"):
+            return from_file(target, attribute, spec)
+        return from_module(target, attribute, spec)
+    name = spec.removeprefix("torchvision:")
+    names = torchvision_names()
+    if name in names:
+        from torchvision.models import get_model
+
+        options: dict[str, Any] = {"weights": None}
+        if name in ("inception_v3", "googlenet"):
+            options["init_weights"] = False  # scipy-based truncated-normal init is slow and unneeded
+        return ResolvedModel(name, get_model(name, **options).eval(), torchvision_input(name))
+    candidates = list(EXAMPLES) + preset_names() + names
+    close = difflib.get_close_matches(name, candidates, n=4, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    if not names:
+        hint += " torchvision is not installed, so its models are unknown: pip install 'roofscope[vision]'."
+    hint += " Other forms: timm:NAME, package.module:factory, file.py:Class, model.pt2."
+    if spec.endswith(".py") and Path(spec).is_file():
+        hint = f" Name the class or factory in it after a colon: {spec}:ClassName.{hint}"
+    elif Path(spec).is_file():
+        hint = f" It is a file, but none roofscope reads (file.py:Class, model.pt2, a config.json, or a .pt/.pth/.bin/.ckpt checkpoint).{hint}"
+    raise ModelSpecError(f"unknown model {spec!r}.{hint}")
