@@ -14,7 +14,7 @@ from torch import nn
 
 import roofscope
 from roofscope import cli
-from roofscope.cli import app as cli_app
+from roofscope.cli import analyze as cli_app
 from roofscope.models.examples import SimpleConv
 from roofscope.models import ResolvedModel
 from state_guard import assert_same, global_state, untouched

@@ -24,6 +24,7 @@ norm's running statistics in train mode) restored, torch's RNG state restored, n
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import statistics
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -36,11 +37,12 @@ from roofscope.analysis import AnalysisError, analyze
 from roofscope.capture import CaptureError, Guard, ModuleStack, Recorder, session
 from roofscope.devices import Device, DeviceError, resolve_device
 from roofscope.formulas import Formulas
-from roofscope.inputs import prepare_inputs
+from roofscope.inputs import TensorSpec, prepare_inputs
+from roofscope.precision import torch_dtype
 from roofscope.measured import Measurement
 from roofscope.report import Report
 
-__all__ = ["MeasureError", "measure"]
+__all__ = ["MeasureError", "cast_for_run", "measure"]
 
 
 class MeasureError(AnalysisError):
@@ -292,6 +294,38 @@ def _first_difference(expected: list[tuple[str, str]], seen: list[tuple[str, str
         if want != got:
             return f"op {index}: the analysis ran {want[0]} in {want[1] or 'the model'}, the timed forward {got[0]} in {got[1] or 'the model'}"
     return f"the analysis ran {len(expected)} ops, the timed forward {len(seen)}"
+
+
+def cast_for_run(model: torch.nn.Module, inputs: Any, *, device: str = "auto", dtype: str | None = None) -> tuple[torch.nn.Module, Any, str]:
+    """A model of the caller's own (one it built: it is moved and cast in place) made ready to
+    measure: on ``device`` ("cpu", "cuda", "cuda:N", or "auto": CUDA when there is a GPU), cast to
+    ``dtype`` ("fp32", "bf16", "fp16", "fp64"; None keeps it), in eval mode, with the floating-point
+    TensorSpecs among ``inputs`` in that dtype. Returns (model, inputs, device)."""
+    target = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device.strip().lower()
+    if target != "cpu" and not target.startswith("cuda"):
+        raise MeasureError(f"measure runs on cpu or cuda (cuda:N), not {device!r}")
+    if target.startswith("cuda") and not torch.cuda.is_available():
+        raise MeasureError(f"{target}: CUDA is not available on this machine (measure on cpu)")
+    cast_to = None
+    if dtype:
+        cast_to = torch_dtype(dtype)
+        if cast_to is None:
+            raise MeasureError(f"measuring runs real kernels: the dtype casts the model and must be fp32, bf16, fp16 or fp64, not {dtype!r}")
+    if any(t.device.type == "meta" for t in model.parameters()):
+        raise MeasureError("the model is built on the meta device (no weights): measuring needs a model with real weights")
+    try:
+        model = (model.to(device=target, dtype=cast_to) if cast_to else model.to(device=target)).eval()
+    except (RuntimeError, AssertionError) as error:
+        raise MeasureError(f"cannot run on {target}: {error}") from None
+
+    def cast(value: Any) -> Any:
+        if cast_to is not None and isinstance(value, TensorSpec) and value.dtype.is_floating_point:
+            return dataclasses.replace(value, dtype=cast_to)
+        return value
+
+    if isinstance(inputs, Mapping):
+        return model, {key: cast(value) for key, value in inputs.items()}, target
+    return model, [cast(value) for value in inputs], target
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -1,0 +1,218 @@
+"""``roofscope MODEL``: the main command. It resolves the model, analyses (or measures) it and
+writes the report; the work is ``roofscope.analyze``'s, ``LLM``'s and ``measure``'s."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from roofscope import __version__
+from roofscope.analysis import analyze
+from roofscope.cli.options import (
+    USER_ERRORS,
+    add_device_options,
+    check_writable,
+    device_options,
+    output_console,
+    print_error,
+    shape,
+    write_text,
+)
+from roofscope.cli.options import error_console as make_error_console
+from roofscope.devices import devices
+from roofscope.extras import require
+from roofscope.inputs import replace_dims
+from roofscope.measurement.run import cast_for_run, measure
+from roofscope.models import ResolvedModel, resolve
+from roofscope.models.examples import EXAMPLES
+from roofscope.render.export import to_format, to_json
+from roofscope.render.table import render_terminal
+from roofscope.report import Report
+
+if TYPE_CHECKING:
+    from roofscope.llm import ServingSummary
+
+EXAMPLES_TEXT = """examples:
+  roofscope seed-conv                      the seed article's SimpleConv, exact counts
+  roofscope resnet50 --depth 1             a torchvision model with random weights
+  roofscope resnet50 --input 8,3,224,224   a batch of 8
+  roofscope vit_b_16 --exact --ops 20      exact integers, the 20 heaviest ops
+  roofscope resnet50 --device h100 --dtype bf16 --plot roofline.png
+                                           roofline on a catalog device, as if in bf16
+  roofscope resnet50 --peak-tflops 100 --bandwidth-gbs 800
+                                           roofline on your own device
+  roofscope --devices                      list the device catalog
+  roofscope resnet18 --batch 8 --format html -o report.html
+                                           a self-contained HTML report (also json, csv, md)
+  roofscope torchvision:resnet50 | timm:resnet50 | mypkg.models:build | net.py:Net | model.pt2
+                                           the model forms
+  roofscope seed-attention --input 1,10,256 --input 1,10,256 --input 1,10,256
+  roofscope mytok.py:LM --input 1,128:int64  token ids (a dtype after the shape)
+  roofscope llama-2-7b --seq 2048 --device a100-80gb --dtype fp16
+                                           a transformer preset, built on the meta device, with
+                                           its serving summary: KV cache, memory vs capacity,
+                                           prefill latency, time per output token, tokens/s
+  roofscope llama-2-70b --seq 512 --decode-context 4096 --device h200 --dtype fp8
+                                           time per output token with 4096 tokens cached
+  roofscope resnet50 --batch 32 --backward --device h100 --dtype bf16
+                                           forward + backward (a training step's work)
+
+  roofscope resnet50 --batch 64 --dtype bf16 --measure cuda
+                                           run it for real: measured time, utilization and
+                                           roofline efficiency of every op and module
+  roofscope resnet18 --measure cpu --device mine.toml --repeats 5
+                                           measured on the CPU, against probed ceilings
+
+subcommands (roofscope compare --help, roofscope sweep --help, roofscope probe --help):
+  roofscope compare resnet18 resnet50 mobilenet_v3_large --device h100 --dtype bf16
+  roofscope sweep resnet50 --batch 1,2,4,...,256 --device h100 --dtype bf16 --plot sweep.png
+  roofscope probe cuda -o mine.toml        this machine's ceilings, as a device file
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="roofscope",
+        description="What a PyTorch model costs: parameters, MACs, FLOPs and memory traffic.",
+        epilog=EXAMPLES_TEXT + "\nbuilt-in examples: " + ", ".join(EXAMPLES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"roofscope {__version__}")
+    parser.add_argument("model", nargs="?", help="a built-in example (seed-conv), a torchvision name (resnet50), a transformer preset (llama-2-7b) or config.json, timm:NAME, package.module:factory, file.py:Class or a .pt2 file")
+    parser.add_argument("--input", action="append", type=shape, metavar="SHAPE", help="an input shape, e.g. 1,3,224,224, or 1,128:int64 with a dtype; repeat for several inputs")
+    parser.add_argument("--batch", type=int, help="set the first dimension of the (default) inputs")
+    parser.add_argument("--seq", type=int, metavar="TOKENS", help="the sequence length of a transformer preset (llama-2-7b --seq 2048)")
+    parser.add_argument("--decode-context", type=int, metavar="TOKENS", help="a causal LM preset's serving summary: the tokens in the KV cache at the decode step (default: --seq)")
+    parser.add_argument("--backward", action="store_true", help="count the backward pass too (of the sum of the outputs): forward and backward totals and their ratio")
+    parser.add_argument("--format", choices=("json", "csv", "md", "html"), help="write the report in this format (to -o PATH, else stdout)")
+    parser.add_argument("-o", "--output", metavar="PATH", help="the file --format writes (the format follows the suffix when --format is not given)")
+    parser.add_argument("--depth", type=int, default=2, help="module tree depth to show (default 2)")
+    parser.add_argument("--ops", type=int, default=12, help="how many ops to list by cost (0 hides the table)")
+    parser.add_argument("--exact", action="store_true", help="exact integers instead of K/M/G units")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    add_device_options(parser, launch=True)
+    parser.add_argument("--plot", metavar="PATH", help="write the roofline chart (PNG or SVG by suffix)")
+    parser.add_argument(
+        "--measure", nargs="?", const="auto", metavar="cpu|cuda",
+        help="run the model for real (in eval mode) on cpu or cuda (default: cuda when there is a GPU) and show measured "
+        "time, achieved FLOP/s, utilization and roofline efficiency beside the prediction; --dtype then casts the model "
+        "(fp32, bf16, fp16, fp64) and --device names the ceilings (default: the GPU's catalog entry)",
+    )
+    parser.add_argument("--repeats", type=int, default=10, help="with --measure: timed forwards; each figure is their median (default 10)")
+    parser.add_argument("--warmup", type=int, default=3, help="with --measure: untimed forwards first (default 3)")
+   
+    parser.add_argument("--devices", action="store_true", help="list the device catalog and exit")
+    parser.add_argument("--strict", action="store_true", help="fail (exit 2) if an op has no formula, instead of reporting it as uncounted")
+    parser.add_argument(
+        "--causal",
+        choices=["full", "triangle", "half"],
+        default="full",
+        help="causal attention: count the full L x S score matrix (default) or only the kept triangle",
+    )
+    return parser
+
+
+def _analysis_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of the main command that ``analyze`` and ``LLM`` both take."""
+    return {**device_options(args), "causal": args.causal, "strict": args.strict}
+
+
+def _serving_report(args: argparse.Namespace, resolved: ResolvedModel) -> tuple[Report, ServingSummary]:
+    """The prefill report of a causal LM preset, and its serving summary."""
+    from roofscope.llm import LLM
+
+    llm = LLM(args.model, model=resolved.model, **_analysis_options(args))
+    batch, seq_len = resolved.inputs["input_ids"].shape
+    return llm.prefill(batch, seq_len), llm.summary(batch, seq_len, context=args.decode_context)
+
+
+def _measure(args: argparse.Namespace, resolved: ResolvedModel, inputs: Any, errors: Console) -> Report:
+    """``--measure``: the model (the command line built it: it is ours) moved, cast and run."""
+    if args.repeats < 1 or args.warmup < 0:
+        raise ValueError("--repeats must be at least 1 and --warmup at least 0")
+    model, inputs, target = cast_for_run(resolved.model, inputs, device=args.measure, dtype=args.dtype)
+    with errors.status(f"measuring {args.model} on {target} ({args.warmup} warm-up + {args.repeats} x 2 forwards) ..."):
+        return measure(
+            model,
+            inputs,
+            device=target,
+            roofline=args.device or "auto",
+            repeats=args.repeats,
+            warmup=args.warmup,
+            peak_tflops=args.peak_tflops,
+            bandwidth_gbs=args.bandwidth_gbs,
+            launch_overhead_us=args.launch_us,
+            causal=args.causal,
+            strict=args.strict,
+            name=resolved.name,
+        )
+
+
+def run(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    console = output_console()
+    error_console = errors = make_error_console()
+    if args.devices:
+        for key, device in devices().items():
+            aliases = f" ({', '.join(device.aliases)})" if device.aliases else ""
+            console.print(f"{key}{aliases}: {device.name}, {device.memory_bandwidth / 1e9:,.0f} GB/s", highlight=False)
+        return 0
+    if args.model is None:
+        print_error(errors, "roofscope", "name a model (roofscope --help)")
+        return 2
+    try:
+        fmt = check_writable(args.format, args.output, args.plot)
+        if args.plot:
+            require("matplotlib", "--plot")  # before the analysis, not after it
+        for flag, value in (("--batch", args.batch), ("--seq", args.seq)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{flag} must be a positive integer, got {value}")
+        if args.decode_context is not None and args.decode_context <= 0:
+            raise ValueError(f"--decode-context must be a positive integer, got {args.decode_context}")
+        resolved = resolve(args.model, batch=None if args.input else args.batch, seq_len=args.seq)
+        inputs = args.input if args.input else resolved.inputs
+        if inputs is None:
+            raise ValueError(f"{resolved.name} declares no default inputs: give them with --input, e.g. --input 1,3,224,224")
+        if args.input and args.batch is not None:
+            inputs = replace_dims(inputs, batch=args.batch)
+        # A causal language model preset (or config.json) on its default inputs gets a serving summary.
+        serving = resolved.preset is not None and resolved.preset.head == "causal-lm" and not args.input and not args.backward
+        if args.decode_context is not None and not serving:
+            raise ValueError(
+                "--decode-context sizes the serving summary of a causal language model preset or config.json "
+                "(e.g. llama-2-7b --seq 2048 --decode-context 4096), without --input or --backward"
+            )
+        summary = None
+        if args.measure:
+            if args.backward:
+                raise ValueError("--measure times the forward pass: it does not combine with --backward")
+            report = _measure(args, resolved, inputs, error_console)
+        else:
+            with error_console.status(f"analysing {resolved.name} ..."):
+                if serving:
+                    report, summary = _serving_report(args, resolved)
+                else:
+                    report = analyze(
+                        resolved.model,
+                        inputs if isinstance(inputs, dict) else list(inputs),
+                        backward=args.backward,
+                        name=resolved.name,
+                        **_analysis_options(args),
+                    )
+        if args.plot:
+            report.plot_roofline(args.plot)
+        if fmt or args.output:
+            if write_text(to_format(report, fmt or "json", depth=args.depth, exact=args.exact, serving=summary), args.output):
+                return 0  # the report went to stdout in the format asked
+            error_console.print(f"wrote {args.output}", highlight=False)
+    except USER_ERRORS as error:
+        print_error(errors, "roofscope", error)
+        return 2
+    if args.json:
+        sys.stdout.write(to_json(report, serving=summary))
+    else:
+        console.print(render_terminal(report, depth=args.depth, exact=args.exact, ops=args.ops, serving=summary))
+    return 0

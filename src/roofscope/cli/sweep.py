@@ -1,0 +1,45 @@
+"""``roofscope sweep``: one model over batch sizes, image sizes or sequence lengths."""
+
+from __future__ import annotations
+
+import argparse
+
+from roofscope.cli.options import shape
+from roofscope.cli.rows import RowsJob, add_row_options, run_rows
+from roofscope.sweep import parse_values, run_sweep
+
+EXAMPLES = """examples:
+  roofscope sweep resnet50 --batch 1,2,4,...,256 --device h100 --dtype bf16 --plot sweep.png
+  roofscope sweep resnet50 --size 128,160,...,320 --device a100
+  roofscope sweep mylm.py:LM --input 1,128:int64 --seq 128,256,...,4096 --device h100
+  ("1,2,4,...,256" doubles; "128,160,192,...,320" steps by 32)
+"""
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="roofscope sweep",
+        description="One model over a series of batch sizes, image sizes or sequence lengths, analysed on the meta device.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", metavar="MODEL", help="a model name, as for roofscope MODEL")
+    axis = parser.add_mutually_exclusive_group()
+    axis.add_argument("--batch", metavar="VALUES", help="batch sizes, e.g. 1,2,4,...,256 (the default)")
+    axis.add_argument("--size", metavar="VALUES", help="image sizes (the last two dimensions of 4-D inputs), e.g. 128,160,...,320")
+    axis.add_argument("--seq", metavar="VALUES", help="sequence lengths (dimension 1 of the inputs), e.g. 128,256,...,4096")
+    parser.add_argument("--input", action="append", type=shape, metavar="SHAPE", help="the base input shape(s), e.g. 1,128:int64")
+    parser.add_argument("--plot", metavar="PATH", help="write the sweep chart (PNG or SVG by suffix; needs --device)")
+    add_row_options(parser)
+    args = parser.parse_args(argv)
+    name = "size" if args.size else "seq" if args.seq else "batch"
+
+    def plan(options: dict[str, object]) -> RowsJob:
+        values = parse_values(args.size or args.seq or args.batch or "1,2,4,...,256")
+        return (
+            f"{args.model} over {name}",
+            len(values),
+            lambda advance: run_sweep(args.model, values, axis=name, inputs=args.input, progress=advance, **options),
+        )
+
+    return run_rows("sweep", args, plan, first=name)
