@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 EXTRAS := test,plot,vision,transformers,timm,dev
 
-.PHONY: demo test test-latest lock dist wheel-check bench clean
+.PHONY: demo test check test-latest lock dist wheel-check bench clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Lint and format (ruff), types (mypy, strict), and the import-layer contract (import-linter: the
+# pipeline's layers, pyproject.toml [tool.importlinter]).
+check: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The suite against the newest release of every dependency the ranges in pyproject.toml allow,
 # in a venv of its own: a breaking upstream release shows here before users meet it.

@@ -57,7 +57,11 @@ class HuggingFace(nn.Module):
         kwargs = {self.key: x}
         if self.decoder:
             kwargs["decoder_input_ids"] = x
-        return self.model(**kwargs, use_cache=False, return_dict=True).last_hidden_state if self.decoder else self.model(**kwargs, return_dict=True).last_hidden_state
+        return (
+            self.model(**kwargs, use_cache=False, return_dict=True).last_hidden_state
+            if self.decoder
+            else self.model(**kwargs, return_dict=True).last_hidden_state
+        )
 
 
 def zoo(quick: bool) -> list[tuple[str, Callable[[], nn.Module], tuple[torch.Tensor, ...]]]:
@@ -148,7 +152,9 @@ def run_peer(peer: str, model: nn.Module, args: tuple[torch.Tensor, ...]) -> flo
         if peer == "calflops":
             from calflops import calculate_flops
 
-            _, macs, _ = calculate_flops(copy.deepcopy(model), args=list(args), print_results=False, print_detailed=False, output_as_string=False)
+            _, macs, _ = calculate_flops(
+                copy.deepcopy(model), args=list(args), print_results=False, print_detailed=False, output_as_string=False
+            )
             return float(macs)
     raise ValueError(peer)
 
@@ -235,7 +241,7 @@ def main() -> int:
         for peer in PEERS:
             try:
                 counts[peer] = run_peer(peer, model, args)
-            except Exception as error:  # noqa: BLE001 - a peer's failure is a result
+            except Exception as error:
                 counts[peer] = None
                 failures[peer] = f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"
         rows.append((name, report, counts, failures))
@@ -323,7 +329,7 @@ def render(rows: list[Any], seconds: float) -> list[str]:
     lines += ["", "`=` agrees with roofscope within 0.1%; `fail`: the tool raised (reason below).", ""]
     lines += ["## Unexplained differences", ""]
     lines += [f"- {item}" for item in unexplained] or ["None: every difference above 0.1% is explained by an op family."]
-    lines += ["", "## Per model", ""] + details
+    lines += ["", "## Per model", "", *details]
     return lines
 
 

@@ -159,12 +159,15 @@ def main() -> int:
         "",
         f"- command: `python bench/measure_gpu.py {' '.join(sys.argv[1:])}`".rstrip(),
         f"- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}; host {host}",
-        f"- torch {torch.__version__}" + (f", CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}" if cuda else "")
+        f"- torch {torch.__version__}"
+        + (f", CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}" if cuda else "")
         + f", python {platform.python_version()}, {platform.machine()}",
         f"- device: {device} ({probe.name}); catalog entry: {catalog_key or 'none (no datasheet figures for this machine)'}",
         f"- probe file: `{probe_file.relative_to(RESULTS.parent.parent)}` (median of {probe.repeats} runs per figure)",
-        (f"- models: {', '.join(models)}, eval mode, random weights, batch {', '.join(map(str, batches))}, {dtype_name}; "
-         f"measure: {warmup} warm-up, then {repeats} rounds of a plain forward and a per-op-timed forward"),
+        (
+            f"- models: {', '.join(models)}, eval mode, random weights, batch {', '.join(map(str, batches))}, {dtype_name}; "
+            f"measure: {warmup} warm-up, then {repeats} rounds of a plain forward and a per-op-timed forward"
+        ),
     ]
     if not cuda:
         threads = torch.get_num_threads()
@@ -188,30 +191,42 @@ def main() -> int:
             listed = figure_value(datasheet, item.figure)
         spread = item.spread
         cells = [
-            f"`{item.figure}`", _fmt(item.figure, item.value) if item.value is not None else f"not measured: {item.error}",
+            f"`{item.figure}`",
+            _fmt(item.figure, item.value) if item.value is not None else f"not measured: {item.error}",
             f"{_fmt(item.figure, spread[0])} - {_fmt(item.figure, spread[1])}" if spread else "-",
-            _fmt(item.figure, listed), f"{item.value / listed:.2f}" if item.value and listed else "-",
+            _fmt(item.figure, listed),
+            f"{item.value / listed:.2f}" if item.value and listed else "-",
         ]
         if is_h100:
             text, ok = reference_verdict(item.figure, item.value)
             runs = H100_REFERENCE.get(item.figure)
-            cells += [", ".join(_fmt(item.figure, r) for r in runs) if runs else "-", "-" if ok is None else f"{'yes' if ok else 'NO'}: {text}"]
+            cells += [
+                ", ".join(_fmt(item.figure, r) for r in runs) if runs else "-",
+                "-" if ok is None else f"{'yes' if ok else 'NO'}: {text}",
+            ]
             if ok is not None and item.figure != "launch_overhead":
                 reference_ok.append(ok)
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "How each figure was measured:", ""]
     lines += [f"- `{item.figure}`: {item.error or item.how}" for item in probe.figures]
     if is_h100:
-        lines += ["", (f"GEMM and copy figures within 5% of the reference: {sum(reference_ok)} of {len(reference_ok)}. "
-                       "The launch floor is a different measurement from the reference's (see docs/conventions.md, \"Probe\") and is shown, not judged.")]
+        lines += [
+            "",
+            (
+                f"GEMM and copy figures within 5% of the reference: {sum(reference_ok)} of {len(reference_ok)}. "
+                'The launch floor is a different measurement from the reference\'s (see docs/conventions.md, "Probe") and is shown, not judged.'
+            ),
+        ]
 
     # 2-4. The models ------------------------------------------------------------------------------
     summary = [
         "",
         "## 2. Whole model: predicted (datasheet, probed) and measured",
         "",
-        ("| model | batch | predicted, datasheet | predicted, probed | measured forward (min - max) | sum of ops | ops / forward "
-         "| timed / plain forward | achieved | utilization (probed peak) | efficiency (probed) | ops > 20 us: measured >= predicted |"),
+        (
+            "| model | batch | predicted, datasheet | predicted, probed | measured forward (min - max) | sum of ops | ops / forward "
+            "| timed / plain forward | achieved | utilization (probed peak) | efficiency (probed) | ops > 20 us: measured >= predicted |"
+        ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     details: list[str] = []
@@ -246,8 +261,13 @@ def main() -> int:
             details += ["Measured time per op family:", "", "| family | measured | share |", "|---|---:|---:|"]
             whole = total.measured_s or 0.0
             details += [f"| {family} | {seconds(t)} | {percent(t / whole if whole else None)} |" for family, t in by_family(report).items()]
-            details += ["", "Furthest below their roof (probed ceilings):", "",
-                        "| op | module | predicted | measured | efficiency | utilization | bound |", "|---|---|---:|---:|---:|---:|---|"]
+            details += [
+                "",
+                "Furthest below their roof (probed ceilings):",
+                "",
+                "| op | module | predicted | measured | efficiency | utilization | bound |",
+                "|---|---|---:|---:|---:|---:|---|",
+            ]
             for record in report.shortfalls(limit=8):
                 details.append(
                     f"| `{record.name}` | {record.module or '(model)'} | {seconds(record.timing.predicted_s)} | {seconds(record.measured.measured_s)} "
@@ -273,11 +293,13 @@ def main() -> int:
     lines += summary
     lines += [
         "",
-        ("Predicted: the roofline sum over ops (datasheet: the catalog entry; probed: this machine's probe file, launch floor included). "
-         "Measured forward: median of plain forwards (CUDA events / perf_counter). Sum of ops: the per-op medians under the timer; "
-         "ops / forward is how much of the forward they account for; timed / plain is what timing each op costs. "
-         "Utilization: achieved FLOP/s (model FLOPs / measured forward) over the highest probed peak among the ops. "
-         "Efficiency: predicted (probed) / measured, summed over the ops."),
+        (
+            "Predicted: the roofline sum over ops (datasheet: the catalog entry; probed: this machine's probe file, launch floor included). "
+            "Measured forward: median of plain forwards (CUDA events / perf_counter). Sum of ops: the per-op medians under the timer; "
+            "ops / forward is how much of the forward they account for; timed / plain is what timing each op costs. "
+            "Utilization: achieved FLOP/s (model FLOPs / measured forward) over the highest probed peak among the ops. "
+            "Efficiency: predicted (probed) / measured, summed over the ops."
+        ),
         "",
         "## Checks",
         "",

@@ -324,9 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", default="meta,cpu", help="comma-separated: meta, cpu")
     options = parser.parse_args(argv)
     rows = [
-        measure(WORKLOADS[name], device, options.repeats)
-        for name in options.models.split(",")
-        for device in options.devices.split(",")
+        measure(WORKLOADS[name], device, options.repeats) for name in options.models.split(",") for device in options.devices.split(",")
     ]
     print("\n".join(table_lines(rows)))
     print()

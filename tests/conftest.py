@@ -1,8 +1,8 @@
 import pytest
 import torch
 import torch._dynamo  # noqa: F401 - torch imports it lazily the first time a mode runs, and the import
-# rebinds torch.manual_seed once; imported here, it cannot look like an analysis patching torch.
 
+# rebinds torch.manual_seed once; imported here, it cannot look like an analysis patching torch.
 from state_guard import assert_same, global_state
 
 
@@ -17,7 +17,8 @@ def _torch_state_is_left_alone():
 
 def pytest_addoption(parser):
     parser.addoption(
-        "--update-goldens", action="store_true",
+        "--update-goldens",
+        action="store_true",
         help="rewrite the golden outputs under tests/goldens/ from what the code prints now (review the diff)",
     )
 

@@ -172,7 +172,9 @@ def differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
                 found.append(f"{key}: rebound {', '.join(sorted(rebound))}")
         elif isinstance(before[key], dict) and isinstance(after[key], dict):
             old, new = before[key], after[key]
-            changed = sorted(map(str, old.keys() ^ new.keys())) + [str(k) for k in old.keys() & new.keys() if not _same_object(old[k], new[k])]
+            changed = sorted(map(str, old.keys() ^ new.keys())) + [
+                str(k) for k in old.keys() & new.keys() if not _same_object(old[k], new[k])
+            ]
             if changed:
                 found.append(f"{key}: changed at {', '.join(changed)}")
         elif not _same(before[key], after[key]):

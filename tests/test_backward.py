@@ -120,6 +120,7 @@ def test_rms_norm_backward_is_one_op_and_multi_head_attention_is_counted_as_auto
     one logical op, but its backward is what autograd runs on the device (the function mode does
     not see the attention inside it): on CPU the fused kernel's backward, on meta the math path's
     bmm and softmax backward, with the same matrix products (docs/conventions.md, "Backward")."""
+
     class Layer(nn.Module):
         def __init__(self) -> None:
             super().__init__()

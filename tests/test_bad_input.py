@@ -15,8 +15,8 @@ from torch import nn
 import roofscope
 from roofscope import cli
 from roofscope.cli import analyze as cli_app
-from roofscope.models.examples import SimpleConv
 from roofscope.models import ResolvedModel
+from roofscope.models.examples import SimpleConv
 from state_guard import assert_same, global_state, untouched
 
 SRC = os.path.join(os.path.dirname(__file__), "..", "src")
@@ -42,7 +42,12 @@ class UsesCholesky(nn.Module):
     [
         (SimpleConv(), (1, 3, 28, 28), roofscope.CaptureError, r"module 'conv1' \(Conv2d\).*float32\[1, 3, 28, 28\]"),
         (SimpleConv(), (28,), roofscope.CaptureError, r"Expected 3D \(unbatched\) or 4D.*float32\[28\]"),
-        (SimpleConv(), torch.ones(1, 1, 28, 28, dtype=torch.int64), roofscope.CaptureError, r"Input type \(long int\).*int64\[1, 1, 28, 28\]"),
+        (
+            SimpleConv(),
+            torch.ones(1, 1, 28, 28, dtype=torch.int64),
+            roofscope.CaptureError,
+            r"Input type \(long int\).*int64\[1, 1, 28, 28\]",
+        ),
         (SimpleConv(), torch.ones(1, 1, 28, 28, dtype=torch.float64), roofscope.CaptureError, r"double.*float64"),
         (SimpleConv(), ["hello"], roofscope.CaptureError, r"module 'conv1'.*conv2d\(\) received an invalid combination"),
         (SimpleConv(), [object()], roofscope.CaptureError, r"conv2d\(\) received an invalid combination"),
@@ -54,23 +59,44 @@ class UsesCholesky(nn.Module):
         (nn.ModuleList(), (1, 2), roofscope.AnalysisError, r"ModuleList has no forward method"),
         (UsesCholesky(), (3, 3), roofscope.AnalysisError, None),  # strict, below
         # wrong dtypes: the module, what it got, its parameters' dtype, and what to give instead
-        (Tokens(), (2, 3), roofscope.CaptureError, (
-            r"module 'embed' \(Embedding\) on float32\[2, 3\] with float32 parameters.*Long, Int.*FloatTensor"
-            r".*hint: Embedding takes integer indices, got float32: give an integer input \(TensorSpec\(shape, torch.long"
-        )),
-        (nn.Sequential(nn.Linear(8, 4)), roofscope.TensorSpec((2, 8), torch.int64), roofscope.CaptureError, (
-            r"module '0' \(Linear\) on int64\[2, 8\] with float32 parameters.*Long and Float.*"
-            r"hint: Linear has float32 parameters but its input is int64: give float32 inputs"
-        )),
-        (nn.Sequential(nn.Linear(8, 4)), torch.ones(2, 8, dtype=torch.float16), roofscope.CaptureError,
-         r"module '0' \(Linear\) on float16\[2, 8\] with float32 parameters.*hint: .*give float32 inputs"),
-        (nn.Sequential(nn.Linear(8, 4)), [torch.ones(2, 8), "extra"], roofscope.CaptureError,
-         r"takes 2 positional arguments but 3 were given.*inputs given: float32\[2, 8\], str"),
+        (
+            Tokens(),
+            (2, 3),
+            roofscope.CaptureError,
+            (
+                r"module 'embed' \(Embedding\) on float32\[2, 3\] with float32 parameters.*Long, Int.*FloatTensor"
+                r".*hint: Embedding takes integer indices, got float32: give an integer input \(TensorSpec\(shape, torch.long"
+            ),
+        ),
+        (
+            nn.Sequential(nn.Linear(8, 4)),
+            roofscope.TensorSpec((2, 8), torch.int64),
+            roofscope.CaptureError,
+            (
+                r"module '0' \(Linear\) on int64\[2, 8\] with float32 parameters.*Long and Float.*"
+                r"hint: Linear has float32 parameters but its input is int64: give float32 inputs"
+            ),
+        ),
+        (
+            nn.Sequential(nn.Linear(8, 4)),
+            torch.ones(2, 8, dtype=torch.float16),
+            roofscope.CaptureError,
+            r"module '0' \(Linear\) on float16\[2, 8\] with float32 parameters.*hint: .*give float32 inputs",
+        ),
+        (
+            nn.Sequential(nn.Linear(8, 4)),
+            [torch.ones(2, 8), "extra"],
+            roofscope.CaptureError,
+            r"takes 2 positional arguments but 3 were given.*inputs given: float32\[2, 8\], str",
+        ),
         (nn.Sequential(nn.Linear(8, 4)), {1, 2}, TypeError, r"inputs must be a tensor, a shape.*got set"),
     ],
 )
 def test_api_errors_are_clear_and_leave_nothing(model, inputs, error, message):
-    with untouched(model), pytest.raises(error, match="(?s)" + (message or r"strict: 1 op\(s\) .* no formula: aten.linalg_cholesky_ex \(x1\)")):
+    with (
+        untouched(model),
+        pytest.raises(error, match="(?s)" + (message or r"strict: 1 op\(s\) .* no formula: aten.linalg_cholesky_ex \(x1\)")),
+    ):
         roofscope.analyze(model, inputs, strict=True)
     assert not model._forward_hooks and not model._forward_pre_hooks
 

@@ -110,10 +110,16 @@ NO_ARCHITECTURE = r"weights, but no architecture.*file\.py:Class.*package\.modul
 
 # (spec, regex the message must match), run through the API and the command line
 CASES = [
-    ("whole.pt", r"whole\.pt is an untrusted pickle: .*run code it names \(test_checkpoints\.Small.*weights_only=True\) refuses it.*" + UNTRUSTED),
+    (
+        "whole.pt",
+        r"whole\.pt is an untrusted pickle: .*run code it names \(test_checkpoints\.Small.*weights_only=True\) refuses it.*" + UNTRUSTED,
+    ),
     ("weights.pth", r"holds a state_dict \(2 tensors, 8 values\): " + NO_ARCHITECTURE),
     ("pytorch_model.bin", NO_ARCHITECTURE + r".*Hugging Face checkpoint: give the config\.json"),
-    ("training.ckpt", r"training checkpoint \(keys: epoch, state_dict, optimizer\) whose 'state_dict' is a state_dict .*" + NO_ARCHITECTURE),
+    (
+        "training.ckpt",
+        r"training checkpoint \(keys: epoch, state_dict, optimizer\) whose 'state_dict' is a state_dict .*" + NO_ARCHITECTURE,
+    ),
     ("tensor.pt", r"holds a tensor of shape \(2,\), not a model"),
     ("corrupt.pt", r"cannot read corrupt\.pt as a PyTorch checkpoint"),
     ("empty.pth", r"cannot read empty\.pth as a PyTorch checkpoint: EOFError \(the file is empty or truncated\)"),
@@ -153,7 +159,7 @@ def test_the_payloads_are_live(files):
     torch.load(folder / "malicious_zip.pt", weights_only=False)
     assert marker.exists()
     marker.unlink()
-    with warnings.catch_warnings(), pytest.raises(Exception):  # noqa: B017 - it fails only after running the payload
+    with warnings.catch_warnings(), pytest.raises(Exception):
         warnings.simplefilter("ignore")
         torch.export.load(str(folder / "malicious.pt2"))
     assert marker.exists()
@@ -201,7 +207,10 @@ def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 CLI_EXTRA = [
     (["empty_model.py:Empty", "--input", "1,4"], r"ran no tensor operation.*empty container"),
-    (["embedding.py:Tokens", "--input", "2,3"], r"module 'embed' \(Embedding\) on float32\[2, 3\] with float32 parameters.*hint: Embedding takes integer indices.*--input 1,128:int64"),
+    (
+        ["embedding.py:Tokens", "--input", "2,3"],
+        r"module 'embed' \(Embedding\) on float32\[2, 3\] with float32 parameters.*hint: Embedding takes integer indices.*--input 1,128:int64",
+    ),
     (["seed-conv", "--device", "h1000"], r"unknown device 'h1000'"),
 ]
 

@@ -28,7 +28,7 @@ from roofscope.models.examples import SimpleConv
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
-TINY_MODEL = '''
+TINY_MODEL = """
 import torch
 from torch import nn
 
@@ -45,13 +45,20 @@ class TinyNet(nn.Module):
 class IntNet(nn.Module):
     def forward(self, x):
         return x.argmax(-1)
-'''
+"""
 
 # A small Llama as a Hugging Face config.json: the serving summary in milliseconds, not seconds.
 TINY_LLAMA = {
-    "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 1000, "hidden_size": 64,
-    "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-    "torch_dtype": "bfloat16", "tie_word_embeddings": False,
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "vocab_size": 1000,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "torch_dtype": "bfloat16",
+    "tie_word_embeddings": False,
 }
 
 # A device with almost no memory, so that the tiny Llama does not fit.
@@ -106,8 +113,23 @@ def runs():
         "err_timm": ["timm:resnet5O"],
         "err_no_inputs": ["tiny.py:TinyNet"],
         "llm_terminal": ["tiny_llama", "--seq", "64", "--device", "small.toml", "--dtype", "bf16", "--depth", "0", "--ops", "0"],
-        "llm_json": ["tiny_llama/config.json", "--batch", "2", "--seq", "32", "--decode-context", "256", "--device", "h100",
-                     "--dtype", "fp8", "--format", "json", "-o", "llm.json"],
+        "llm_json": [
+            "tiny_llama/config.json",
+            "--batch",
+            "2",
+            "--seq",
+            "32",
+            "--decode-context",
+            "256",
+            "--device",
+            "h100",
+            "--dtype",
+            "fp8",
+            "--format",
+            "json",
+            "-o",
+            "llm.json",
+        ],
         "backward_json": ["tiny.py:TinyNet", "--input", "4,8", "--backward", "--device", "h100", "--json"],
     }
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
@@ -140,7 +162,20 @@ def test_module_factory_form_and_csv_equals_api(runs):
     results, tmp = runs
     _ok(results["factory_csv"])
     rows = list(csv.DictReader(io.StringIO((tmp / "conv.csv").read_text())))
-    assert list(rows[0]) == ["name", "type", "depth", "calls", "params", "macs", "flops", "bytes_read", "bytes_written", "intensity", "predicted_s", "bound"]
+    assert list(rows[0]) == [
+        "name",
+        "type",
+        "depth",
+        "calls",
+        "params",
+        "macs",
+        "flops",
+        "bytes_read",
+        "bytes_written",
+        "intensity",
+        "predicted_s",
+        "bound",
+    ]
     report = roofscope.analyze(SimpleConv(), (1, 1, 28, 28))
     modules = list(report.modules())
     assert [row["name"] for row in rows] == [m.name for m in modules]
@@ -277,8 +312,10 @@ def test_backward_flag(runs):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["tiny.py:IntNet", "--input", "2,8", "--backward"],
-         "backward=True: cannot differentiate the forward of IntNet: the forward returned no floating-point tensor"),
+        (
+            ["tiny.py:IntNet", "--input", "2,8", "--backward"],
+            "backward=True: cannot differentiate the forward of IntNet: the forward returned no floating-point tensor",
+        ),
         (["seed-conv", "--decode-context", "128"], "--decode-context sizes the serving summary of a causal language model preset"),
         (["tiny_llama", "--decode-context", "0"], "--decode-context must be a positive integer, got 0"),
         (["tiny_llama", "--seq", "16", "--dtype", "fp9"], "unknown target precision 'fp9'"),
@@ -334,8 +371,11 @@ def test_errors_exit_2_without_traceback(runs, name, message):
 def test_help_shows_examples(capsys):
     from roofscope.cli import main
 
-    for argv, expected in ((["--help"], "roofscope sweep resnet50"), (["compare", "--help"], "roofscope compare resnet18"),
-                           (["sweep", "--help"], "--batch 1,2,4,...,256")):
+    for argv, expected in (
+        (["--help"], "roofscope sweep resnet50"),
+        (["compare", "--help"], "roofscope compare resnet18"),
+        (["sweep", "--help"], "--batch 1,2,4,...,256"),
+    ):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 0
@@ -349,28 +389,50 @@ def test_html_is_self_contained(runs):
     text = (tmp / "report.html").read_text()
     assert text.startswith("<!DOCTYPE html>")
     assert "<details" in text and "<summary>" in text and "<svg" in text and 'class="sortable"' in text
-    for remote in ("http://", "https://", "src=\"//"):
+    for remote in ("http://", "https://", 'src="//'):
         # the only URLs allowed are XML namespaces inside the inline SVG
         assert all(line.count(remote) == line.count(remote + "www.w3.org") for line in text.splitlines())
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (apt-get install chromium): the browser test needs it")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="Chromium is not installed (apt-get install chromium): the browser test needs it"
+)
 def test_html_in_headless_chromium(runs):
     _, tmp = runs
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--window-size=1200,900"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,900",
+    ]
     url = (tmp / "report.html").as_uri()
     shot = tmp / "shot.png"
     with tempfile.TemporaryDirectory() as profile:
-        result = subprocess.run(["chromium", *flags, f"--user-data-dir={profile}", f"--screenshot={shot}", "--enable-logging=stderr", "--v=0", url],
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            ["chromium", *flags, f"--user-data-dir={profile}", f"--screenshot={shot}", "--enable-logging=stderr", "--v=0", url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert shot.exists() and shot.stat().st_size > 20_000, result.stderr[-2000:]
     assert "Uncaught" not in result.stderr and "ERROR:CONSOLE" not in result.stderr
     with tempfile.TemporaryDirectory() as profile:
-        dom = subprocess.run(["chromium", *flags, f"--user-data-dir={profile}", "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+        dom = subprocess.run(
+            ["chromium", *flags, f"--user-data-dir={profile}", "--dump-dom", url], capture_output=True, text=True, timeout=120
+        ).stdout
     assert 'data-sortable="ready"' in dom  # the inline script ran
     assert 'aria-sort="descending"' in dom  # and sorted the op table by FLOPs
-    flops = [int(v) for v in __import__("re").findall(r'<td data-v="(\d+)">[^<]*</td><td data-v="\d+">[^<]*</td><td data-v="[\d.e+-]+">[^<]*</td><td data-v="[\d.e+-]+">[^<]*%', dom)]
+    flops = [
+        int(v)
+        for v in __import__("re").findall(
+            r'<td data-v="(\d+)">[^<]*</td><td data-v="\d+">[^<]*</td><td data-v="[\d.e+-]+">[^<]*</td><td data-v="[\d.e+-]+">[^<]*%', dom
+        )
+    ]
     assert flops == sorted(flops, reverse=True) and flops
 
 

@@ -28,8 +28,17 @@ class NativeMHA(nn.Module):
     def forward(self, x):
         m = self.mha
         out, _ = torch._native_multi_head_attention(
-            x, x, x, m.embed_dim, m.num_heads, m.in_proj_weight, m.in_proj_bias,
-            m.out_proj.weight, m.out_proj.bias, None, False,
+            x,
+            x,
+            x,
+            m.embed_dim,
+            m.num_heads,
+            m.in_proj_weight,
+            m.in_proj_bias,
+            m.out_proj.weight,
+            m.out_proj.bias,
+            None,
+            False,
         )
         return out
 
@@ -63,10 +72,26 @@ class NativeEncoderLayer(nn.Module):
         layer = self.layer
         attn = layer.self_attn
         return torch._transformer_encoder_layer_fwd(
-            x, attn.embed_dim, attn.num_heads, attn.in_proj_weight, attn.in_proj_bias,
-            attn.out_proj.weight, attn.out_proj.bias, layer.activation_relu_or_gelu == 2, layer.norm_first,
-            layer.norm1.eps, layer.norm1.weight, layer.norm1.bias, layer.norm2.weight, layer.norm2.bias,
-            layer.linear1.weight, layer.linear1.bias, layer.linear2.weight, layer.linear2.bias, None, None,
+            x,
+            attn.embed_dim,
+            attn.num_heads,
+            attn.in_proj_weight,
+            attn.in_proj_bias,
+            attn.out_proj.weight,
+            attn.out_proj.bias,
+            layer.activation_relu_or_gelu == 2,
+            layer.norm_first,
+            layer.norm1.eps,
+            layer.norm1.weight,
+            layer.norm1.bias,
+            layer.norm2.weight,
+            layer.norm2.bias,
+            layer.linear1.weight,
+            layer.linear1.bias,
+            layer.linear2.weight,
+            layer.linear2.bias,
+            None,
+            None,
         )
 
 

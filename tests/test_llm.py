@@ -12,11 +12,11 @@ import torch
 
 pytest.importorskip("transformers")
 
-import roofscope  # noqa: E402
-from roofscope.llm import LLM, Preset, mfu  # noqa: E402
+import roofscope
+from roofscope.llm import LLM, Preset, mfu
 from roofscope.models.presets import PRESETS
-from roofscope.models.transformers import build  # noqa: E402
-from roofscope.params import count_parameters  # noqa: E402
+from roofscope.models.transformers import build
+from roofscope.params import count_parameters
 
 
 @pytest.mark.parametrize(
@@ -52,9 +52,16 @@ def test_llama_2_7b_prefill_128_tokens_is_850_gmacs() -> None:
 
 def test_analyze_accepts_a_config_json_path(tmp_path) -> None:
     config = {
-        "model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 1000, "hidden_size": 64,
-        "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "torch_dtype": "bfloat16", "tie_word_embeddings": False,
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "vocab_size": 1000,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "torch_dtype": "bfloat16",
+        "tie_word_embeddings": False,
     }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
@@ -72,9 +79,21 @@ def test_analyze_str_keeps_module_behaviour() -> None:
 
 
 def _tiny_llama(kv_heads: int = 2) -> LLM:
-    return LLM(Preset("LlamaConfig", dict(vocab_size=1000, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
-                                          num_attention_heads=8, num_key_value_heads=kv_heads, tie_word_embeddings=False),
-                      dtype=torch.float16))
+    return LLM(
+        Preset(
+            "LlamaConfig",
+            dict(
+                vocab_size=1000,
+                hidden_size=256,
+                intermediate_size=512,
+                num_hidden_layers=2,
+                num_attention_heads=8,
+                num_key_value_heads=kv_heads,
+                tie_word_embeddings=False,
+            ),
+            dtype=torch.float16,
+        )
+    )
 
 
 def test_decode_step_with_gqa_kv_cache() -> None:
@@ -83,7 +102,7 @@ def test_decode_step_with_gqa_kv_cache() -> None:
     assert report.inputs[0] == "input_ids=int64[3, 1]"
     sdpa = [r for r in report.ops if r.name == "aten.scaled_dot_product_attention"]
     assert len(sdpa) == 2
-    q, k, v = sdpa[0].event.inputs[:3]
+    q, k, _v = sdpa[0].event.inputs[:3]
     assert q.shape == (3, 8, 1, 32) and k.shape == (3, 2, 101, 32)  # context + the new token, 2 kv heads
     assert sdpa[0].cost.macs == 3 * 8 * 2 * 101 * 32
     assert llm.kv_cache_bytes(batch=3, context=100) == 2 * 2 * 2 * 32 * 100 * 3 * 2
@@ -157,9 +176,23 @@ def test_llama_2_70b_fp16_memory_against_capacity() -> None:
 
 
 def _tiny(dtype: str | torch.dtype | None = None, **options) -> LLM:
-    return LLM(Preset("LlamaConfig", dict(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                          num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False),
-                      dtype=torch.bfloat16), dtype=dtype, **options)
+    return LLM(
+        Preset(
+            "LlamaConfig",
+            dict(
+                vocab_size=1000,
+                hidden_size=64,
+                intermediate_size=128,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                tie_word_embeddings=False,
+            ),
+            dtype=torch.bfloat16,
+        ),
+        dtype=dtype,
+        **options,
+    )
 
 
 def test_target_precision_strings() -> None:
@@ -220,9 +253,23 @@ def test_mixtral_total_versus_active_parameters_and_decode_bytes() -> None:
 
 
 def _tiny_mixtral(**options) -> LLM:
-    return LLM(Preset("MixtralConfig", dict(vocab_size=1000, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                                             num_attention_heads=4, num_key_value_heads=2, num_local_experts=8,
-                                             num_experts_per_tok=2, tie_word_embeddings=False)), **options)
+    return LLM(
+        Preset(
+            "MixtralConfig",
+            dict(
+                vocab_size=1000,
+                hidden_size=64,
+                intermediate_size=96,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                num_local_experts=8,
+                num_experts_per_tok=2,
+                tie_word_embeddings=False,
+            ),
+        ),
+        **options,
+    )
 
 
 def _expert_weight_bytes(report) -> int:

@@ -377,7 +377,26 @@ def test_chart_puts_measured_points_under_their_roofs(measured, tmp_path):
 def test_cli_measure_in_process(tmp_path, capsys):
     from roofscope.cli import main
 
-    assert main(["seed-conv", "--measure", "cpu", "--device", "h100", "--repeats", "2", "--warmup", "0", "--format", "json", "-o", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                "seed-conv",
+                "--measure",
+                "cpu",
+                "--device",
+                "h100",
+                "--repeats",
+                "2",
+                "--warmup",
+                "0",
+                "--format",
+                "json",
+                "-o",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["measurement"]["repeats"] == 2 and all("measured_s" in op for op in data["ops"])
     assert main(["seed-linear", "--measure", "--dtype", "fp64", "--repeats", "1", "--warmup", "0", "--ops", "3"]) == 0
@@ -402,7 +421,7 @@ def test_measure_on_cuda_with_events():
     run = report.measurement
     assert run.matched and "CUDA events" in run.clock and run.device.startswith("cuda:")
     assert all(r.measured is not None and r.measured.measured_s >= 0 for r in report.ops)
-    assert 0 < run.coverage and 0 < run.overhead
+    assert run.coverage > 0 and run.overhead > 0
     assert same(before, snapshot(model)) and next(model.parameters()).device.type == "cuda"
     bf16 = roofscope.measure(ConvNet().cuda().eval().bfloat16(), (8, 3, 8, 8), **FAST)
     assert bf16.measurement.matched

@@ -26,7 +26,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".*cache"))
     done = subprocess.run(
         [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(work / "out"), str(tree)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     (wheel,) = (work / "out").glob("*.whl")
@@ -59,7 +60,8 @@ def test_wheel_holds_the_package_its_data_and_metadata(built: tuple[Path, Path])
 def test_sdist_carries_the_test_suite_and_the_lock(built: tuple[Path, Path]) -> None:
     _, sdist = built
     prefix = f"roofscope-{roofscope.__version__}/"
-    names = {name.removeprefix(prefix) for name in tarfile.open(sdist).getnames()}
+    with tarfile.open(sdist) as archive:
+        names = {name.removeprefix(prefix) for name in archive.getnames()}
     tests = {f"tests/{path.name}" for path in (ROOT / "tests").glob("*.py")}
     assert {"tests/conftest.py", "tests/state_guard.py"} <= tests <= names, sorted(tests - names)
     assert {"LICENSE", "README.md", "pyproject.toml", "requirements.lock", "docs/conventions.md"} <= names

@@ -182,10 +182,30 @@ def test_cli_probe_then_measure_against_it(tmp_path):
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", ""), "COLUMNS": "200"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "roofscope", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "roofscope", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
 
-    probed = run("probe", "cpu", "--gemm-size", "32", "--copy-mib", "0.0625", "--launch-ops", "10", "--repeats", "2", "--warmup", "0",
-                 "--dtypes", "fp32,bf16", "--compare", "xeon-8480", "-o", "mine.toml")
+    probed = run(
+        "probe",
+        "cpu",
+        "--gemm-size",
+        "32",
+        "--copy-mib",
+        "0.0625",
+        "--launch-ops",
+        "10",
+        "--repeats",
+        "2",
+        "--warmup",
+        "0",
+        "--dtypes",
+        "fp32,bf16",
+        "--compare",
+        "xeon-8480",
+        "-o",
+        "mine.toml",
+    )
     assert probed.returncode == 0, probed.stderr
     assert "vector.fp32" in probed.stdout and "catalog: xeon-8480" in probed.stdout and "wrote mine.toml" in probed.stderr
     measured = run("seed-conv", "--measure", "cpu", "--device", "mine.toml", "--repeats", "2", "--warmup", "0", "--format", "json")
@@ -203,7 +223,12 @@ def test_cli_probe_then_measure_against_it(tmp_path):
 def test_cli_probe_json_in_process(capsys):
     from roofscope.cli import main
 
-    assert main(["probe", "cpu", "--json", "--gemm-size", "16", "--copy-mib", "0.01", "--launch-ops", "5", "--repeats", "1", "--dtypes", "fp32"]) == 0
+    assert (
+        main(
+            ["probe", "cpu", "--json", "--gemm-size", "16", "--copy-mib", "0.01", "--launch-ops", "5", "--repeats", "1", "--dtypes", "fp32"]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert [f["figure"] for f in data["figures"]] == ["vector.fp32", "memory_bandwidth", "launch_overhead"]
     assert main(["probe", "cpu", "--dtypes", "fp4"]) == 2

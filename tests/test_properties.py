@@ -60,7 +60,12 @@ def conv_cases(draw):
     if not transposed:
         assume(all(n + 2 * p >= d * (k - 1) + 1 for n, p, d, k in zip(size, padding, dilation, kernel)))
     else:
-        assume(all((n - 1) * s - 2 * p + d * (k - 1) + op + 1 > 0 for n, s, p, d, k, op in zip(size, stride, padding, dilation, kernel, output_padding)))
+        assume(
+            all(
+                (n - 1) * s - 2 * p + d * (k - 1) + op + 1 > 0
+                for n, s, p, d, k, op in zip(size, stride, padding, dilation, kernel, output_padding)
+            )
+        )
     return dims, batch, cin, cout, groups, kernel, stride, padding, dilation, transposed, output_padding, size, bias
 
 

@@ -23,8 +23,11 @@ def test_terminal_report_shows_every_figure_whole(report, width, exact):
     lines = console.export_text().splitlines()
     modules = [report.root, *report.root.children]
     for module in modules:
-        row = next(line for line in lines if f" {si(module.total.macs, exact=exact)} " in line
-                   and f" {si(module.total.flops, exact=exact)} " in line)
+        row = next(
+            line
+            for line in lines
+            if f" {si(module.total.macs, exact=exact)} " in line and f" {si(module.total.flops, exact=exact)} " in line
+        )
         assert f" {si(module.params.total, exact=exact)} " in row
         assert f" {nbytes(module.total.bytes, exact=exact)} " in row
         assert "…" not in row.split(maxsplit=1)[1]  # a name may be shortened, a figure never

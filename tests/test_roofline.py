@@ -103,7 +103,7 @@ def test_small_cnn_bytes_by_hand(target, size):
     relu = by_name["aten.relu"]
     assert (relu.bytes_read, relu.bytes_written) == (size * 512, size * 512)
     pool_read = size * 512
-    pool = [r.cost for r in report.ops if r.name.startswith("aten.max_pool2d")][0]
+    pool = next(r.cost for r in report.ops if r.name.startswith("aten.max_pool2d"))
     assert pool.bytes_read == pool_read
     # max_pool2d_with_indices writes the pooled values (dtype-sized) and int64 indices (never rescaled).
     assert pool.bytes_written == size * 8 * 4 * 4 + 8 * 8 * 4 * 4

@@ -102,5 +102,15 @@ def test_a_report_is_not_changed_by_adding_measured_figures():
 def _measurement():
     from roofscope.measured import Measurement
 
-    return Measurement(device="cpu", clock="test", repeats=2, warmup=0, forward_s=1e-2, forward_min_s=1e-2,
-                       forward_max_s=1e-2, timed_s=1e-2, ops_s=None, matched=True)
+    return Measurement(
+        device="cpu",
+        clock="test",
+        repeats=2,
+        warmup=0,
+        forward_s=1e-2,
+        forward_min_s=1e-2,
+        forward_max_s=1e-2,
+        timed_s=1e-2,
+        ops_s=None,
+        matched=True,
+    )

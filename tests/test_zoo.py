@@ -229,42 +229,70 @@ class Case:
 
 ZOO = [
     Case(
-        "control_flow", ControlFlow, lambda: torch.ones(2, 8),
+        "control_flow",
+        ControlFlow,
+        lambda: torch.ones(2, 8),
         # both layers run: 0.1 * 8 > 0; then sum (16 - 1) and the comparison (1)
-        macs=2 * 2 * 8 * 8, flops=2 * linear_flops(2, 8, 8) + 15 + 1, calls={"fc": 2}, value_dependent=True,
+        macs=2 * 2 * 8 * 8,
+        flops=2 * linear_flops(2, 8, 8) + 15 + 1,
+        calls={"fc": 2},
+        value_dependent=True,
     ),
     Case(
-        "several_inputs_and_outputs", SeveralInOut, lambda: [(2, 4), (2, 5)],
-        macs=2 * 4 * 3 + 2 * 5 * 3, flops=linear_flops(2, 4, 3) + linear_flops(2, 5, 3), params=15 + 18,
+        "several_inputs_and_outputs",
+        SeveralInOut,
+        lambda: [(2, 4), (2, 5)],
+        macs=2 * 4 * 3 + 2 * 5 * 3,
+        flops=linear_flops(2, 4, 3) + linear_flops(2, 5, 3),
+        params=15 + 18,
     ),
     Case("dict_output", DictOut, lambda: (2, 4), macs=24, flops=linear_flops(2, 4, 3) + 8),
     Case("dataclass_output", DataclassOut, lambda: (2, 4), macs=24, flops=linear_flops(2, 4, 3) + 8),
     Case(
-        "in_place", InPlace, lambda: (2, 4),
-        macs=2 * 4 * 4, flops=16 * 2 + 4 + linear_flops(2, 4, 4) + 8 + 8, train=True,
+        "in_place",
+        InPlace,
+        lambda: (2, 4),
+        macs=2 * 4 * 4,
+        flops=16 * 2 + 4 + linear_flops(2, 4, 4) + 8 + 8,
+        train=True,
     ),
     Case("module_called_twice", Shared, lambda: (2, 4), macs=2 * 32, flops=2 * linear_flops(2, 4, 4), calls={"block": 2}),
     Case(
-        "tied_weights", Tied, lambda: roofscope.TensorSpec((1, 3), torch.long, high=10),
-        macs=3 * 4 * 10, flops=linear_flops(3, 4, 10, bias=False), params=10 * 4,
+        "tied_weights",
+        Tied,
+        lambda: roofscope.TensorSpec((1, 3), torch.long, high=10),
+        macs=3 * 4 * 10,
+        flops=linear_flops(3, 4, 10, bias=False),
+        params=10 * 4,
     ),
     Case(
-        "keyword_only_inputs", KeywordOnly, lambda: {"x": (2, 4), "y": (2, 5), "scale": 3.0},
-        macs=24 + 30, flops=linear_flops(2, 4, 3) + linear_flops(2, 5, 3) + 6 + 6,
+        "keyword_only_inputs",
+        KeywordOnly,
+        lambda: {"x": (2, 4), "y": (2, 5), "scale": 3.0},
+        macs=24 + 30,
+        flops=linear_flops(2, 4, 3) + linear_flops(2, 5, 3) + 6 + 6,
     ),
     Case("user_hooks", Hooked, lambda: (2, 4), macs=32, flops=linear_flops(2, 4, 4) + 8 + 7, calls={"fc": 1}),
     Case("thousand_layers", deep, lambda: (1, 4), macs=1000 * 16, flops=1000 * 32, params=1000 * 16, calls={"999": 1}),
     Case(
-        "analysed_in_inference_mode", lambda: nn.Sequential(nn.Linear(4, 4), nn.GELU()), lambda: (2, 4),
-        macs=32, flops=linear_flops(2, 4, 4) + 5 * 8, context=torch.inference_mode,
+        "analysed_in_inference_mode",
+        lambda: nn.Sequential(nn.Linear(4, 4), nn.GELU()),
+        lambda: (2, 4),
+        macs=32,
+        flops=linear_flops(2, 4, 4) + 5 * 8,
+        context=torch.inference_mode,
     ),
     Case("forward_enters_inference_mode", ForwardInInferenceMode, lambda: (2, 4), macs=32, flops=linear_flops(2, 4, 4) + 8),
     Case(
-        "mid_training", Midtraining, lambda: (2, 4),
+        "mid_training",
+        Midtraining,
+        lambda: (2, 4),
         # batch norm in training over 4 channels of 2 values: 4 * (5 * 2 + 2) statistics, weight
         # and bias on 8 elements, 8 per channel to update the running statistics; dropout 2 per
         # element; num_batches_tracked += 1 is an integer add (0)
-        macs=2 * 32, flops=2 * linear_flops(2, 4, 4) + 4 * 12 + 2 * 8 + 4 * 8 + 2 * 8, train=True,
+        macs=2 * 32,
+        flops=2 * linear_flops(2, 4, 4) + 4 * 12 + 2 * 8 + 4 * 8 + 2 * 8,
+        train=True,
     ),
     # weight norm over the 4 rows of a 4 x 4 weight: 3 * 16 + 4
     Case("parametrized_weight", WeightNormed, lambda: (2, 4), macs=32, flops=3 * 16 + 4 + linear_flops(2, 4, 4)),
@@ -355,7 +383,13 @@ def test_an_error_in_a_user_hook_is_reported_and_nothing_left() -> None:
         raise ValueError("the user's hook failed")
 
     model[0].register_forward_hook(broken)
-    with untouched(model), pytest.raises(roofscope.CaptureError, match="module '0' \\(Linear\\) on float32\\[2, 4\\] with float32 parameters: ValueError: the user's hook failed"):
+    with (
+        untouched(model),
+        pytest.raises(
+            roofscope.CaptureError,
+            match="module '0' \\(Linear\\) on float32\\[2, 4\\] with float32 parameters: ValueError: the user's hook failed",
+        ),
+    ):
         roofscope.analyze(model, (2, 4))
 
 

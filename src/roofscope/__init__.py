@@ -76,16 +76,16 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from roofscope.analysis import AnalysisError, analyze
     from roofscope.capture import CaptureError
-    from roofscope.events import OpEvent, TensorMeta
     from roofscope.cost import Cost
+    from roofscope.events import OpEvent, TensorMeta
     from roofscope.extras import MissingDependency
     from roofscope.formulas import Formulas, default_formulas
     from roofscope.inputs import TensorSpec
-    from roofscope.measurement.run import MeasureError, measure
     from roofscope.measured import Measured, Measurement, OpMeasured
+    from roofscope.measurement.probe import Probe, probe
+    from roofscope.measurement.run import MeasureError, measure
     from roofscope.models import ModelSpecError
     from roofscope.params import ParamCount
-    from roofscope.measurement.probe import Probe, probe
-    from roofscope.report import Figures, ModuleReport, OpRecord, OpSummary, Report
     from roofscope.precision import Precision
+    from roofscope.report import Figures, ModuleReport, OpRecord, OpSummary, Report
     from roofscope.roofline import OpTiming, Roof, Timing

@@ -147,7 +147,11 @@ def analyze(
         raise AnalysisError(
             f"the forward of {type(model).__name__} ran no tensor operation on the inputs given "
             f"({', '.join(describe_inputs(args, kwargs)) or 'none'}): there is nothing to count"
-            + (" (it is an empty container: it has no layers)" if len(list(model.children())) == 0 and isinstance(model, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)) else "")
+            + (
+                " (it is an empty container: it has no layers)"
+                if len(list(model.children())) == 0 and isinstance(model, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict))
+                else ""
+            )
         )
     report = Report(
         model_name=name or model_name,
@@ -183,10 +187,7 @@ def op_records(captured: Capture, formulas: Formulas, precision: Precision | Non
 
 def _modules(captured: Capture, params: dict[str, ParamCount]) -> dict[str, tuple[str, int, ParamCount]]:
     """Every module, parents first: its type name, how often the run called it, its parameters."""
-    return {
-        name: (captured.module_types.get(name, "?"), captured.module_calls.get(name, 0), count)
-        for name, count in params.items()
-    }
+    return {name: (captured.module_types.get(name, "?"), captured.module_calls.get(name, 0), count) for name, count in params.items()}
 
 
 __all__ = ["AnalysisError", "CaptureError", "analyze", "op_records"]

@@ -25,6 +25,4 @@ def require(package: str, purpose: str) -> ModuleType:
     except ModuleNotFoundError as error:
         if error.name != package:
             raise  # the package is there but something it imports is not: its own error says what
-        raise MissingDependency(
-            f"{purpose} needs {package}, which is not installed: pip install 'roofscope[{EXTRAS[package]}]'"
-        ) from None
+        raise MissingDependency(f"{purpose} needs {package}, which is not installed: pip install 'roofscope[{EXTRAS[package]}]'") from None

@@ -15,7 +15,7 @@ import torch
 
 from roofscope.precision import torch_dtype
 
-__all__ = ["TensorSpec", "model_device", "model_dtype", "prepare_inputs", "describe_inputs"]
+__all__ = ["TensorSpec", "describe_inputs", "model_device", "model_dtype", "prepare_inputs"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,9 +87,7 @@ class _Maker:
         return value
 
 
-def prepare_inputs(
-    model: torch.nn.Module, inputs: Any, *, device: torch.device | None = None
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def prepare_inputs(model: torch.nn.Module, inputs: Any, *, device: torch.device | None = None) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """(args, kwargs) for ``model(*args, **kwargs)``; see the module docstring for what is accepted.
     Random tensors are made on ``device``, by default the model's."""
     maker = _Maker(device or model_device(model), model_dtype(model))
@@ -141,6 +139,7 @@ def parse_input_spec(text: str) -> TensorSpec:
 
 def as_specs(inputs: Any) -> Any:
     """Tensors and shapes as TensorSpecs (other values unchanged), so dimensions can be replaced."""
+
     def one(value: Any) -> Any:
         if isinstance(value, torch.Tensor):
             return TensorSpec(tuple(value.shape), value.dtype, 0, 2)
@@ -158,6 +157,7 @@ def as_specs(inputs: Any) -> Any:
 def replace_dims(inputs: Any, *, batch: int | None = None, size: int | None = None, seq: int | None = None) -> Any:
     """The inputs with their first dimension set to ``batch``, the last two of image-like (4-D)
     inputs to ``size`` x ``size``, and dimension 1 of 2-D-or-more inputs to ``seq``."""
+
     def one(value: Any) -> Any:
         if not isinstance(value, TensorSpec) or not value.shape:
             return value

@@ -105,7 +105,7 @@ class Precision:
 
 
 def parse_precision(value: str | torch.dtype | Precision | None) -> Precision | None:
-    """"bf16", "fp16", "fp32", "tf32", "fp64", "fp8", "int8", "int8-weights", "fp8-weights"
+    """ "bf16", "fp16", "fp32", "tf32", "fp64", "fp8", "int8", "int8-weights", "fp8-weights"
     (or "w8a16"), a torch dtype, or None (keep the model's own dtypes)."""
     if value is None or isinstance(value, Precision):
         return value
@@ -122,9 +122,7 @@ def parse_precision(value: str | torch.dtype | Precision | None) -> Precision | 
         weights = text.removesuffix("-weights")
         if weights in ("int8", "fp8"):
             return Precision(text, "bf16", weights, "bf16")
-    raise ValueError(
-        f"unknown target precision {value!r}; use one of {', '.join(PEAK_PRECISIONS)}, 'int8-weights' or 'fp8-weights'"
-    )
+    raise ValueError(f"unknown target precision {value!r}; use one of {', '.join(PEAK_PRECISIONS)}, 'int8-weights' or 'fp8-weights'")
 
 
 # Which argument of a matmul-class op is the weight, for weight-only precisions: the second matrix

@@ -76,7 +76,15 @@ def op_timing(cost: Cost, event: OpEvent, family: str, device: Device, precision
     predicted = max(roof_s, device.launch_overhead_s) if works else 0.0
     bound = None if not works else ("compute" if compute_s > memory_s else "memory")
     return OpTiming(
-        cost.flops, cost.bytes, peak, label, device.memory_bandwidth, compute_s, memory_s, predicted, bound,
+        cost.flops,
+        cost.bytes,
+        peak,
+        label,
+        device.memory_bandwidth,
+        compute_s,
+        memory_s,
+        predicted,
+        bound,
         launch_bound=works and device.launch_overhead_s > roof_s,
     )
 
@@ -110,7 +118,7 @@ class Timing:
 
     @property
     def bound(self) -> str | None:
-        """"memory" when memory-bound ops take most of the predicted time, else "compute"."""
+        """ "memory" when memory-bound ops take most of the predicted time, else "compute"."""
         if not self.predicted_s:
             return None
         return "memory" if self.memory_bound_s >= self.compute_bound_s else "compute"

@@ -9,6 +9,7 @@ predicted second.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 import torch
@@ -19,7 +20,7 @@ from roofscope.report import Report
 
 
 def parse_values(text: str) -> list[int]:
-    """"1,2,4,...,256" (doubling, as the values before "..." show), "1,2,3,...,8" (step 1),
+    """ "1,2,4,...,256" (doubling, as the values before "..." show), "1,2,3,...,8" (step 1),
     "1,8,32", or one number. Before "...": a constant difference over three values is a step,
     otherwise an integer ratio is a ratio."""
     parts = [part.strip() for part in text.split(",") if part.strip()]
@@ -57,7 +58,7 @@ def build_meta(spec: str) -> ResolvedModel:
         try:
             with torch.device("meta"):
                 return resolve(spec)
-        except Exception as error:  # noqa: BLE001 - fall back to a real build below
+        except Exception as error:
             from roofscope.models import ModelSpecError
 
             if isinstance(error, ModelSpecError):
@@ -89,9 +90,7 @@ def _samples(inputs: Any) -> int:
     return 1
 
 
-def run_sweep(
-    spec: str, values: list[int], *, axis: str = "batch", inputs: Any = None, progress: Any = None, **options: Any
-) -> list[Row]:
+def run_sweep(spec: str, values: list[int], *, axis: str = "batch", inputs: Any = None, progress: Any = None, **options: Any) -> list[Row]:
     """One report per value of ``axis`` ("batch", "size" or "seq")."""
     from roofscope.inputs import replace_dims
 
@@ -128,7 +127,7 @@ def run_compare(specs: list[str], *, batch: int | None = None, progress: Any = N
 
 def crossing(rows: list[Row]) -> Row | None:
     """The first row whose model is compute-bound after a memory-bound one."""
-    for before, after in zip(rows, rows[1:]):
+    for before, after in itertools.pairwise(rows):
         if before.report.total.bound == "memory" and after.report.total.bound == "compute":
             return after
     return None

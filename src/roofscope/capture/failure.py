@@ -24,10 +24,7 @@ class BackwardError(ValueError):
 
 def describe_call(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
     described = [str(describe(a)) if isinstance(a, torch.Tensor) else type(a).__name__ for a in args]
-    described += [
-        f"{key}={describe(value) if isinstance(value, torch.Tensor) else type(value).__name__}"
-        for key, value in kwargs.items()
-    ]
+    described += [f"{key}={describe(value) if isinstance(value, torch.Tensor) else type(value).__name__}" for key, value in kwargs.items()]
     return ", ".join(described) or "no inputs"
 
 
@@ -84,10 +81,7 @@ def failure(modules: ModuleStack, model: torch.nn.Module, error: Exception, args
             "\nhint: the forward reads a tensor's value (a branch such as `if x.sum() > 0`, or .item()), "
             "which fake and meta tensors do not have: analyse with real tensors (fake=False, the model not on the meta device)"
         )
-    return (
-        f"the forward pass failed in {module_desc}: {type(error).__name__}: {error}\n"
-        f"inputs given: {describe_call(args, kwargs)}{hint}"
-    )
+    return f"the forward pass failed in {module_desc}: {type(error).__name__}: {error}\ninputs given: {describe_call(args, kwargs)}{hint}"
 
 
 def _is_integer(tensor: torch.Tensor) -> bool:

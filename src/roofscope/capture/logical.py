@@ -51,8 +51,15 @@ class LogicalBackward(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, recorder: Recorder, backward: tuple[str, bool], func: Any, names: tuple[str, ...],
-                options: dict[str, Any], *tensors: torch.Tensor) -> Any:
+    def forward(
+        ctx: Any,
+        recorder: Recorder,
+        backward: tuple[str, bool],
+        func: Any,
+        names: tuple[str, ...],
+        options: dict[str, Any],
+        *tensors: torch.Tensor,
+    ) -> Any:
         ctx.recorder, ctx.backward, ctx.names, ctx.options = recorder, backward, names, options
         output = func(**dict(zip(names, tensors)), **options)
         ctx.save_for_backward(*tensors, output)
@@ -79,7 +86,9 @@ class LogicalBackward(torch.autograd.Function):
         return (None, None, None, None, None, *grads)
 
 
-def _bind(names: tuple[str, ...], args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[tuple[str, ...], list[Any], dict[str, Any]] | None:
+def _bind(
+    names: tuple[str, ...], args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> tuple[tuple[str, ...], list[Any], dict[str, Any]] | None:
     """(tensor argument names, their values, the other arguments), or None if the call does not fit."""
     bound = dict(zip(names, args))
     if len(args) > len(names) or any(key not in names or key in bound for key in kwargs):
@@ -100,9 +109,7 @@ class LogicalOps(TorchFunctionMode):
         name = LOGICAL_OPS.get(func)
         recorder = self.recorder
         tracking = recorder.backward_modules is not None and recorder.phase == "forward"
-        if name is None:
-            result = func(*args, **kwargs)
-        elif recorder.inside_logical_op:  # a logical op inside another: part of the outer one
+        if name is None or recorder.inside_logical_op:
             result = func(*args, **kwargs)
         else:
 

@@ -81,14 +81,35 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"roofscope {__version__}")
-    parser.add_argument("model", nargs="?", help="a built-in example (seed-conv), a torchvision name (resnet50), a transformer preset (llama-2-7b) or config.json, timm:NAME, package.module:factory, file.py:Class or a .pt2 file")
-    parser.add_argument("--input", action="append", type=shape, metavar="SHAPE", help="an input shape, e.g. 1,3,224,224, or 1,128:int64 with a dtype; repeat for several inputs")
+    parser.add_argument(
+        "model",
+        nargs="?",
+        help="a built-in example (seed-conv), a torchvision name (resnet50), a transformer preset (llama-2-7b) or config.json, timm:NAME, package.module:factory, file.py:Class or a .pt2 file",
+    )
+    parser.add_argument(
+        "--input",
+        action="append",
+        type=shape,
+        metavar="SHAPE",
+        help="an input shape, e.g. 1,3,224,224, or 1,128:int64 with a dtype; repeat for several inputs",
+    )
     parser.add_argument("--batch", type=int, help="set the first dimension of the (default) inputs")
     parser.add_argument("--seq", type=int, metavar="TOKENS", help="the sequence length of a transformer preset (llama-2-7b --seq 2048)")
-    parser.add_argument("--decode-context", type=int, metavar="TOKENS", help="a causal LM preset's serving summary: the tokens in the KV cache at the decode step (default: --seq)")
-    parser.add_argument("--backward", action="store_true", help="count the backward pass too (of the sum of the outputs): forward and backward totals and their ratio")
+    parser.add_argument(
+        "--decode-context",
+        type=int,
+        metavar="TOKENS",
+        help="a causal LM preset's serving summary: the tokens in the KV cache at the decode step (default: --seq)",
+    )
+    parser.add_argument(
+        "--backward",
+        action="store_true",
+        help="count the backward pass too (of the sum of the outputs): forward and backward totals and their ratio",
+    )
     parser.add_argument("--format", choices=("json", "csv", "md", "html"), help="write the report in this format (to -o PATH, else stdout)")
-    parser.add_argument("-o", "--output", metavar="PATH", help="the file --format writes (the format follows the suffix when --format is not given)")
+    parser.add_argument(
+        "-o", "--output", metavar="PATH", help="the file --format writes (the format follows the suffix when --format is not given)"
+    )
     parser.add_argument("--depth", type=int, default=2, help="module tree depth to show (default 2)")
     parser.add_argument("--ops", type=int, default=12, help="how many ops to list by cost (0 hides the table)")
     parser.add_argument("--exact", action="store_true", help="exact integers instead of K/M/G units")
@@ -96,14 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_options(parser, launch=True)
     parser.add_argument("--plot", metavar="PATH", help="write the roofline chart (PNG or SVG by suffix)")
     parser.add_argument(
-        "--measure", nargs="?", const="auto", metavar="cpu|cuda",
+        "--measure",
+        nargs="?",
+        const="auto",
+        metavar="cpu|cuda",
         help="run the model for real (in eval mode) on cpu or cuda (default: cuda when there is a GPU) and show measured "
         "time, achieved FLOP/s, utilization and roofline efficiency beside the prediction; --dtype then casts the model "
         "(fp32, bf16, fp16, fp64) and --device names the ceilings (default: the GPU's catalog entry)",
     )
     parser.add_argument("--repeats", type=int, default=10, help="with --measure: timed forwards; each figure is their median (default 10)")
     parser.add_argument("--warmup", type=int, default=3, help="with --measure: untimed forwards first (default 3)")
-   
+
     parser.add_argument("--devices", action="store_true", help="list the device catalog and exit")
     parser.add_argument("--strict", action="store_true", help="fail (exit 2) if an op has no formula, instead of reporting it as uncounted")
     parser.add_argument(

@@ -32,7 +32,9 @@ def run(argv: list[str]) -> int:
     )
     parser.add_argument("target", nargs="?", help="cpu, cuda or cuda:N (default: cuda when there is a GPU, else cpu)")
     parser.add_argument("--dtypes", help=f"GEMM precisions to probe, comma-separated (default {','.join(GEMM_PRECISIONS)})")
-    parser.add_argument("--gemm-size", type=int, metavar="N", help="n of the n x n x n GEMMs (default 8192 on CUDA; on CPU sized to 0.1 s a GEMM)")
+    parser.add_argument(
+        "--gemm-size", type=int, metavar="N", help="n of the n x n x n GEMMs (default 8192 on CUDA; on CPU sized to 0.1 s a GEMM)"
+    )
     parser.add_argument("--copy-mib", type=float, metavar="MIB", help="size of the copied tensor in MiB (default 2048 on CUDA, 256 on CPU)")
     parser.add_argument("--launch-ops", type=int, default=2000, metavar="N", help="tiny ops per launch-floor run (default 2000)")
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per figure; the median is kept (default 10)")
@@ -75,7 +77,8 @@ def run(argv: list[str]) -> int:
         console.print(
             f"{result.host}, {result.date}, torch {result.torch_version}, {platform.python_implementation()} {platform.python_version()}. "
             "A shared or throttled machine measures lower and noisier: compare min-max.",
-            style="dim", highlight=False,
+            style="dim",
+            highlight=False,
         )
     if args.output:
         errors.print(f"wrote {args.output}: use it with --device {args.output}", highlight=False)

@@ -71,8 +71,9 @@ def run_rows(command: str, args: argparse.Namespace, plan: Callable[[dict[str, A
         cross = crossing(rows)
         last = rows[-1]
         console.print(
-            f"crosses from memory- to compute-bound at {first} {cross.value}" if cross else
-            f"{last.report.total.bound}-bound over the whole sweep "
+            f"crosses from memory- to compute-bound at {first} {cross.value}"
+            if cross
+            else f"{last.report.total.bound}-bound over the whole sweep "
             f"({100 * (last.report.total.memory_bound_share or 0):.0f}% of predicted time in memory-bound ops at {first} {last.value})",
             highlight=False,
         )

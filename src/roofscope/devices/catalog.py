@@ -65,7 +65,6 @@ def resolve_device(
     """The device an analysis' options name: ``device`` (a catalog name, a file, a Device) with
     the figures given replacing its own, or, without one, a custom device made of them (None when
     neither is given)."""
-    overrides = {"peak_tflops": peak_tflops, "bandwidth_gbs": bandwidth_gbs, "launch_overhead_us": launch_overhead_us}
     if device is None:
         if peak_tflops is None and bandwidth_gbs is None:
             if launch_overhead_us is not None:
@@ -75,6 +74,6 @@ def resolve_device(
             raise DeviceError("a custom device needs both peak_tflops and bandwidth_gbs (or name a device)")
         return Device.custom(peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs, launch_overhead_us=launch_overhead_us or 0.0)
     resolved = get_device(device)
-    if any(value is not None for value in overrides.values()):
-        resolved = resolved.with_overrides(**overrides)
+    if any(value is not None for value in (peak_tflops, bandwidth_gbs, launch_overhead_us)):
+        resolved = resolved.with_overrides(peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs, launch_overhead_us=launch_overhead_us)
     return resolved

@@ -45,7 +45,9 @@ class Device:
         for kind, peaks in (("matrix", self.matrix), ("vector", self.vector)):
             for dtype, value in peaks.items():
                 if dtype not in PEAK_PRECISIONS:
-                    raise DeviceError(f"device {self.name!r}: unknown precision {dtype!r} in {kind} peaks; use one of {', '.join(PEAK_PRECISIONS)}")
+                    raise DeviceError(
+                        f"device {self.name!r}: unknown precision {dtype!r} in {kind} peaks; use one of {', '.join(PEAK_PRECISIONS)}"
+                    )
                 if value <= 0:
                     raise DeviceError(f"device {self.name!r}: {kind} {dtype} peak must be positive, got {value}")
         if self.launch_overhead_s < 0:

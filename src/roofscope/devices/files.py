@@ -73,7 +73,9 @@ def load_devices(path: str | Path) -> dict[str, Device]:
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as error:
-        raise DeviceError(f"device file {str(path)!r} is not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}: {error}") from None
+        raise DeviceError(
+            f"device file {str(path)!r} is not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}: {error}"
+        ) from None
     if "memory_bandwidth_gbs" in data:  # a single device at the top level
         data = {path.stem: data}
     return {key: device_from_entry(key, entry, str(path)) for key, entry in data.items()}

@@ -23,8 +23,7 @@ from roofscope.formulas import (
 from roofscope.formulas._registry import Family, Formula, Formulas, io_bytes, op_name, with_io
 
 FAMILIES: tuple[Family, ...] = tuple(
-    module.family
-    for module in (matmul, conv, attention, pointwise, reduction, softmax, norm, pooling, resize, embedding, memory, shape)
+    module.family for module in (matmul, conv, attention, pointwise, reduction, softmax, norm, pooling, resize, embedding, memory, shape)
 )
 
 _BUILT_IN = Formulas.from_families(FAMILIES)

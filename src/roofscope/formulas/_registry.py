@@ -7,8 +7,8 @@ import inspect
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from roofscope.events import OpEvent
 from roofscope.cost import Cost
+from roofscope.events import OpEvent
 
 Formula = Callable[[OpEvent], Cost]
 
@@ -28,9 +28,7 @@ class Formulas:
     user's formula never silently shadows a built-in one (or the other way round).
     """
 
-    def __init__(
-        self, formulas: dict[str, Formula] | None = None, families: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, formulas: dict[str, Formula] | None = None, families: dict[str, str] | None = None) -> None:
         self._formulas: dict[str, Formula] = dict(formulas or {})
         self._families: dict[str, str] = dict(families or {})
 
@@ -74,10 +72,7 @@ class Formulas:
         def decorator(formula: Formula) -> Formula:
             for name in names:
                 if name in self._formulas and not replace:
-                    raise ValueError(
-                        f"{name} already has a formula ({self._formulas[name].__qualname__}); "
-                        "pass replace=True to replace it"
-                    )
+                    raise ValueError(f"{name} already has a formula ({self._formulas[name].__qualname__}); pass replace=True to replace it")
             for name in names:
                 self._formulas[name] = formula
                 self._families[name] = "user"

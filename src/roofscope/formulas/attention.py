@@ -34,8 +34,8 @@ from __future__ import annotations
 import dataclasses
 from math import prod
 
-from roofscope.events import OpEvent, TensorMeta
 from roofscope.cost import Cost
+from roofscope.events import OpEvent, TensorMeta
 from roofscope.formulas._registry import Family, with_io
 from roofscope.formulas.norm import layer_norm_flops
 from roofscope.formulas.pointwise import GELU_FLOPS, RELU_FLOPS

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from math import prod
 
-from roofscope.events import OpEvent, TensorMeta
 from roofscope.cost import Cost
+from roofscope.events import OpEvent, TensorMeta
 from roofscope.formulas._registry import Family, with_io
 
 family = Family("conv")

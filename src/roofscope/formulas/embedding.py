@@ -9,8 +9,8 @@ with per-sample weights. Bytes as for embedding, the rows read once per index.
 
 from __future__ import annotations
 
-from roofscope.events import OpEvent
 from roofscope.cost import Cost
+from roofscope.events import OpEvent
 from roofscope.formulas._registry import Family
 
 family = Family("embedding")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from math import prod
 
-from roofscope.events import OpEvent
 from roofscope.cost import Cost
+from roofscope.events import OpEvent
 from roofscope.formulas._registry import Family, with_io
 
 family = Family("matmul")

@@ -18,8 +18,8 @@ Bytes:
 
 from __future__ import annotations
 
-from roofscope.events import OpEvent, TensorMeta
 from roofscope.cost import Cost
+from roofscope.events import OpEvent, TensorMeta
 from roofscope.formulas._registry import Family, with_io
 
 family = Family("memory")
@@ -27,15 +27,61 @@ family = Family("memory")
 
 def _copy_names() -> list[str]:
     names = [
-        "clone", "_to_copy", "cat", "stack", "hstack", "vstack", "repeat", "repeat_interleave",
-        "constant_pad_nd", "flip", "roll", "rot90", "tril", "triu", "masked_select", "nonzero",
-        "lift_fresh_copy", "index_put", "scatter", "masked_scatter", "_pdist_forward", "expand_copy",
-        "permute_copy", "view_copy", "transpose_copy", "unsqueeze_copy", "squeeze_copy", "slice_copy",
-        "select_copy", "t_copy", "alias_copy", "detach_copy", "split_copy",
-        "split_with_sizes_copy", "unbind_copy", "diagonal_copy", "unfold_copy", "as_strided_copy",
-        "one_hot", "bucketize", "searchsorted", "tril_indices", "triu_indices", "_unique",
-        "col2im", "im2col", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
-        "block_diag", "diag_embed", "diag", "_pin_memory", "to_padded_tensor",
+        "clone",
+        "_to_copy",
+        "cat",
+        "stack",
+        "hstack",
+        "vstack",
+        "repeat",
+        "repeat_interleave",
+        "constant_pad_nd",
+        "flip",
+        "roll",
+        "rot90",
+        "tril",
+        "triu",
+        "masked_select",
+        "nonzero",
+        "lift_fresh_copy",
+        "index_put",
+        "scatter",
+        "masked_scatter",
+        "_pdist_forward",
+        "expand_copy",
+        "permute_copy",
+        "view_copy",
+        "transpose_copy",
+        "unsqueeze_copy",
+        "squeeze_copy",
+        "slice_copy",
+        "select_copy",
+        "t_copy",
+        "alias_copy",
+        "detach_copy",
+        "split_copy",
+        "split_with_sizes_copy",
+        "unbind_copy",
+        "diagonal_copy",
+        "unfold_copy",
+        "as_strided_copy",
+        "one_hot",
+        "bucketize",
+        "searchsorted",
+        "tril_indices",
+        "triu_indices",
+        "_unique",
+        "col2im",
+        "im2col",
+        "pixel_shuffle",
+        "pixel_unshuffle",
+        "channel_shuffle",
+        "native_channel_shuffle",
+        "block_diag",
+        "diag_embed",
+        "diag",
+        "_pin_memory",
+        "to_padded_tensor",
     ]
     for kind in ("reflection", "replication"):
         names += [f"{kind}_pad{dims}" for dims in ("1d", "2d", "3d")]
@@ -65,10 +111,36 @@ def fill(event: OpEvent) -> Cost:
 
 def _creation_names() -> list[str]:
     names = [
-        "zeros", "ones", "full", "new_zeros", "new_ones", "new_full", "arange", "linspace", "logspace",
-        "eye", "rand", "randn", "randint", "randperm", "rand_like", "randn_like",
-        "randint_like", "normal", "normal_", "uniform", "uniform_", "bernoulli", "bernoulli_",
-        "exponential_", "geometric_", "cauchy_", "log_normal_", "random_", "multinomial", "poisson",
+        "zeros",
+        "ones",
+        "full",
+        "new_zeros",
+        "new_ones",
+        "new_full",
+        "arange",
+        "linspace",
+        "logspace",
+        "eye",
+        "rand",
+        "randn",
+        "randint",
+        "randperm",
+        "rand_like",
+        "randn_like",
+        "randint_like",
+        "normal",
+        "normal_",
+        "uniform",
+        "uniform_",
+        "bernoulli",
+        "bernoulli_",
+        "exponential_",
+        "geometric_",
+        "cauchy_",
+        "log_normal_",
+        "random_",
+        "multinomial",
+        "poisson",
         "_standard_gamma",
     ]
     return [f"aten.{name}" for name in names]
@@ -112,10 +184,14 @@ def scatter(event: OpEvent) -> Cost:
     sources = event.inputs[1:]
     updated = max((t for t in sources), key=lambda t: t.numel, default=None)
     updated_elements = updated.numel if updated is not None else 0
-    accumulate = (
-        event.op in ("aten.scatter_add_", "aten.scatter_add", "aten.index_add_", "aten.index_add", "aten.scatter_reduce_", "aten.scatter_reduce")
-        or bool(event.arg(3, "accumulate", False)) and event.op in ("aten.index_put_", "aten._index_put_impl_", "aten._unsafe_index_put")
-    )
+    accumulate = event.op in (
+        "aten.scatter_add_",
+        "aten.scatter_add",
+        "aten.index_add_",
+        "aten.index_add",
+        "aten.scatter_reduce_",
+        "aten.scatter_reduce",
+    ) or (bool(event.arg(3, "accumulate", False)) and event.op in ("aten.index_put_", "aten._index_put_impl_", "aten._unsafe_index_put"))
     out_of_place = not event.op.endswith("_")
     bytes_read = sum(t.nbytes for t in sources)
     bytes_written = updated_elements * target.itemsize

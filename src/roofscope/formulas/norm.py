@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from math import prod
 
-from roofscope.events import OpEvent, TensorMeta
 from roofscope.cost import Cost
+from roofscope.events import OpEvent, TensorMeta
 from roofscope.formulas._registry import Family, io_bytes, with_io
 
 family = Family("norm")
@@ -170,5 +170,5 @@ def logical_rms_norm_backward(event: OpEvent) -> Cost:
     """The backward of F.rms_norm as one logical op (``backward=True``): (grad_output, input[,
     weight]); ``output_mask`` says which of input and weight get a gradient. Costed as the fused
     kernel's backward (``_fused_rms_norm_backward``)."""
-    mask = tuple(event.kwargs.get("output_mask", (True, True))) + (False, False)
+    mask = (*tuple(event.kwargs.get("output_mask", (True, True))), False, False)
     return with_io(event, 0, _backward_flops(event.args[1].numel, (mask[0], mask[1], False)))

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from roofscope.events import OpEvent
 from roofscope.cost import Cost
+from roofscope.events import OpEvent
 from roofscope.formulas._registry import Family, with_io
 
 family = Family("pointwise")
@@ -28,40 +28,113 @@ SIGMOID_FLOPS = 4  # 1 / (1 + exp(-x)): negate, exp, add, divide
 PER_ELEMENT: dict[int, tuple[str, ...]] = {
     1: (
         # arithmetic and comparisons
-        "mul", "true_divide", "floor_divide", "remainder", "fmod",
-        "neg", "abs", "reciprocal", "sqrt", "rsqrt", "pow", "float_power", "square",
-        "maximum", "minimum", "fmax", "fmin", "clamp_min", "clamp_max",
-        "eq", "ne", "lt", "le", "gt", "ge", "where", "masked_fill", "sign", "sgn", "signbit",
-        "copysign", "heaviside", "isnan", "isinf", "nan_to_num", "logical_not", "logical_and",
-        "logical_or", "logical_xor", "floor", "ceil", "round", "trunc", "frac", "deg2rad", "rad2deg",
+        "mul",
+        "true_divide",
+        "floor_divide",
+        "remainder",
+        "fmod",
+        "neg",
+        "abs",
+        "reciprocal",
+        "sqrt",
+        "rsqrt",
+        "pow",
+        "float_power",
+        "square",
+        "maximum",
+        "minimum",
+        "fmax",
+        "fmin",
+        "clamp_min",
+        "clamp_max",
+        "eq",
+        "ne",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "where",
+        "masked_fill",
+        "sign",
+        "sgn",
+        "signbit",
+        "copysign",
+        "heaviside",
+        "isnan",
+        "isinf",
+        "nan_to_num",
+        "logical_not",
+        "logical_and",
+        "logical_or",
+        "logical_xor",
+        "floor",
+        "ceil",
+        "round",
+        "trunc",
+        "frac",
+        "deg2rad",
+        "rad2deg",
         # elementary functions
-        "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan", "asin", "acos",
-        "atan", "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "erfc", "erfinv",
-        "lgamma", "digamma", "i0",
+        "exp",
+        "exp2",
+        "expm1",
+        "log",
+        "log2",
+        "log10",
+        "log1p",
+        "sin",
+        "cos",
+        "tan",
+        "asin",
+        "acos",
+        "atan",
+        "atan2",
+        "sinh",
+        "cosh",
+        "tanh",
+        "asinh",
+        "acosh",
+        "atanh",
+        "erf",
+        "erfc",
+        "erfinv",
+        "lgamma",
+        "digamma",
+        "i0",
         # activations: relu = max(x, 0); threshold = x > t ? x : value
-        "relu", "threshold",
+        "relu",
+        "threshold",
         # backward of relu / threshold: grad where x > t
         "threshold_backward",
     ),
     2: (
-        "hardtanh", "relu6",  # min(max(x, lo), hi)
-        "leaky_relu", "_prelu_kernel", "rrelu_with_noise",  # x > 0 ? x : a * x
+        "hardtanh",
+        "relu6",  # min(max(x, lo), hi)
+        "leaky_relu",
+        "_prelu_kernel",
+        "rrelu_with_noise",  # x > 0 ? x : a * x
         "hardshrink",  # |x| > l ? x : 0
         "xlogy",  # x * log(y)
         "native_dropout",  # x * mask * 1 / (1 - p)
-        "native_dropout_backward", "hardtanh_backward", "leaky_relu_backward", "hardsigmoid_backward",
+        "native_dropout_backward",
+        "hardtanh_backward",
+        "leaky_relu_backward",
+        "hardsigmoid_backward",
     ),
     3: (
         "softshrink",  # |x| > l ? x - l * sign(x) : 0
         "lerp",  # a + w * (b - a)
         "logit",  # log(x / (1 - x))
-        "sigmoid_backward", "tanh_backward",  # g * y * (1 - y), g * (1 - y^2)
+        "sigmoid_backward",
+        "tanh_backward",  # g * y * (1 - y), g * (1 - y^2)
         "sinc",  # sin(pi x) / (pi x)
     ),
     4: (
         "sigmoid",  # 1 / (1 + exp(-x))
         "hardsigmoid",  # min(max(x + 3, 0), 6) / 6
-        "hardswish_backward", "elu_backward", "_prelu_kernel_backward",
+        "hardswish_backward",
+        "elu_backward",
+        "_prelu_kernel_backward",
     ),
     5: (
         "silu",  # x * sigmoid(x)
@@ -69,7 +142,8 @@ PER_ELEMENT: dict[int, tuple[str, ...]] = {
         "mish",  # x * tanh(log(1 + exp(x)))
         "glu",  # a * sigmoid(b), per output element
         "log_sigmoid_forward",  # -log(1 + exp(-x)): negate, exp, add, log, negate
-        "softplus_backward", "log_sigmoid_backward",
+        "softplus_backward",
+        "log_sigmoid_backward",
     ),
     7: ("silu_backward",),  # sigmoid 4, then g * s * (1 + x * (1 - s)) 3
     9: ("gelu_backward",),  # cdf and pdf of x, combined
@@ -96,10 +170,24 @@ def per_element(flops_per_element: int) -> Callable[[OpEvent], Cost]:
 
 
 # Ops that have no in-place variant in aten (torch.ops.aten has no maximum_, where_, glu_, ...).
-NO_INPLACE = frozenset({
-    "maximum", "minimum", "fmax", "fmin", "where", "signbit", "isnan", "isinf", "_prelu_kernel",
-    "hardshrink", "native_dropout", "softshrink", "glu", "log_sigmoid_forward",
-})
+NO_INPLACE = frozenset(
+    {
+        "maximum",
+        "minimum",
+        "fmax",
+        "fmin",
+        "where",
+        "signbit",
+        "isnan",
+        "isinf",
+        "_prelu_kernel",
+        "hardshrink",
+        "native_dropout",
+        "softshrink",
+        "glu",
+        "log_sigmoid_forward",
+    }
+)
 
 
 def _both(names: tuple[str, ...]) -> list[str]:

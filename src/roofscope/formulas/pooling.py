@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from math import prod
 
-from roofscope.events import OpEvent
 from roofscope.cost import Cost
+from roofscope.events import OpEvent
 from roofscope.formulas._registry import Family, with_io
 
 family = Family("pooling")
@@ -71,7 +71,13 @@ def _adaptive_elements(event: OpEvent) -> tuple[int, int]:
     return planes * per_window, out.numel
 
 
-@family("aten._adaptive_avg_pool2d", "aten._adaptive_avg_pool3d", "aten.adaptive_avg_pool1d", "aten.adaptive_avg_pool2d", "aten.adaptive_avg_pool3d")
+@family(
+    "aten._adaptive_avg_pool2d",
+    "aten._adaptive_avg_pool3d",
+    "aten.adaptive_avg_pool1d",
+    "aten.adaptive_avg_pool2d",
+    "aten.adaptive_avg_pool3d",
+)
 def adaptive_avg_pool(event: OpEvent) -> Cost:
     """Sum of the window sizes: one add per element beyond the first and one divide per window."""
     window_total, _ = _adaptive_elements(event)

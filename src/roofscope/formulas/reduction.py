@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from roofscope.events import OpEvent, TensorMeta
 from roofscope.cost import Cost
+from roofscope.events import OpEvent, TensorMeta
 from roofscope.formulas._registry import Family, with_io
 
 family = Family("reduction")
@@ -94,6 +94,24 @@ def _no_flops(event: OpEvent) -> Cost:
 
 
 family.add(
-    [f"aten.{name}" for name in ("sort", "argsort", "topk", "kthvalue", "median", "nanmedian", "mode", "msort", "all", "any", "count_nonzero", "unique_dim", "_unique2", "unique_consecutive")],
+    [
+        f"aten.{name}"
+        for name in (
+            "sort",
+            "argsort",
+            "topk",
+            "kthvalue",
+            "median",
+            "nanmedian",
+            "mode",
+            "msort",
+            "all",
+            "any",
+            "count_nonzero",
+            "unique_dim",
+            "_unique2",
+            "unique_consecutive",
+        )
+    ],
     _no_flops,
 )

@@ -11,8 +11,8 @@ Bytes = input read once, output written once.
 
 from __future__ import annotations
 
-from roofscope.events import OpEvent
 from roofscope.cost import Cost
+from roofscope.events import OpEvent
 from roofscope.formulas._registry import Family, with_io
 
 family = Family("softmax")

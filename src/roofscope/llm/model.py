@@ -76,9 +76,9 @@ class LLM:
         self.preset = preset
         self.causal = causal
         self.strict = strict
-        self.model = model if model is not None else build(preset)
+        self.model: torch.nn.Module = model if model is not None else build(preset)
         self.dtype = model_dtype(self.model)  # the dtype the model is built (and captured) in: the published one
-        self.config = self.model.config
+        self.config: Any = self.model.config
         self._reports: dict[tuple[Any, ...], Report] = {}
 
     # -- shapes -------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ class LLM:
         if self.precision is None:
             return int(self._param_count.bytes)
         embeddings = {id(m.weight) for m in self.model.modules() if isinstance(m, torch.nn.Embedding)}
-        output = self.model.get_output_embeddings() if hasattr(self.model, "get_output_embeddings") else None
+        output = self._output_embeddings()
         output_id = id(output.weight) if output is not None and hasattr(output, "weight") else None
         total = 0
         for parameter in self.model.parameters():  # deduplicated: a tied weight once
@@ -181,6 +181,11 @@ class LLM:
         total, active = self._expert_params()
         return self.params - total + active
 
+    def _output_embeddings(self) -> Any:
+        """The output projection (lm_head) of a transformers model, None for a model without one."""
+        get = getattr(self.model, "get_output_embeddings", None)
+        return get() if callable(get) else None
+
     @property
     def embedding_params(self) -> int:
         """Input embeddings (token and learned position) and an untied output projection."""
@@ -190,7 +195,7 @@ class LLM:
             if isinstance(module, torch.nn.Embedding) and id(module.weight) not in seen:
                 seen.add(id(module.weight))
                 count += module.weight.numel()
-        output = self.model.get_output_embeddings() if hasattr(self.model, "get_output_embeddings") else None
+        output = self._output_embeddings()
         if output is not None and id(output.weight) not in seen:
             count += output.weight.numel()
         return count
@@ -315,9 +320,7 @@ class LLM:
     # -- time ---------------------------------------------------------------------------------
     def _predicted(self, report: Report, what: str) -> float:
         if self.device is None:
-            raise AnalysisError(
-                f"{what} needs a device: LLM({self.name!r}, device='a100-80gb', ...) or peak_tflops= and bandwidth_gbs="
-            )
+            raise AnalysisError(f"{what} needs a device: LLM({self.name!r}, device='a100-80gb', ...) or peak_tflops= and bandwidth_gbs=")
         return float(report.total.predicted_s or 0.0)
 
     def prefill_time(self, batch: int = 1, seq_len: int = 2048) -> float:

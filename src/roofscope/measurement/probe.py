@@ -36,8 +36,9 @@ from typing import Any
 
 import torch
 
-from roofscope.precision import torch_dtype
 from roofscope.devices import Device, DeviceError, catalog_match, device_from_entry, figure_value, get_device, to_toml
+from roofscope.precision import torch_dtype
+from roofscope.timing import clock_for, cpu_name, thread_count
 
 __all__ = ["GEMM_PRECISIONS", "Probe", "ProbeFigure", "probe"]
 
@@ -51,6 +52,7 @@ CUDA_GEMM_N = 8192
 CPU_START_N = 256
 CPU_TARGET_S = 0.1
 CPU_MAX_N = 4096
+
 
 @dataclasses.dataclass(frozen=True)
 class ProbeFigure:
@@ -150,8 +152,15 @@ class Probe:
             "warmup": self.warmup,
             "catalog": self.catalog.key if self.catalog else None,
             "figures": [
-                {"figure": f.figure, "value": f.value, "unit": f.unit, "samples": list(f.samples), "how": f.how, "error": f.error,
-                 "catalog": figure_value(self.catalog, f.figure)}
+                {
+                    "figure": f.figure,
+                    "value": f.value,
+                    "unit": f.unit,
+                    "samples": list(f.samples),
+                    "how": f.how,
+                    "error": f.error,
+                    "catalog": figure_value(self.catalog, f.figure),
+                }
                 for f in self.figures
             ],
         }
@@ -163,7 +172,10 @@ class Probe:
         if path.suffix.lower() == ".json":
             text = json.dumps(entry, indent=2) + "\n"
         elif path.suffix.lower() == ".toml":
-            text = to_toml(entry, header=f"roofscope probe: the measured ceilings of {self.name} on {self.host}. Use: roofscope MODEL --device {path.name}")
+            text = to_toml(
+                entry,
+                header=f"roofscope probe: the measured ceilings of {self.name} on {self.host}. Use: roofscope MODEL --device {path.name}",
+            )
         else:
             raise ValueError(f"a device file is .toml or .json, not {path.name!r}")
         path.write_text(text, encoding="utf-8")
@@ -188,8 +200,6 @@ class _Timer:
     perf_counter on CPU (synchronous ops)."""
 
     def __init__(self, device: torch.device) -> None:
-        from roofscope.measurement.run import clock_for
-
         self.device = device
         self.clock = clock_for(device)
 
@@ -242,10 +252,13 @@ def _gemm(precision: str, n: int, device: torch.device, generator: torch.Generat
     return lambda: torch.mm(a, b, out=out)
 
 
-def _gemm_figure(precision: str, device: torch.device, timer: _Timer, size: int | None, repeats: int, warmup: int, generator: torch.Generator) -> ProbeFigure:
+def _gemm_figure(
+    precision: str, device: torch.device, timer: _Timer, size: int | None, repeats: int, warmup: int, generator: torch.Generator
+) -> ProbeFigure:
     figure = GEMM_PRECISIONS[precision]
     if precision == "tf32" and device.type != "cuda":
         return ProbeFigure(figure, None, error="TF32 is a tensor-core mode of NVIDIA GPUs; not probed on CPU")
+    run: Callable[[], Any] | None = None
     try:
         with _tf32(precision == "tf32") if device.type == "cuda" else contextlib.nullcontext():
             if size is None and device.type == "cuda":
@@ -269,11 +282,17 @@ def _gemm_figure(precision: str, device: torch.device, timer: _Timer, size: int 
         run = None  # free the operands before the next precision
     flops = 2 * n**3
     rates = tuple(flops / t for t in times)
-    op = "torch._scaled_mm (float8_e4m3fn, unit scales, bf16 out)" if precision == "fp8" else f"torch.mm {precision}" + (" (TF32 off)" if precision == "fp32" and device.type == "cuda" else "")
+    op = (
+        "torch._scaled_mm (float8_e4m3fn, unit scales, bf16 out)"
+        if precision == "fp8"
+        else f"torch.mm {precision}" + (" (TF32 off)" if precision == "fp32" and device.type == "cuda" else "")
+    )
     return ProbeFigure(figure, flops / statistics.median(times), rates, f"{n} x {n} x {n} {op}, random normal data, median of {repeats}")
 
 
-def _copy_figure(device: torch.device, timer: _Timer, nbytes: int | None, repeats: int, warmup: int, generator: torch.Generator) -> ProbeFigure:
+def _copy_figure(
+    device: torch.device, timer: _Timer, nbytes: int | None, repeats: int, warmup: int, generator: torch.Generator
+) -> ProbeFigure:
     if nbytes is None:
         if device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(device)
@@ -287,8 +306,12 @@ def _copy_figure(device: torch.device, timer: _Timer, nbytes: int | None, repeat
     moved = 2 * src.nbytes  # read src, write dst
     rates = tuple(moved / t for t in times)
     size = f"{src.nbytes / 2**30:g} GiB" if src.nbytes >= 2**30 else f"{src.nbytes / 2**20:g} MiB"
-    return ProbeFigure("memory_bandwidth", moved / statistics.median(times), rates,
-                       f"copy of {size} fp32 (bytes read + written), random normal data, median of {repeats}")
+    return ProbeFigure(
+        "memory_bandwidth",
+        moved / statistics.median(times),
+        rates,
+        f"copy of {size} fp32 (bytes read + written), random normal data, median of {repeats}",
+    )
 
 
 def _launch_figure(device: torch.device, timer: _Timer, ops: int, repeats: int, warmup: int, generator: torch.Generator) -> ProbeFigure:
@@ -301,8 +324,12 @@ def _launch_figure(device: torch.device, timer: _Timer, ops: int, repeats: int, 
 
     times = timer.samples(loop, repeats, warmup)
     per_op = tuple(t / ops for t in times)
-    return ProbeFigure("launch_overhead", statistics.median(times) / ops, per_op,
-                       f"{ops} tiny eager ops (a + b, 256 fp32 elements) back to back, no synchronisation between them; time / ops, median of {repeats}")
+    return ProbeFigure(
+        "launch_overhead",
+        statistics.median(times) / ops,
+        per_op,
+        f"{ops} tiny eager ops (a + b, 256 fp32 elements) back to back, no synchronisation between them; time / ops, median of {repeats}",
+    )
 
 
 def _memory_capacity(device: torch.device) -> float | None:
@@ -337,8 +364,6 @@ def probe(
     of the copied tensor; ``launch_ops``: tiny ops per launch-floor run. ``compare``: the catalog
     device shown beside the figures ("auto": the one matching the GPU's name; none on CPU).
     """
-    from roofscope.measurement.run import _threads, cpu_name
-
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
     if not isinstance(warmup, int) or warmup < 0:
@@ -361,7 +386,7 @@ def probe(
             target = torch.device("cuda", torch.cuda.current_device())
         name = torch.cuda.get_device_name(target)
     else:
-        name = f"{cpu_name()} ({_threads()})"
+        name = f"{cpu_name()} ({thread_count()})"
     if isinstance(compare, str) and compare == "auto":
         key = catalog_match(name) if target.type == "cuda" else None
         catalog = get_device(key) if key else None
@@ -371,7 +396,7 @@ def probe(
     timer = _Timer(target)
     figures = []
     devices = [target.index] if target.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), (torch.cuda.device(target) if target.type == "cuda" else contextlib.nullcontext()):
+    with torch.random.fork_rng(devices=devices), torch.cuda.device(target) if target.type == "cuda" else contextlib.nullcontext():
         generator = torch.Generator(device=target)
         generator.manual_seed(0)
         for precision in wanted:
@@ -380,7 +405,14 @@ def probe(
         figures.append(_launch_figure(target, timer, launch_ops, repeats, warmup, generator))
     version = torch.__version__ + (f", CUDA {torch.version.cuda}" if target.type == "cuda" and torch.version.cuda else "")
     return Probe(
-        device=str(target), name=name, figures=tuple(figures), repeats=repeats, warmup=warmup,
-        host=socket.gethostname(), date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        torch_version=version, memory_capacity=_memory_capacity(target), catalog=catalog,
+        device=str(target),
+        name=name,
+        figures=tuple(figures),
+        repeats=repeats,
+        warmup=warmup,
+        host=socket.gethostname(),
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        torch_version=version,
+        memory_capacity=_memory_capacity(target),
+        catalog=catalog,
     )

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import statistics
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any
@@ -38,9 +37,10 @@ from roofscope.capture import CaptureError, Guard, ModuleStack, Recorder, sessio
 from roofscope.devices import Device, DeviceError, resolve_device
 from roofscope.formulas import Formulas
 from roofscope.inputs import TensorSpec, prepare_inputs
-from roofscope.precision import torch_dtype
 from roofscope.measured import Measurement
+from roofscope.precision import torch_dtype
 from roofscope.report import Report
+from roofscope.timing import CpuClock, CudaClock, clock_for, cpu_name, thread_count
 
 __all__ = ["MeasureError", "cast_for_run", "measure"]
 
@@ -49,94 +49,17 @@ class MeasureError(AnalysisError):
     """The model cannot be measured as given; the message says what to change."""
 
 
-# ----------------------------------------------------------------------------------------------------
-# Clocks: one op, and one whole forward
-
-
-class _CpuClock:
-    name = "perf_counter_ns around each op"
-
-    def __init__(self) -> None:
-        self.durations: list[int] = []
-
-    def begin(self) -> None:
-        self.durations = []
-
-    def start(self) -> int:
-        return time.perf_counter_ns()
-
-    def stop(self, started: int) -> None:
-        self.durations.append(time.perf_counter_ns() - started)
-
-    def read(self) -> list[float]:
-        return [d / 1e9 for d in self.durations]
-
-    @contextlib.contextmanager
-    def forward(self, elapsed: list[float]) -> Iterator[None]:
-        started = time.perf_counter_ns()
-        yield
-        elapsed.append((time.perf_counter_ns() - started) / 1e9)
-
-
-class _CudaClock:
-    name = "CUDA events around each op (GPU time), one synchronisation per forward"
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.stream = torch.cuda.current_stream(device)
-        self.pairs: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []  # reused across forwards
-        self.used = 0
-
-    def _pair(self) -> tuple[torch.cuda.Event, torch.cuda.Event]:
-        if self.used == len(self.pairs):
-            self.pairs.append((torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)))
-        pair = self.pairs[self.used]
-        self.used += 1
-        return pair
-
-    def begin(self) -> None:
-        torch.cuda.synchronize(self.device)
-        self.used = 0
-
-    def start(self) -> tuple[torch.cuda.Event, torch.cuda.Event]:
-        pair = self._pair()
-        pair[0].record(self.stream)
-        return pair
-
-    def stop(self, pair: tuple[torch.cuda.Event, torch.cuda.Event]) -> None:
-        pair[1].record(self.stream)
-
-    def read(self) -> list[float]:
-        torch.cuda.synchronize(self.device)
-        return [start.elapsed_time(end) / 1e3 for start, end in self.pairs[: self.used]]
-
-    @contextlib.contextmanager
-    def forward(self, elapsed: list[float]) -> Iterator[None]:
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        torch.cuda.synchronize(self.device)  # an empty queue: the start event fires when the forward starts
-        start.record(self.stream)
-        yield
-        end.record(self.stream)
-        torch.cuda.synchronize(self.device)
-        elapsed.append(start.elapsed_time(end) / 1e3)
-
-
-def clock_for(device: torch.device) -> _CpuClock | _CudaClock:
-    """The clock for a device: CUDA events on CUDA, perf_counter on CPU."""
-    return _CudaClock(device) if device.type == "cuda" else _CpuClock()
-
-
 class _OpTimer(Recorder):
     """The analysis' dispatch mode (same decompositions, same logical ops, hence the same op
     sequence), but instead of describing each op it times it and notes its name and module."""
 
-    def __init__(self, modules: ModuleStack, clock: _CpuClock | _CudaClock) -> None:
+    def __init__(self, modules: ModuleStack, clock: CpuClock | CudaClock) -> None:
         super().__init__(modules)
         self.clock = clock
         self.seen: list[tuple[str, str]] = []
 
     def call(self, names: tuple[str, str], func: Any, args: Any, kwargs: Mapping[str, Any]) -> Any:
-        started = self.clock.start()
+        started: Any = self.clock.start()
         result = func(*args, **kwargs)
         self.clock.stop(started)
         self.seen.append((names[0], self.modules.current))
@@ -211,26 +134,7 @@ def _check_inputs(args: Sequence[Any], kwargs: Mapping[str, Any], run: torch.dev
 def _describe_device(run: torch.device) -> str:
     if run.type == "cuda":
         return f"{run} ({torch.cuda.get_device_name(run)})"
-    return f"cpu ({cpu_name()}, {_threads()})"
-
-
-def _threads() -> str:
-    count = torch.get_num_threads()
-    return f"{count} thread{'' if count == 1 else 's'}"
-
-
-def cpu_name() -> str:
-    """The CPU's model name, as /proc/cpuinfo or the platform module gives it."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    return f"cpu ({cpu_name()}, {thread_count()})"
 
 
 def _ceilings(roofline: Any, run: torch.device, overrides: dict[str, Any]) -> tuple[Device | None, str | None]:
@@ -292,11 +196,15 @@ def _cudnn_tf32() -> bool:
 def _first_difference(expected: list[tuple[str, str]], seen: list[tuple[str, str]]) -> str:
     for index, (want, got) in enumerate(zip(expected, seen)):
         if want != got:
-            return f"op {index}: the analysis ran {want[0]} in {want[1] or 'the model'}, the timed forward {got[0]} in {got[1] or 'the model'}"
+            return (
+                f"op {index}: the analysis ran {want[0]} in {want[1] or 'the model'}, the timed forward {got[0]} in {got[1] or 'the model'}"
+            )
     return f"the analysis ran {len(expected)} ops, the timed forward {len(seen)}"
 
 
-def cast_for_run(model: torch.nn.Module, inputs: Any, *, device: str = "auto", dtype: str | None = None) -> tuple[torch.nn.Module, Any, str]:
+def cast_for_run(
+    model: torch.nn.Module, inputs: Any, *, device: str = "auto", dtype: str | None = None
+) -> tuple[torch.nn.Module, Any, str]:
     """A model of the caller's own (one it built: it is moved and cast in place) made ready to
     measure: on ``device`` ("cpu", "cuda", "cuda:N", or "auto": CUDA when there is a GPU), cast to
     ``dtype`` ("fp32", "bf16", "fp16", "fp64"; None keeps it), in eval mode, with the floating-point
@@ -310,7 +218,9 @@ def cast_for_run(model: torch.nn.Module, inputs: Any, *, device: str = "auto", d
     if dtype:
         cast_to = torch_dtype(dtype)
         if cast_to is None:
-            raise MeasureError(f"measuring runs real kernels: the dtype casts the model and must be fp32, bf16, fp16 or fp64, not {dtype!r}")
+            raise MeasureError(
+                f"measuring runs real kernels: the dtype casts the model and must be fp32, bf16, fp16 or fp64, not {dtype!r}"
+            )
     if any(t.device.type == "meta" for t in model.parameters()):
         raise MeasureError("the model is built on the meta device (no weights): measuring needs a model with real weights")
     try:
@@ -394,12 +304,14 @@ def measure(
     model_name = name or model_name
     run = _run_device(model, device)
     try:
-        ceilings, origin = _ceilings(roofline, run, {"peak_tflops": peak_tflops, "bandwidth_gbs": bandwidth_gbs, "launch_overhead_us": launch_overhead_us})
+        ceilings, origin = _ceilings(
+            roofline, run, {"peak_tflops": peak_tflops, "bandwidth_gbs": bandwidth_gbs, "launch_overhead_us": launch_overhead_us}
+        )
     except DeviceError as error:
         raise MeasureError(str(error)) from None
     args, kwargs = prepare_inputs(model, inputs, device=run)
     _check_inputs(args, kwargs, run)
-    with _left_as_found(model, run), (torch.cuda.device(run) if run.type == "cuda" else contextlib.nullcontext()):
+    with _left_as_found(model, run), torch.cuda.device(run) if run.type == "cuda" else contextlib.nullcontext():
         report = analyze(
             model, dict(kwargs) if kwargs else list(args), formulas=formulas, device=ceilings, causal=causal, strict=strict, name=model_name
         )

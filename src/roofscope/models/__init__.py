@@ -91,5 +91,7 @@ def _resolve_module(spec: str) -> ResolvedModel:
     if spec.endswith(".py") and Path(spec).is_file():
         hint = f" Name the class or factory in it after a colon: {spec}:ClassName.{hint}"
     elif Path(spec).is_file():
-        hint = f" It is a file, but none roofscope reads (file.py:Class, model.pt2, a config.json, or a .pt/.pth/.bin/.ckpt checkpoint).{hint}"
+        hint = (
+            f" It is a file, but none roofscope reads (file.py:Class, model.pt2, a config.json, or a .pt/.pth/.bin/.ckpt checkpoint).{hint}"
+        )
     raise ModelSpecError(f"unknown model {spec!r}.{hint}")

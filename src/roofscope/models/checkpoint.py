@@ -74,7 +74,7 @@ def from_export(path_text: str) -> ResolvedModel:
             f"{path_text} holds data that only arbitrary code could load ({_unsupported_global(str(error)) or 'not weights only'}); "
             "roofscope reads .pt2 files with every torch.load weights-only, so it is refused as untrusted"
         ) from None
-    except Exception as error:  # noqa: BLE001 - any failure to read the archive is the user's to fix
+    except Exception as error:
         raise ModelSpecError(f"cannot load {path_text} with torch.export.load: {type(error).__name__}: {error}") from None
     inputs = None
     example = getattr(program, "example_inputs", None)
@@ -133,7 +133,7 @@ def _pickled_globals(path: Path, limit: int = 100_000) -> list[str]:
                 name = f"{strings[-2]}.{strings[-1]}".replace("__builtin__.", "builtins.")
                 if name not in allowed and name not in found:
                     found.append(name)
-    except Exception:  # noqa: BLE001 - a truncated or corrupt pickle: what was found so far
+    except Exception:
         pass
     return found
 
@@ -175,8 +175,10 @@ def from_checkpoint(path_text: str) -> NoReturn:
                 f"weights_only=False (that runs arbitrary code). A whole model saved with torch.save(model) is such a "
                 f"file. {_INSTEAD}"
             ) from None
-        raise ModelSpecError(f"cannot read {path_text} as a PyTorch checkpoint: it is neither a torch.save archive nor a pickle of tensors") from None
-    except Exception as error:  # noqa: BLE001 - a truncated or corrupt file: say so, without a traceback
+        raise ModelSpecError(
+            f"cannot read {path_text} as a PyTorch checkpoint: it is neither a torch.save archive nor a pickle of tensors"
+        ) from None
+    except Exception as error:
         reason = f"{type(error).__name__}: {error}" if str(error) else f"{type(error).__name__} (the file is empty or truncated)"
         raise ModelSpecError(f"cannot read {path_text} as a PyTorch checkpoint: {reason}") from None
     hugging_face = " (A Hugging Face checkpoint: give the config.json beside it.)" if path.suffix == ".bin" else ""

@@ -53,9 +53,7 @@ class SimpleAttentionBlock(nn.Module):
         self.queries = nn.Linear(embed_size, embed_size, bias=False)
         self.fc_out = nn.Linear(heads * self.head_dim, embed_size)
 
-    def forward(
-        self, values: torch.Tensor, keys: torch.Tensor, queries: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, values: torch.Tensor, keys: torch.Tensor, queries: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         batch = queries.shape[0]
         value_len, key_len, query_len = values.shape[1], keys.shape[1], queries.shape[1]
         values = self.values(values).reshape(batch, self.heads, value_len, self.head_dim)

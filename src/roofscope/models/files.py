@@ -42,7 +42,7 @@ def _build(target: Any, spec: str) -> tuple[torch.nn.Module, Any]:
         model = target()
     except TypeError as error:
         raise ModelSpecError(f"{spec!r} could not be called with no arguments: {error}") from None
-    except Exception as error:  # noqa: BLE001 - the user's constructor failed: say so, without a traceback
+    except Exception as error:
         raise ModelSpecError(f"building {spec!r} failed: {type(error).__name__}: {error}") from None
     if not isinstance(model, torch.nn.Module):
         raise ModelSpecError(f"{spec!r} returned a {type(model).__name__}, not an nn.Module")
@@ -74,7 +74,7 @@ def from_file(path_text: str, attribute: str, spec: str) -> ResolvedModel:
     try:
         try:
             module_spec.loader.exec_module(module)
-        except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's file failed to import
+        except (Exception, SystemExit) as error:
             raise ModelSpecError(f"importing {path_text} failed: {error_text(error)}") from None
         model, inputs = _build(_attribute(module, attribute, path_text), spec)
     except ModelSpecError:
@@ -88,7 +88,7 @@ def from_module(module_name: str, attribute: str, spec: str) -> ResolvedModel:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise ModelSpecError(f"cannot import {module_name!r} for {spec!r}: {error}") from None
-    except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's module failed to import
+    except (Exception, SystemExit) as error:
         raise ModelSpecError(f"importing {module_name!r} for {spec!r} failed: {error_text(error)}") from None
     model, inputs = _build(_attribute(module, attribute, f"module {module_name!r}"), spec)
     return ResolvedModel(attribute.rsplit(".", 1)[-1], model.eval(), inputs)

@@ -64,9 +64,7 @@ def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
 def _backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
     x, weight, expert_ids = ctx.saved_tensors
     grad_x = expert_linear(grad, weight, expert_ids, not ctx.transposed) if ctx.needs_input_grad[0] else None
-    grad_weight = (
-        expert_linear_weight_grad(x, grad, expert_ids, weight.shape[0], ctx.transposed) if ctx.needs_input_grad[1] else None
-    )
+    grad_weight = expert_linear_weight_grad(x, grad, expert_ids, weight.shape[0], ctx.transposed) if ctx.needs_input_grad[1] else None
     return grad_x, grad_weight, None, None
 
 

@@ -19,7 +19,7 @@ __all__ = ["build", "build_options", "from_transformer", "is_config_path", "is_m
 
 
 def is_config_path(spec: str) -> bool:
-    return spec.endswith(".json") and os.path.isfile(spec) or os.path.isfile(os.path.join(spec, "config.json"))
+    return (spec.endswith(".json") and os.path.isfile(spec)) or os.path.isfile(os.path.join(spec, "config.json"))
 
 
 def preset_from_config_file(path: str) -> Preset:
@@ -42,7 +42,11 @@ def preset_from_config_file(path: str) -> Preset:
         head = "image-classification"
     dtype_name = data.get("torch_dtype") or data.get("dtype") or "float32"
     dtype = getattr(torch, dtype_name) if isinstance(dtype_name, str) and hasattr(torch, dtype_name) else torch.float32
-    kwargs = {k: v for k, v in data.items() if k not in ("model_type", "architectures", "torch_dtype", "dtype", "transformers_version", "auto_map")}
+    kwargs = {
+        k: v
+        for k, v in data.items()
+        if k not in ("model_type", "architectures", "torch_dtype", "dtype", "transformers_version", "auto_map")
+    }
     return Preset(config_class, kwargs, head=head, dtype=dtype, source=path)
 
 

@@ -19,8 +19,18 @@ if TYPE_CHECKING:
     from roofscope.llm import ServingSummary
 
 CSV_COLUMNS = (
-    "name", "type", "depth", "calls", "params", "macs", "flops", "bytes_read", "bytes_written",
-    "intensity", "predicted_s", "bound",
+    "name",
+    "type",
+    "depth",
+    "calls",
+    "params",
+    "macs",
+    "flops",
+    "bytes_read",
+    "bytes_written",
+    "intensity",
+    "predicted_s",
+    "bound",
 )
 #: Added after CSV_COLUMNS in a measured report.
 MEASURED_COLUMNS = ("measured_s", "achieved_flops", "achieved_bandwidth", "utilization", "efficiency")
@@ -47,21 +57,23 @@ def module_rows(report: Report) -> list[dict[str, object]]:
             for column in MEASURED_COLUMNS:
                 value = getattr(figures, column)
                 extra[column] = "" if value is None else value
-        rows.append({
-            "name": module.name,
-            "type": module.type,
-            "depth": module.depth,
-            "calls": module.calls,
-            "params": module.params.total,
-            "macs": figures.macs,
-            "flops": figures.flops,
-            "bytes_read": figures.bytes_read,
-            "bytes_written": figures.bytes_written,
-            "intensity": round(figures.intensity, 6),
-            "predicted_s": "" if figures.predicted_s is None else figures.predicted_s,
-            "bound": figures.bound or "",
-            **extra,
-        })
+        rows.append(
+            {
+                "name": module.name,
+                "type": module.type,
+                "depth": module.depth,
+                "calls": module.calls,
+                "params": module.params.total,
+                "macs": figures.macs,
+                "flops": figures.flops,
+                "bytes_read": figures.bytes_read,
+                "bytes_written": figures.bytes_written,
+                "intensity": round(figures.intensity, 6),
+                "predicted_s": "" if figures.predicted_s is None else figures.predicted_s,
+                "bound": figures.bound or "",
+                **extra,
+            }
+        )
     return rows
 
 
@@ -102,17 +114,27 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
         figures = module.total
         name = ("&nbsp;&nbsp;" * module.depth) + (module.short_name or report.model_name)
         cells = [
-            _cell(name), _cell(module.type), str(module.calls), si(module.params.total, exact=exact),
-            si(figures.macs, exact=exact), si(figures.flops, exact=exact), nbytes(figures.bytes, exact=exact),
+            _cell(name),
+            _cell(module.type),
+            str(module.calls),
+            si(module.params.total, exact=exact),
+            si(figures.macs, exact=exact),
+            si(figures.flops, exact=exact),
+            nbytes(figures.bytes, exact=exact),
             f"{figures.intensity:.1f}",
         ]
         if timed:
             cells += [seconds(figures.predicted_s or 0.0), figures.bound or "-"]
         if measured:
-            cells += ["-"] * (4 if timed else 2) if figures.measured is None else [
-                seconds(figures.measured_s or 0.0), si(figures.achieved_flops or 0.0),
-                *([percent(figures.utilization), percent(figures.efficiency)] if timed else []),
-            ]
+            cells += (
+                ["-"] * (4 if timed else 2)
+                if figures.measured is None
+                else [
+                    seconds(figures.measured_s or 0.0),
+                    si(figures.achieved_flops or 0.0),
+                    *([percent(figures.utilization), percent(figures.efficiency)] if timed else []),
+                ]
+            )
         lines.append("| " + " | ".join(cells) + " |")
     total = report.total
     lines += [
@@ -131,7 +153,7 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
             f"- forward FLOPs: {report.forward.flops:,}; backward FLOPs: {backward.flops:,}"
             f" (backward/forward {report.backward_forward_ratio or 0:.2f})"
         )
-    if timed and total.predicted_s is not None:
+    if report.device is not None and total.predicted_s is not None:
         precision = report.precision.name if report.precision else "model dtype"
         lines.append(
             f"- roofline on {report.device.name} ({precision}): predicted {seconds(total.predicted_s)}, "
@@ -155,7 +177,13 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
             lines.append(f"- note: {run.note}")
         found = report.shortfalls(limit=10)
         if found:
-            lines += ["", "## Furthest below their roof", "", "| op | module | predicted | measured | eff | util | bound |", "|---|---|---:|---:|---:|---:|---|"]
+            lines += [
+                "",
+                "## Furthest below their roof",
+                "",
+                "| op | module | predicted | measured | eff | util | bound |",
+                "|---|---|---:|---:|---:|---:|---|",
+            ]
             for record in found:
                 timing, taken = record.timing, record.measured
                 assert timing is not None and taken is not None

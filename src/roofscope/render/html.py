@@ -8,11 +8,10 @@ inline SVG. ``to_html(report, full=False)`` is the compact fragment notebooks sh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import html
 import io
 import re
+from typing import TYPE_CHECKING
 
 from roofscope.render.llm import llm_html
 from roofscope.render.units import nbytes, percent, seconds, si
@@ -80,7 +79,11 @@ def _e(text: object) -> str:
 def _figures_cells(module: ModuleReport, timed: bool, measured: bool = False) -> str:
     figures = module.total
     cells = [
-        si(module.params.total), si(figures.macs), si(figures.flops), nbytes(figures.bytes), f"{figures.intensity:.1f}",
+        si(module.params.total),
+        si(figures.macs),
+        si(figures.flops),
+        nbytes(figures.bytes),
+        f"{figures.intensity:.1f}",
         (f'<span class="{figures.bound}">{seconds(figures.predicted_s or 0.0)} {figures.bound or ""}</span>' if timed else "-"),
     ]
     if measured:
@@ -108,7 +111,9 @@ def _tree(module: ModuleReport, report: Report, timed: bool, open_depth: int) ->
 def _op_table(report: Report) -> str:
     whole = report.total.flops
     measured = report.total.measured_s
-    columns = ("op", "family", "calls", "MACs", "FLOPs", "bytes", "FLOP/B", "%FLOPs") + (("measured", "%measured") if measured is not None else ())
+    columns = ("op", "family", "calls", "MACs", "FLOPs", "bytes", "FLOP/B", "%FLOPs") + (
+        ("measured", "%measured") if measured is not None else ()
+    )
     head = "".join(f'<th class="{"l" if i < 2 else ""}">{name}</th>' for i, name in enumerate(columns))
     rows = []
     for summary in report.by_op().values():
@@ -116,13 +121,21 @@ def _op_table(report: Report) -> str:
         timed = ""
         if measured is not None:
             time = summary.measured_s
-            timed = (f'<td data-v="{time:.6g}">{seconds(time)}</td><td data-v="{100 * time / measured if measured else 0:.6g}">'
-                     f'{100 * time / measured if measured else 0:.1f}%</td>') if time is not None else '<td data-v="-1">-</td>' * 2
+            timed = (
+                (
+                    f'<td data-v="{time:.6g}">{seconds(time)}</td><td data-v="{100 * time / measured if measured else 0:.6g}">'
+                    f"{100 * time / measured if measured else 0:.1f}%</td>"
+                )
+                if time is not None
+                else '<td data-v="-1">-</td>' * 2
+            )
         if cost is None:
             rows.append(
                 f'<tr class="uncounted"><td data-v="{_e(summary.name)}"><code>{_e(summary.name)}</code></td>'
                 f'<td class="l" data-v="uncounted">uncounted</td><td data-v="{summary.calls}">{summary.calls}</td>'
-                + '<td data-v="-1">?</td>' * 5 + timed + "</tr>"
+                + '<td data-v="-1">?</td>' * 5
+                + timed
+                + "</tr>"
             )
             continue
         share = 100 * cost.flops / whole if whole else 0.0
@@ -151,9 +164,13 @@ def _shortfalls(report: Report, limit: int = 15) -> str:
         assert timing is not None and measured is not None
         lost = max(measured.shortfall_s or 0.0, 0.0)
         cells = [
-            (timing.predicted_s, seconds(timing.predicted_s)), (measured.measured_s, seconds(measured.measured_s)), (lost, seconds(lost)),
-            (measured.efficiency or 0, percent(measured.efficiency)), (measured.achieved_flops or 0, si(measured.achieved_flops or 0)),
-            (measured.utilization or 0, percent(measured.utilization)), (measured.achieved_bandwidth or 0, nbytes(int(measured.achieved_bandwidth or 0))),
+            (timing.predicted_s, seconds(timing.predicted_s)),
+            (measured.measured_s, seconds(measured.measured_s)),
+            (lost, seconds(lost)),
+            (measured.efficiency or 0, percent(measured.efficiency)),
+            (measured.achieved_flops or 0, si(measured.achieved_flops or 0)),
+            (measured.utilization or 0, percent(measured.utilization)),
+            (measured.achieved_bandwidth or 0, nbytes(int(measured.achieved_bandwidth or 0))),
             (measured.bandwidth_utilization or 0, percent(measured.bandwidth_utilization)),
         ]
         rows.append(
@@ -162,8 +179,10 @@ def _shortfalls(report: Report, limit: int = 15) -> str:
             + "".join(f'<td data-v="{value:.6g}">{text}</td>' for value, text in cells)
             + f'<td class="{timing.bound}" data-v="{timing.bound}">{timing.bound}</td></tr>'
         )
-    return ('<h2>Furthest below their roof</h2><p class="muted">time lost = measured - predicted; eff = predicted / measured</p>'
-            f'<table class="sortable" id="shortfalls" data-sort="4"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return (
+        '<h2>Furthest below their roof</h2><p class="muted">time lost = measured - predicted; eff = predicted / measured</p>'
+        f'<table class="sortable" id="shortfalls" data-sort="4"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
 
 
 def _chart(report: Report) -> str:
@@ -176,7 +195,7 @@ def _chart(report: Report) -> str:
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg")
     svg = buffer.getvalue()
-    svg = svg[svg.find("<svg"):]  # drop the XML prolog and doctype: inline SVG in HTML needs neither
+    svg = svg[svg.find("<svg") :]  # drop the XML prolog and doctype: inline SVG in HTML needs neither
     svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)  # matplotlib's RDF credits: URLs, no content
     return f'<h2>Roofline</h2><div class="chart">{svg}</div>'
 
@@ -184,8 +203,11 @@ def _chart(report: Report) -> str:
 def _totals(report: Report) -> str:
     total = report.total
     cards = [
-        ("params", si(report.params.total)), ("MACs", si(total.macs)), ("FLOPs", si(total.flops)),
-        ("bytes read", nbytes(total.bytes_read)), ("bytes written", nbytes(total.bytes_written)),
+        ("params", si(report.params.total)),
+        ("MACs", si(total.macs)),
+        ("FLOPs", si(total.flops)),
+        ("bytes read", nbytes(total.bytes_read)),
+        ("bytes written", nbytes(total.bytes_written)),
         ("intensity", f"{total.intensity:.1f} FLOP/B"),
     ]
     if report.device is not None and total.predicted_s is not None:
@@ -198,8 +220,10 @@ def _totals(report: Report) -> str:
         if total.efficiency is not None:
             cards.append(("roofline efficiency", percent(total.efficiency)))
     body = "".join(f'<div class="card"><span class="muted">{name}</span><b>{_e(value)}</b></div>' for name, value in cards)
-    exact = (f'<p class="muted">exact: {total.macs:,} MACs, {total.flops:,} FLOPs, {total.bytes_read:,} bytes read, '
-             f"{total.bytes_written:,} bytes written, {report.params.total:,} params</p>")
+    exact = (
+        f'<p class="muted">exact: {total.macs:,} MACs, {total.flops:,} FLOPs, {total.bytes_read:,} bytes read, '
+        f"{total.bytes_written:,} bytes written, {report.params.total:,} params</p>"
+    )
     if run is not None:
         exact += (
             f'<p class="muted">measured on {_e(run.device)}: median of {run.repeats} plain forwards after {run.warmup} warm-up '
@@ -217,8 +241,7 @@ def _uncounted(report: Report) -> str:
     if not report.uncounted:
         return '<div class="ok">Every op call is counted.</div>'
     listed = ", ".join(f"<code>{_e(name)}</code> x{calls}" for name, calls in report.uncounted.items())
-    return (f'<div class="warn"><b>{sum(report.uncounted.values())} op call(s) have no formula and are NOT in the '
-            f"totals:</b> {listed}</div>")
+    return f'<div class="warn"><b>{sum(report.uncounted.values())} op call(s) have no formula and are NOT in the totals:</b> {listed}</div>'
 
 
 def to_html(report: Report, *, full: bool = True, open_depth: int = 1, serving: ServingSummary | None = None) -> str:
@@ -226,7 +249,7 @@ def to_html(report: Report, *, full: bool = True, open_depth: int = 1, serving: 
     transformer's serving summary, is shown after the totals."""
     timed = report.device is not None
     subtitle = f"inputs {', '.join(report.inputs)}"
-    if timed:
+    if report.device is not None:
         precision = report.precision.name if report.precision else "model dtype"
         subtitle += f"; roofline on {report.device.name}, {precision}"
     measured = report.total.measured is not None
@@ -236,7 +259,7 @@ def to_html(report: Report, *, full: bool = True, open_depth: int = 1, serving: 
     head = '<div class="head"><span>module</span>' + "".join(f'<span class="n">{c}</span>' for c in columns) + "</div>"
     parts = [
         f'<div class="roofscope"><style>{_CSS}</style>',
-        f"<h1>{_e(report.model_name)}</h1><p class=\"muted\">{_e(subtitle)}</p>",
+        f'<h1>{_e(report.model_name)}</h1><p class="muted">{_e(subtitle)}</p>',
         _totals(report),
         _uncounted(report),
         f'<h2>Modules</h2><div class="tree{" m" if measured else ""}">{head}{_tree(report.root, report, timed, open_depth)}</div>',
@@ -244,7 +267,7 @@ def to_html(report: Report, *, full: bool = True, open_depth: int = 1, serving: 
     if serving is not None:
         parts.insert(3, llm_html(serving))
     if full:
-        parts += [f"<h2>Ops</h2><p class=\"muted\">click a column header to sort</p>{_op_table(report)}", _shortfalls(report), _chart(report)]
+        parts += [f'<h2>Ops</h2><p class="muted">click a column header to sort</p>{_op_table(report)}', _shortfalls(report), _chart(report)]
     parts.append(f'<p class="muted"><i>{_e(report.convention)}</i></p>')
     if report.measurement is not None:
         parts.append(f'<p class="muted"><i>{_e(MEASURED_CONVENTION)}</i></p>')
@@ -253,6 +276,6 @@ def to_html(report: Report, *, full: bool = True, open_depth: int = 1, serving: 
     if not full:
         return body
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>roofscope: {_e(report.model_name)}</title></head><body>{body}<script>{_JS}</script></body></html>\n"
     )

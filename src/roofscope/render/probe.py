@@ -33,9 +33,12 @@ def probe_table(result: Probe) -> Table:
         spread = item.spread
         ratio = f"{item.value / listed:.2f}" if item.value and listed else "-"
         table.add_row(
-            item.figure, _format(item.figure, item.value),
+            item.figure,
+            _format(item.figure, item.value),
             f"{_format(item.figure, spread[0])} - {_format(item.figure, spread[1])}" if spread else "-",
-            _format(item.figure, listed), ratio, item.error or item.how,
+            _format(item.figure, listed),
+            ratio,
+            item.error or item.how,
             style="yellow" if item.error else None,
         )
     return table

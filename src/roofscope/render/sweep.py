@@ -31,12 +31,17 @@ def rows_table(rows: list[Row], *, first: str, exact: bool = False) -> Any:
         total = row.report.total
         cells = [
             row.label if row.value is None else str(row.value),
-            si(row.report.params.total, exact=exact), si(total.macs, exact=exact), si(total.flops, exact=exact),
-            nbytes(total.bytes, exact=exact), f"{total.intensity:.1f}",
+            si(row.report.params.total, exact=exact),
+            si(total.macs, exact=exact),
+            si(total.flops, exact=exact),
+            nbytes(total.bytes, exact=exact),
+            f"{total.intensity:.1f}",
         ]
         if timed:
             cells += [
-                seconds(total.predicted_s or 0.0), si(row.throughput or 0.0), total.bound or "-",
+                seconds(total.predicted_s or 0.0),
+                si(row.throughput or 0.0),
+                total.bound or "-",
                 f"{100 * (total.memory_bound_share or 0):.0f}%",
             ]
         table.add_row(*cells)
@@ -57,7 +62,10 @@ def rows_text(rows: list[Row], fmt: str) -> str:
     if fmt != "md":
         raise ValueError(f"the rows are written as json, csv or md, not {fmt}")
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join("" if row[c] is None else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])) for c in columns) + " |" for row in data]
+    lines += [
+        "| " + " | ".join("" if row[c] is None else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])) for c in columns) + " |"
+        for row in data
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -70,7 +78,7 @@ def plot_sweep(rows: list[Row], path: Any, *, axis: str = "batch") -> Any:
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     report = rows[0].report
-    xs = [row.value for row in rows]
+    xs = [row.value for row in rows if row.value is not None]
     figure = Figure(figsize=(11, 7.5), dpi=110, layout="constrained")
     panels = figure.subplots(2, 2, sharex=True)
     label = {"batch": "batch size", "size": "image size (pixels)", "seq": "sequence length"}[axis]
@@ -94,13 +102,19 @@ def plot_sweep(rows: list[Row], path: Any, *, axis: str = "batch") -> Any:
     ax.legend(fontsize=8)
 
     ax = panels[1][0]
-    timed = [row for row in rows if row.throughput]
-    ax.plot([row.value for row in timed], [row.throughput for row in timed], "o-", color="#1d7874")
-    ax.set_ylim(0, max([row.throughput or 0.0 for row in timed] + [1.0]) * 1.12)
+    timed = [(row.value, row.throughput) for row in rows if row.throughput]
+    ax.plot([value for value, _ in timed], [throughput for _, throughput in timed], "o-", color="#1d7874")
+    ax.set_ylim(0, max([throughput for _, throughput in timed] + [1.0]) * 1.12)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: si(v)))
-    for row in timed[-1:]:
-        ax.annotate(f"{si(row.throughput)} samples/s", (row.value, row.throughput), xytext=(-4, 6),
-                    textcoords="offset points", ha="right", fontsize=8)
+    for value, throughput in timed[-1:]:
+        ax.annotate(
+            f"{si(throughput)} samples/s",
+            (value, throughput),
+            xytext=(-4, 6),
+            textcoords="offset points",
+            ha="right",
+            fontsize=8,
+        )
     ax.set_title("predicted throughput (samples / s)", loc="left", fontsize=10)
 
     ax = panels[1][1]
@@ -121,8 +135,9 @@ def plot_sweep(rows: list[Row], path: Any, *, axis: str = "batch") -> Any:
     for ax in panels[1]:
         ax.set_xlabel(label)
     if cross is not None:
-        panels[1][1].annotate(f"compute-bound from {axis} {cross.value}", (cross.value, 50), xytext=(6, 8),
-                              textcoords="offset points", fontsize=8)
+        panels[1][1].annotate(
+            f"compute-bound from {axis} {cross.value}", (cross.value, 50), xytext=(6, 8), textcoords="offset points", fontsize=8
+        )
         verdict = f"crosses from memory- to compute-bound at {axis} {cross.value}"
     elif rows[-1].report.total.bound == "memory":
         verdict = f"memory-bound over the whole sweep ({100 * (rows[-1].report.total.memory_bound_share or 0):.0f}% of time in memory-bound ops at {axis} {xs[-1]})"
@@ -134,5 +149,3 @@ def plot_sweep(rows: list[Row], path: Any, *, axis: str = "batch") -> Any:
     if path is not None:
         figure.savefig(path)
     return figure
-
-

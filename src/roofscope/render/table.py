@@ -63,24 +63,26 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
         style = "bold" if module.depth == 0 else ("dim" if module.calls == 0 else None)
         cost = module.total
         labels.append((label, style))
-        rows.append([
-            si(module.params.total, exact=exact),
-            si(cost.macs, exact=exact),
-            si(cost.flops, exact=exact),
-            nbytes(cost.bytes, exact=exact),
-            f"{cost.intensity:.1f}",
-            _share(cost.flops, whole),
-            *(
-                (
-                    seconds(cost.predicted_s or 0.0),
-                    f"{100 * (cost.predicted_s or 0.0) / whole_time:.1f}%" if whole_time else "-",
-                    cost.bound or "-",
-                )
-                if timed
-                else ()
-            ),
-            *(_measured_cells(cost, whole_measured, timed) if measured else ()),
-        ])
+        rows.append(
+            [
+                si(module.params.total, exact=exact),
+                si(cost.macs, exact=exact),
+                si(cost.flops, exact=exact),
+                nbytes(cost.bytes, exact=exact),
+                f"{cost.intensity:.1f}",
+                _share(cost.flops, whole),
+                *(
+                    (
+                        seconds(cost.predicted_s or 0.0),
+                        f"{100 * (cost.predicted_s or 0.0) / whole_time:.1f}%" if whole_time else "-",
+                        cost.bound or "-",
+                    )
+                    if timed
+                    else ()
+                ),
+                *(_measured_cells(cost, whole_measured, timed) if measured else ()),
+            ]
+        )
         if module.depth < depth:
             for child in module.children:
                 add(child)
@@ -118,9 +120,15 @@ def shortfall_table(report: Report, *, limit: int = 12) -> Table | None:
         assert timing is not None and measured is not None
         table.add_row(
             f"{record.name.removeprefix('aten.')} @ {record.module or report.model_name}",
-            seconds(timing.predicted_s), seconds(measured.measured_s), seconds(max(measured.shortfall_s or 0.0, 0.0)),
-            percent(measured.efficiency), si(measured.achieved_flops or 0.0), percent(measured.utilization),
-            nbytes(int(measured.achieved_bandwidth or 0)), percent(measured.bandwidth_utilization), timing.bound or "-",
+            seconds(timing.predicted_s),
+            seconds(measured.measured_s),
+            seconds(max(measured.shortfall_s or 0.0, 0.0)),
+            percent(measured.efficiency),
+            si(measured.achieved_flops or 0.0),
+            percent(measured.utilization),
+            nbytes(int(measured.achieved_bandwidth or 0)),
+            percent(measured.bandwidth_utilization),
+            timing.bound or "-",
         )
     return table
 
@@ -145,14 +153,16 @@ def op_table(report: Report, *, limit: int = 12, exact: bool = False) -> Table:
             rows.append([str(summary.calls), "?", "?", "?", "?", *timed(summary)])
             continue
         names.append((summary.name, summary.family, None))
-        rows.append([
-            str(summary.calls),
-            si(cost.macs, exact=exact),
-            si(cost.flops, exact=exact),
-            nbytes(cost.bytes, exact=exact),
-            _share(cost.flops, report.total.flops),
-            *timed(summary),
-        ])
+        rows.append(
+            [
+                str(summary.calls),
+                si(cost.macs, exact=exact),
+                si(cost.flops, exact=exact),
+                nbytes(cost.bytes, exact=exact),
+                _share(cost.flops, report.total.flops),
+                *timed(summary),
+            ]
+        )
     table.add_column("op", overflow="fold")
     table.add_column("family", style="dim", overflow="ellipsis")
     headers = ("calls", "MACs", "FLOPs", "bytes", "%FLOPs") + (("measured", "%meas") if measured is not None else ())
@@ -196,8 +206,7 @@ def totals(report: Report, *, exact: bool = False) -> Text:
         heaviest = report.dominant()[:3]
         if heaviest:
             text.append(
-                "  heaviest: "
-                + ", ".join(f"{r.name.removeprefix('aten.')} @ {r.module or report.model_name}" for r in heaviest),
+                "  heaviest: " + ", ".join(f"{r.name.removeprefix('aten.')} @ {r.module or report.model_name}" for r in heaviest),
                 style="dim",
             )
     if report.measurement is not None:
@@ -232,7 +241,9 @@ def measured_text(report: Report) -> Text:
         text.append("; no ceilings to take utilization against (give --device: a catalog name or a `roofscope probe -o` file)", style="dim")
     total = report.total
     if total.efficiency is not None and total.predicted_s is not None:
-        text.append(f"\n  roofline efficiency {percent(total.efficiency)}: predicted {seconds(total.predicted_s)}, measured {seconds(total.measured_s or 0.0)} in its ops")
+        text.append(
+            f"\n  roofline efficiency {percent(total.efficiency)}: predicted {seconds(total.predicted_s)}, measured {seconds(total.measured_s or 0.0)} in its ops"
+        )
     if run.note:
         text.append(f"\n  note: {run.note}", style="yellow")
     return text

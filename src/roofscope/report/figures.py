@@ -21,7 +21,7 @@ class Figures:
     (``measured_s``, ``achieved_flops``, ``utilization``, ``efficiency``...) when it was not measured.
     """
 
-    __slots__ = ("cost", "timing", "measured")
+    __slots__ = ("cost", "measured", "timing")
 
     def __init__(self, cost: Cost, timing: Timing | None = None, measured: Measured | None = None) -> None:
         self.cost = cost
@@ -43,7 +43,7 @@ class Figures:
 
     @property
     def bound(self) -> str | None:
-        """"memory" or "compute": which kind of op takes most of the predicted time."""
+        """ "memory" or "compute": which kind of op takes most of the predicted time."""
         return self.timing.bound if self.timing else None
 
     @property

@@ -21,7 +21,7 @@ class ModuleReport:
     """One module: its own cost (ops that ran directly in its forward), its total (with everything
     below it), its parameters, how often it was called, and its children. Built by ``build_tree``."""
 
-    __slots__ = ("name", "type", "calls", "params", "children", "uncounted", "_self", "_total")
+    __slots__ = ("_self", "_total", "calls", "children", "name", "params", "type", "uncounted")
 
     def __init__(
         self,

@@ -66,8 +66,13 @@ class Report(Views):
 
     def _with(self, ops: list[OpRecord], measurement: Measurement | None) -> Report:
         return Report(
-            model_name=self.model_name, inputs=self.inputs, ops=ops, modules=self._module_info,
-            device=self.device, precision=self.precision, measurement=measurement,
+            model_name=self.model_name,
+            inputs=self.inputs,
+            ops=ops,
+            modules=self._module_info,
+            device=self.device,
+            precision=self.precision,
+            measurement=measurement,
         )
 
     def with_measured(self, samples: Sequence[Sequence[float]] | None, measurement: Measurement) -> Report:
@@ -130,8 +135,11 @@ class Report(Views):
         below = self.module(name)
         prefix = below.name + "." if below.name else ""
         found = [
-            record for record in self.ops
-            if record.measured is not None and record.timing is not None and record.timing.bound is not None
+            record
+            for record in self.ops
+            if record.measured is not None
+            and record.timing is not None
+            and record.timing.bound is not None
             and (not below.name or record.module == below.name or record.module.startswith(prefix))
         ]
         found.sort(key=lambda record: -(record.measured.shortfall_s or 0.0))  # type: ignore[union-attr]

@@ -137,31 +137,59 @@ def _device(data: Mapping[str, Any]) -> Device:
 def _record(data: Mapping[str, Any], family: str) -> OpRecord:
     inputs = tuple(_tensor(text) for text in data["inputs"])
     event = OpEvent(
-        op=data["op"], overload=data.get("overload", "default"), args=inputs, kwargs={},
-        outputs=tuple(_tensor(text) for text in data["outputs"]), module=data["module"], phase=data["phase"],
+        op=data["op"],
+        overload=data.get("overload", "default"),
+        args=inputs,
+        kwargs={},
+        outputs=tuple(_tensor(text) for text in data["outputs"]),
+        module=data["module"],
+        phase=data["phase"],
     )
     cost = _cost(data["cost"])
     timing = None
     if "predicted_s" in data and cost is not None:
         timing = OpTiming(
-            cost.flops, cost.bytes, data["peak_flops"], data["peak"], data["bandwidth"], data["compute_s"],
-            data["memory_s"], data["predicted_s"], data["bound"], launch_bound=data["launch_bound"],
+            cost.flops,
+            cost.bytes,
+            data["peak_flops"],
+            data["peak"],
+            data["bandwidth"],
+            data["compute_s"],
+            data["memory_s"],
+            data["predicted_s"],
+            data["bound"],
+            launch_bound=data["launch_bound"],
         )
     measured = None
     if "measured_s" in data:
         measured = OpMeasured(
-            data["measured_s"], data["measured_min_s"], data["measured_max_s"],
-            cost.flops if cost else None, cost.bytes if cost else None, timing,
+            data["measured_s"],
+            data["measured_min_s"],
+            data["measured_max_s"],
+            cost.flops if cost else None,
+            cost.bytes if cost else None,
+            timing,
         )
     return OpRecord(event, cost, family, timing, measured)
 
 
 def _measurement(data: Mapping[str, Any]) -> Measurement:
     return Measurement(
-        device=data["device"], clock=data["clock"], repeats=data["repeats"], warmup=data["warmup"],
-        forward_s=data["forward_s"], forward_min_s=data["forward_min_s"], forward_max_s=data["forward_max_s"],
-        timed_s=data["timed_forward_s"], ops_s=data["ops_s"], matched=data["matched"], note=data["note"],
-        flops=data["flops"], peak=data["peak"], peak_label=data["utilization_peak"], ceilings=data["ceilings"],
+        device=data["device"],
+        clock=data["clock"],
+        repeats=data["repeats"],
+        warmup=data["warmup"],
+        forward_s=data["forward_s"],
+        forward_min_s=data["forward_min_s"],
+        forward_max_s=data["forward_max_s"],
+        timed_s=data["timed_forward_s"],
+        ops_s=data["ops_s"],
+        matched=data["matched"],
+        note=data["note"],
+        flops=data["flops"],
+        peak=data["peak"],
+        peak_label=data["utilization_peak"],
+        ceilings=data["ceilings"],
     )
 
 
@@ -171,10 +199,7 @@ def report_from_dict(data: Mapping[str, Any]) -> Report:
     from roofscope.report.report import Report
 
     families = {summary["op"]: summary["family"] for summary in data["by_op"]}
-    modules = {
-        module["name"]: (module["type"], module["calls"], ParamCount(**module["params"]))
-        for module in data["modules"]
-    }
+    modules = {module["name"]: (module["type"], module["calls"], ParamCount(**module["params"])) for module in data["modules"]}
     return Report(
         model_name=data["model"],
         inputs=list(data["inputs"]),
