@@ -67,9 +67,9 @@ class HuggingFace(nn.Module):
 def zoo(quick: bool) -> list[tuple[str, Callable[[], nn.Module], tuple[torch.Tensor, ...]]]:
     torch.manual_seed(0)
     entries: list[tuple[str, Callable[[], nn.Module], tuple[torch.Tensor, ...]]] = [
-        ("seed: SimpleLinearModel", SimpleLinearModel, (torch.randn(1, 10),)),
-        ("seed: SimpleConv", SimpleConv, (torch.randn(1, 1, 28, 28),)),
-        ("seed: SimpleAttentionBlock", SimpleAttentionBlock, tuple(torch.randn(1, 10, 256) for _ in range(3))),
+        ("example: SimpleLinearModel", SimpleLinearModel, (torch.randn(1, 10),)),
+        ("example: SimpleConv", SimpleConv, (torch.randn(1, 1, 28, 28),)),
+        ("example: SimpleAttentionBlock", SimpleAttentionBlock, tuple(torch.randn(1, 10, 256) for _ in range(3))),
     ]
     try:
         from torchvision.models import get_model

@@ -1,4 +1,4 @@
-"""Predicted vs measured on real hardware: the must-shows of issue 5, in one command.
+"""Predicted vs measured on real hardware, in one command.
 
 On a machine with a GPU, from the repository root:
 
@@ -11,7 +11,7 @@ chart with the measured points beside it) with:
 
 1. ``roofscope.probe``: this machine's GEMM rate per precision, copy bandwidth and launch floor,
    beside the catalog's datasheet figures and, on an H100 SXM, beside the reference measurements of
-   /work/shared/reference/devices.md ("Measured on an H100"): each probed figure within 5% of the
+   docs/measurements.md ("H100 80GB HBM3 (SXM): ceilings"): each probed figure within 5% of the
    nearer reference run (or between the two) passes.
 2. For each model and batch: the whole-model time **predicted from the datasheet** (the GPU's catalog
    entry), **predicted from the probed ceilings**, and **measured** (median of plain forwards), with
@@ -46,7 +46,7 @@ from roofscope.render.units import percent, seconds, si
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-# /work/shared/reference/devices.md, "Measured on an H100 80GB HBM3 (SXM), torch 2.11 + CUDA 13,
+# docs/measurements.md, "H100 80GB HBM3 (SXM): ceilings" (torch 2.11 + CUDA 13,
 # 8192^3 GEMMs on random data, CUDA events": (run A, run B) per figure, in FLOP/s, B/s or s.
 H100_REFERENCE: dict[str, tuple[float, ...]] = {
     "matrix.bf16": (767e12, 787e12),
@@ -172,7 +172,7 @@ def main() -> int:
     if not cuda:
         threads = torch.get_num_threads()
         lines.append(
-            f"- **CPU variant** ({threads} thread{'' if threads == 1 else 's'} for torch, of {os.cpu_count()} CPUs). The must-shows of issue 5 need a GPU; this run exercises the same "
+            f"- **CPU variant** ({threads} thread{'' if threads == 1 else 's'} for torch, of {os.cpu_count()} CPUs). The GPU checks need a GPU; this run exercises the same "
             "code on the CPU. The machine is shared with other jobs: its times are noisy, read the min-max spreads. The probe "
             "and each model run minutes apart under different loads, so a model can beat a ceiling probed at a busier moment "
             "(efficiency above 100%, ops faster than their probed roof)."

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from roofscope.llm import ServingSummary
 
 EXAMPLES_TEXT = """examples:
-  roofscope seed-conv                      the seed article's SimpleConv, exact counts
+  roofscope seed-conv                      a small CNN worked out by hand, exact counts
   roofscope resnet50 --depth 1             a torchvision model with random weights
   roofscope resnet50 --input 8,3,224,224   a batch of 8
   roofscope vit_b_16 --exact --ops 20      exact integers, the 20 heaviest ops

@@ -1,4 +1,5 @@
-"""The worked examples of the project's seed articles, as models; the CLI's built-in examples."""
+"""Small models whose costs are worked out by hand (in the articles on FLOPs, MACs and the roofline
+that roofscope's conventions follow), as models; the CLI's built-in examples."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from torch import nn
 
 
 class SimpleLinearModel(nn.Module):
-    """Three bias-free linear layers 10 -> 20 -> 15 -> 1: 515 MACs (seed 000)."""
+    """Three bias-free linear layers 10 -> 20 -> 15 -> 1: 515 MACs."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -23,7 +24,7 @@ class SimpleLinearModel(nn.Module):
 
 
 class SimpleConv(nn.Module):
-    """Two 3x3 convolutions and a linear layer on 28x28 images: 3,976,448 MACs (seed 000)."""
+    """Two 3x3 convolutions and a linear layer on 28x28 images: 3,976,448 MACs."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,7 +40,7 @@ class SimpleConv(nn.Module):
 
 class SimpleAttentionBlock(nn.Module):
     """Self-attention written with functional matmuls: 2,672,640 MACs at embed 256, 8 heads,
-    batch 1, length 10 (seed 000)."""
+    batch 1, length 10."""
 
     def __init__(self, embed_size: int = 256, heads: int = 8) -> None:
         super().__init__()

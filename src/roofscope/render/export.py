@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from roofscope.render.html import to_html
 from roofscope.render.llm import llm_markdown
+from roofscope.render.measured import measured_lines
 from roofscope.render.units import nbytes, percent, seconds, si
 from roofscope.report import MEASURED_CONVENTION, Report
 
@@ -161,20 +162,7 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
         )
     run = report.measurement
     if run is not None:
-        lines.append(
-            f"- measured on {run.device}: forward {seconds(run.forward_s)} (median of {run.repeats} plain forwards after "
-            f"{run.warmup} warm-up; min {seconds(run.forward_min_s)}, max {seconds(run.forward_max_s)}), "
-            f"achieved {si(run.achieved_flops)}FLOP/s"
-            + (f" = {percent(run.utilization)} of the {run.peak_label} peak ({run.ceilings})" if run.utilization is not None else "")
-        )
-        if run.ops_s is not None:
-            lines.append(
-                f"- its ops: {seconds(run.ops_s)} = {percent(run.coverage)} of the forward; timing each op ({run.clock}) "
-                f"makes a forward {run.overhead:.2f}x as long"
-                + (f"; roofline efficiency {percent(total.efficiency)}" if total.efficiency is not None else "")
-            )
-        if run.note:
-            lines.append(f"- note: {run.note}")
+        lines += [f"- {line}" for line in measured_lines(report)]
         found = report.shortfalls(limit=10)
         if found:
             lines += [

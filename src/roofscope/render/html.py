@@ -14,6 +14,7 @@ import re
 from typing import TYPE_CHECKING
 
 from roofscope.render.llm import llm_html
+from roofscope.render.measured import measured_lines
 from roofscope.render.units import nbytes, percent, seconds, si
 from roofscope.report import MEASURED_CONVENTION, ModuleReport, Report
 
@@ -225,15 +226,10 @@ def _totals(report: Report) -> str:
         f"{total.bytes_written:,} bytes written, {report.params.total:,} params</p>"
     )
     if run is not None:
-        exact += (
-            f'<p class="muted">measured on {_e(run.device)}: median of {run.repeats} plain forwards after {run.warmup} warm-up '
-            f"(min {seconds(run.forward_min_s)}, max {seconds(run.forward_max_s)})"
-            + (f"; its ops {seconds(run.ops_s)} = {percent(run.coverage)} of the forward" if run.ops_s is not None else "")
-            + f"; timing each op ({_e(run.clock)}) makes a forward {run.overhead:.2f}x as long"
-            + (f"; ceilings: {_e(run.ceilings)}" if run.ceilings else "")
-            + "</p>"
-            + (f'<div class="warn">{_e(run.note)}</div>' if run.note else "")
-        )
+        lines = measured_lines(report)
+        note = lines.pop() if run.note else None
+        exact += '<p class="muted">' + "<br>".join(_e(line) for line in lines) + "</p>"
+        exact += f'<div class="warn">{_e(note)}</div>' if note else ""
     return f'<div class="totals">{body}</div>{exact}'
 
 

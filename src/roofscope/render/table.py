@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from roofscope.render.llm import render_llm_summary
+from roofscope.render.measured import measured_lines
 from roofscope.render.units import nbytes, percent, seconds, si
 from roofscope.report import (
     MEASURED_CONVENTION,
@@ -216,36 +217,10 @@ def totals(report: Report, *, exact: bool = False) -> Text:
 
 
 def measured_text(report: Report) -> Text:
-    """The measured run in a few lines: the forward's time, what the ops account for, what timing
-    them costs, achieved FLOP/s, utilization and roofline efficiency."""
-    run = report.measurement
-    assert run is not None
+    """The measured run in a few lines (``measured_lines``), its caveat in yellow."""
     text = Text()
-    text.append(f"measured  {run.device}", style="bold")
-    text.append(
-        f"  forward {seconds(run.forward_s)} (median of {run.repeats} plain forwards after {run.warmup} warm-up;"
-        f" min {seconds(run.forward_min_s)}, max {seconds(run.forward_max_s)})"
-    )
-    if run.ops_s is not None:
-        text.append(
-            f"\n  its ops {seconds(run.ops_s)} = {percent(run.coverage)} of the forward"
-            + (" (the rest: host time between ops);" if (run.coverage or 0) < 1 else ";")
-            + f" timing each op ({run.clock}) makes a forward {run.overhead:.2f}x as long"
-        )
-    else:
-        text.append(f"\n  timing each op makes a forward {run.overhead:.2f}x as long")
-    text.append(f"\n  achieved {si(run.achieved_flops)}FLOP/s over the forward")
-    if run.peak:
-        text.append(f" = {percent(run.utilization)} of the {run.peak_label} peak ({si(run.peak)}FLOP/s, {run.ceilings})")
-    elif report.device is None:
-        text.append("; no ceilings to take utilization against (give --device: a catalog name or a `roofscope probe -o` file)", style="dim")
-    total = report.total
-    if total.efficiency is not None and total.predicted_s is not None:
-        text.append(
-            f"\n  roofline efficiency {percent(total.efficiency)}: predicted {seconds(total.predicted_s)}, measured {seconds(total.measured_s or 0.0)} in its ops"
-        )
-    if run.note:
-        text.append(f"\n  note: {run.note}", style="yellow")
+    for index, line in enumerate(measured_lines(report)):
+        text.append(("\n  " if index else "") + line, style="yellow" if line.startswith("note: ") else "")
     return text
 
 
