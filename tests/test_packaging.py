@@ -62,7 +62,7 @@ def test_sdist_carries_the_test_suite_and_the_lock(built: tuple[Path, Path]) -> 
     prefix = f"roofscope-{roofscope.__version__}/"
     with tarfile.open(sdist) as archive:
         names = {name.removeprefix(prefix) for name in archive.getnames()}
-    tests = {f"tests/{path.name}" for path in (ROOT / "tests").glob("*.py")}
+    tests = {f"tests/{path.relative_to(ROOT / 'tests').as_posix()}" for path in (ROOT / "tests").rglob("*.py")}
     assert {"tests/conftest.py", "tests/state_guard.py"} <= tests <= names, sorted(tests - names)
     assert {"LICENSE", "README.md", "pyproject.toml", "requirements.lock", "docs/conventions.md"} <= names
 

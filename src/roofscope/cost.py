@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+__all__ = ["Cost"]
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Cost:

@@ -15,7 +15,7 @@ import torch
 
 from roofscope.precision import torch_dtype
 
-__all__ = ["TensorSpec", "describe_inputs", "model_device", "model_dtype", "prepare_inputs"]
+__all__ = ["TensorSpec", "as_specs", "describe_inputs", "model_device", "model_dtype", "parse_input_spec", "prepare_inputs", "replace_dims"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,6 +6,8 @@ import dataclasses
 
 import torch
 
+__all__ = ["ParamCount", "count_parameters"]
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ParamCount:

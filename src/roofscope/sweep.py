@@ -18,6 +18,8 @@ from roofscope.analysis import analyze
 from roofscope.models import ResolvedModel, resolve
 from roofscope.report import Report
 
+__all__ = ["Row", "build_meta", "crossing", "parse_values", "rows_dicts", "run_compare", "run_sweep"]
+
 
 def parse_values(text: str) -> list[int]:
     """ "1,2,4,...,256" (doubling, as the values before "..." show), "1,2,3,...,8" (step 1),

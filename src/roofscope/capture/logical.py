@@ -11,7 +11,7 @@ from torch.overrides import TorchFunctionMode
 
 from roofscope.capture.recorder import Recorder
 
-__all__ = ["LOGICAL_BACKWARD", "LOGICAL_OPS", "LogicalOps"]
+__all__ = ["LOGICAL_BACKWARD", "LOGICAL_OPS", "LogicalBackward", "LogicalOps"]
 
 
 # Composite functions captured as one logical op, named as the aten op they stand for. Their aten

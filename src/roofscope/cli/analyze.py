@@ -35,6 +35,8 @@ from roofscope.report import Report
 if TYPE_CHECKING:
     from roofscope.llm import ServingSummary
 
+__all__ = ["build_parser", "run"]
+
 EXAMPLES_TEXT = """examples:
   roofscope seed-conv                      a small CNN worked out by hand, exact counts
   roofscope resnet50 --depth 1             a torchvision model with random weights

@@ -7,6 +7,8 @@ import argparse
 from roofscope.cli.rows import RowsJob, add_row_options, run_rows
 from roofscope.sweep import run_compare
 
+__all__ = ["run"]
+
 EXAMPLES = """examples:
   roofscope compare resnet18 resnet50 mobilenet_v3_large
   roofscope compare resnet50 vit_b_16 --device h100 --dtype bf16

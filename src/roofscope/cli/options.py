@@ -17,6 +17,17 @@ from roofscope.extras import MissingDependency
 from roofscope.inputs import TensorSpec, parse_input_spec
 from roofscope.models import ModelSpecError
 
+__all__ = [
+    "add_device_options",
+    "check_writable",
+    "device_options",
+    "error_console",
+    "output_console",
+    "print_error",
+    "shape",
+    "write_text",
+]
+
 #: The errors a command reports in one line with exit status 2: what the user asked cannot be done.
 USER_ERRORS = (ModelSpecError, AnalysisError, CaptureError, MissingDependency, ValueError, OSError)
 

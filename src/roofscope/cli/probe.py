@@ -13,6 +13,8 @@ from roofscope.devices import DeviceError
 from roofscope.measurement.probe import GEMM_PRECISIONS, probe
 from roofscope.render.probe import probe_table
 
+__all__ = ["run"]
+
 EXAMPLES = """examples:
   roofscope probe                          CUDA when there is a GPU, else the CPU
   roofscope probe cuda -o h100.toml        save the ceilings as a device file

@@ -24,6 +24,8 @@ from roofscope.render.sweep import plot_sweep, rows_table, rows_text
 from roofscope.report import CONVENTION
 from roofscope.sweep import Row, crossing
 
+__all__ = ["add_row_options", "run_rows"]
+
 #: (the progress bar's label and length, and the function that computes the rows, advancing it)
 RowsJob = tuple[str, int, Callable[[Callable[[Any], None]], list[Row]]]
 

@@ -8,6 +8,8 @@ from roofscope.cli.options import shape
 from roofscope.cli.rows import RowsJob, add_row_options, run_rows
 from roofscope.sweep import parse_values, run_sweep
 
+__all__ = ["run"]
+
 EXAMPLES = """examples:
   roofscope sweep resnet50 --batch 1,2,4,...,256 --device h100 --dtype bf16 --plot sweep.png
   roofscope sweep resnet50 --size 128,160,...,320 --device a100

@@ -10,6 +10,8 @@ from typing import Any
 from roofscope.cost import Cost
 from roofscope.events import OpEvent
 
+__all__ = ["Family", "Formulas", "io_bytes", "op_name", "with_io"]
+
 Formula = Callable[[OpEvent], Cost]
 
 

@@ -41,6 +41,30 @@ from roofscope.formulas.norm import layer_norm_flops
 from roofscope.formulas.pointwise import GELU_FLOPS, RELU_FLOPS
 from roofscope.formulas.softmax import softmax_flops
 
+__all__ = [
+    "AttentionShape",
+    "attention_backward_seq_first",
+    "attention_flops",
+    "attention_macs",
+    "causal_row_lengths",
+    "causal_scores",
+    "check_causal",
+    "efficient_attention_forward",
+    "flash_attention_forward",
+    "linear_cost",
+    "logical_sdpa_backward",
+    "multi_head_attention_forward",
+    "multi_head_attention_macs_flops",
+    "native_multi_head_attention",
+    "scaled_dot_product_attention",
+    "sdpa_backward",
+    "sdpa_efficient",
+    "sdpa_flash",
+    "sdpa_flash_cpu",
+    "sdpa_overrideable",
+    "transformer_encoder_layer",
+]
+
 family = Family("attention")
 
 

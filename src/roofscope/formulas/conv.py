@@ -17,6 +17,8 @@ from roofscope.cost import Cost
 from roofscope.events import OpEvent, TensorMeta
 from roofscope.formulas._registry import Family, with_io
 
+__all__ = ["conv_macs", "convolution", "convolution_backward"]
+
 family = Family("conv")
 
 

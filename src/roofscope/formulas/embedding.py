@@ -13,6 +13,8 @@ from roofscope.cost import Cost
 from roofscope.events import OpEvent
 from roofscope.formulas._registry import Family
 
+__all__ = ["embedding", "embedding_backward", "embedding_bag"]
+
 family = Family("embedding")
 
 

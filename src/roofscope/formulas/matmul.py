@@ -14,6 +14,21 @@ from roofscope.cost import Cost
 from roofscope.events import OpEvent
 from roofscope.formulas._registry import Family, with_io
 
+__all__ = [
+    "addmm",
+    "addmv",
+    "addr",
+    "baddbmm",
+    "batched_matmul_macs",
+    "bmm",
+    "dot",
+    "expert_linear",
+    "expert_linear_weight_grad",
+    "mm",
+    "mv",
+    "scaled_mm",
+]
+
 family = Family("matmul")
 
 

@@ -22,6 +22,8 @@ from roofscope.cost import Cost
 from roofscope.events import OpEvent, TensorMeta
 from roofscope.formulas._registry import Family, with_io
 
+__all__ = ["copy", "copy_into", "create", "fill", "gather", "item", "scatter", "view_backward"]
+
 family = Family("memory")
 
 

@@ -26,6 +26,23 @@ from roofscope.cost import Cost
 from roofscope.events import OpEvent, TensorMeta
 from roofscope.formulas._registry import Family, io_bytes, with_io
 
+__all__ = [
+    "batch_norm_flops",
+    "fused_rms_norm_backward",
+    "layer_norm_flops",
+    "logical_rms_norm_backward",
+    "native_batch_norm",
+    "native_batch_norm_backward",
+    "native_batch_norm_legit",
+    "native_batch_norm_no_training",
+    "native_group_norm",
+    "native_group_norm_backward",
+    "native_layer_norm",
+    "native_layer_norm_backward",
+    "rms_norm",
+    "weight_norm",
+]
+
 family = Family("norm")
 
 RUNNING_STATS_UPDATE_FLOPS = 8  # per channel: mean 3 (lerp), variance 5 (unbias, lerp)

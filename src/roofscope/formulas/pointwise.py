@@ -17,6 +17,8 @@ from roofscope.cost import Cost
 from roofscope.events import OpEvent
 from roofscope.formulas._registry import Family, with_io
 
+__all__ = ["add", "addcmul", "celu", "clamp", "div", "elu", "gelu", "per_element", "softplus"]
+
 family = Family("pointwise")
 
 RELU_FLOPS = 1  # max(x, 0)

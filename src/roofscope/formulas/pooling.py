@@ -17,6 +17,17 @@ from roofscope.cost import Cost
 from roofscope.events import OpEvent
 from roofscope.formulas._registry import Family, with_io
 
+__all__ = [
+    "adaptive_avg_pool",
+    "adaptive_avg_pool_backward",
+    "adaptive_max_pool",
+    "adaptive_window_total",
+    "avg_pool",
+    "avg_pool_backward",
+    "max_pool",
+    "max_pool_backward",
+]
+
 family = Family("pooling")
 
 

@@ -16,6 +16,8 @@ from roofscope.cost import ZERO, Cost
 from roofscope.events import OpEvent
 from roofscope.formulas._registry import Family
 
+__all__ = ["tensor_metadata", "view"]
+
 family = Family("shape")
 
 VIEWS_AND_METADATA = (

@@ -15,6 +15,8 @@ from roofscope.cost import Cost
 from roofscope.events import OpEvent
 from roofscope.formulas._registry import Family, with_io
 
+__all__ = ["log_softmax", "log_softmax_backward", "log_softmax_flops", "rows_and_length", "softmax", "softmax_backward", "softmax_flops"]
+
 family = Family("softmax")
 
 

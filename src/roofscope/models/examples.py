@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+__all__ = ["SimpleAttentionBlock", "SimpleConv", "SimpleLinearModel"]
+
 
 class SimpleLinearModel(nn.Module):
     """Three bias-free linear layers 10 -> 20 -> 15 -> 1: 515 MACs."""

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["IMPLEMENTATION", "expert_linear", "expert_linear_weight_grad", "register"]
+__all__ = ["IMPLEMENTATION", "expert_linear", "expert_linear_weight_grad", "experts_forward", "register"]
 
 #: The name of roofscope's experts implementation in transformers' ExpertsInterface.
 IMPLEMENTATION = "roofscope"

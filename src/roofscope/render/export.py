@@ -19,6 +19,8 @@ from roofscope.report import MEASURED_CONVENTION, Report
 if TYPE_CHECKING:
     from roofscope.llm import ServingSummary
 
+__all__ = ["module_rows", "to_csv", "to_format", "to_json", "to_markdown"]
+
 CSV_COLUMNS = (
     "name",
     "type",

@@ -21,6 +21,8 @@ from roofscope.report import MEASURED_CONVENTION, ModuleReport, Report
 if TYPE_CHECKING:
     from roofscope.llm import ServingSummary
 
+__all__ = ["to_html"]
+
 _CSS = """
 .roofscope{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;font-size:14px;color:#1b1f24;max-width:1150px}
 .roofscope h1{font-size:20px;margin:4px 0}.roofscope h2{font-size:16px;margin:18px 0 6px}

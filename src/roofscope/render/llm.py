@@ -11,6 +11,8 @@ from rich.text import Text
 
 from roofscope.render.units import nbytes, seconds, si
 
+__all__ = ["llm_html", "llm_items", "llm_markdown", "render_llm_summary"]
+
 
 def _params(summary: Any, exact: bool) -> str:
     text = si(summary.params, exact=exact)

@@ -15,6 +15,8 @@ from roofscope.extras import require
 from roofscope.render.units import seconds, si
 from roofscope.report import Report
 
+__all__ = ["plot_roofline"]
+
 Point = tuple[str, float, float, float, str, float | None, float | None]
 #: A point that was measured: its achieved FLOP/s and measured seconds are there.
 MeasuredPoint = tuple[str, float, float, float, str, float, float]

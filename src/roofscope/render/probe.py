@@ -8,6 +8,8 @@ from roofscope.devices import figure_value
 from roofscope.measurement.probe import Probe
 from roofscope.render.units import seconds, si
 
+__all__ = ["probe_table"]
+
 
 def _format(figure: str, value: float | None) -> str:
     if value is None:

@@ -16,6 +16,8 @@ from roofscope.extras import require
 from roofscope.render.units import nbytes, seconds, si
 from roofscope.sweep import Row, crossing, rows_dicts
 
+__all__ = ["plot_sweep", "rows_table", "rows_text"]
+
 
 def rows_table(rows: list[Row], *, first: str, exact: bool = False) -> Any:
     timed = any(row.report.device is not None for row in rows)

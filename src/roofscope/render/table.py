@@ -24,6 +24,8 @@ from roofscope.report import (
 if TYPE_CHECKING:
     from roofscope.llm import ServingSummary
 
+__all__ = ["measured_text", "module_table", "op_table", "render_terminal", "shortfall_table", "totals", "uncounted_warning"]
+
 
 def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"

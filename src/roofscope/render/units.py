@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["nbytes", "percent", "seconds", "si"]
+
 _PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["Views"]
+
 
 class Views:
     """Methods of ``Report`` that hand it to a renderer."""

@@ -178,7 +178,7 @@ def test_catalog_match(name, key):
 
 def test_cli_probe_then_measure_against_it(tmp_path):
     """As a user runs it: `roofscope probe cpu -o mine.toml`, then `--measure --device mine.toml`."""
-    src = str(Path(__file__).resolve().parents[1] / "src")
+    src = str(Path(__file__).resolve().parents[2] / "src")
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", ""), "COLUMNS": "200"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:

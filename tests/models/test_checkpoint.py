@@ -29,7 +29,7 @@ import roofscope
 from roofscope.models import ModelSpecError
 from state_guard import untouched
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 class Payload:
@@ -112,7 +112,8 @@ NO_ARCHITECTURE = r"weights, but no architecture.*file\.py:Class.*package\.modul
 CASES = [
     (
         "whole.pt",
-        r"whole\.pt is an untrusted pickle: .*run code it names \(test_checkpoints\.Small.*weights_only=True\) refuses it.*" + UNTRUSTED,
+        r"whole\.pt is an untrusted pickle: .*run code it names \(tests\.models\.test_checkpoint\.Small.*weights_only=True\) refuses it.*"
+        + UNTRUSTED,
     ),
     ("weights.pth", r"holds a state_dict \(2 tensors, 8 values\): " + NO_ARCHITECTURE),
     ("pytorch_model.bin", NO_ARCHITECTURE + r".*Hugging Face checkpoint: give the config\.json"),

@@ -1,6 +1,6 @@
 """What users read, byte for byte: the terminal report and the Markdown, CSV and JSON files of a
 few models, against tests/goldens/. A change to any of them is made on purpose: run
-``pytest tests/test_goldens.py --update-goldens`` and review the diff."""
+``pytest tests/render/test_goldens.py --update-goldens`` and review the diff."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from rich.console import Console
 import roofscope
 from roofscope.models.examples import SimpleConv
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 TINY_MODEL = """
 import torch
