@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 EXTRAS := test,plot,vision,transformers,timm,dev
 
-.PHONY: demo test check test-latest lock dist wheel-check bench clean
+.PHONY: demo test check test-latest lock lock-upgrade dist wheel-check bench clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,10 +40,17 @@ test-latest:
 	.venv-latest/bin/python -m pip list --format freeze | grep -iE '^(torch|torchvision|transformers|timm|matplotlib|rich|numpy)=='
 	.venv-latest/bin/python -m pytest -q
 
-# Refresh the lock: the newest releases the ranges allow (torch and torchvision as [tool.uv] pins them).
+# The lock after a change to pyproject.toml's dependencies: what is pinned stays pinned, what is new
+# is resolved. `make lock-upgrade`: every package to the newest release the ranges allow (torch and
+# torchvision stay where [tool.uv] pins them). Then run make test and commit the lock.
+LOCK_COMPILE = $(BIN)/uv pip compile pyproject.toml $(foreach extra,$(subst $(comma), ,$(EXTRAS)),--extra $(extra)) \
+	--universal --python-version 3.10 --generate-hashes -o $(LOCK)
+
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml $(foreach extra,$(subst $(comma), ,$(EXTRAS)),--extra $(extra)) \
-		--universal --python-version 3.10 --generate-hashes --upgrade -o $(LOCK)
+	$(LOCK_COMPILE)
+
+lock-upgrade: $(STAMP)
+	$(LOCK_COMPILE) --upgrade
 
 # The wheel and sdist, checked by twine; then the wheel alone (with torch) in a clean venv.
 dist: $(STAMP)
