@@ -1,4 +1,5 @@
-"""The roofline stage: hand-worked predictions, target precision, aggregation, the chart."""
+"""The roofline stage: the seeds' roofline by hand, target precision, aggregation, the chart.
+(The predicted time beside it: tests/prediction/.)"""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def test_linear_one_token_is_memory_bound(built, target):
     report = roofscope.analyze(_linear(built), torch.empty(1, 4096, device="meta", dtype=built), device="h100", dtype=target)
     nbytes = 2 * 4096 * 4096 + 2 * 4096 + 2 * 4096  # bf16 weight, input row, output row
     assert report.total.bytes == nbytes
-    assert report.total.bound == "memory" and _mm(report).bound == "memory"
-    assert report.total.predicted_s == pytest.approx(nbytes / H100_BW, rel=1e-12)  # 10.02 us
+    assert report.total.roofline_bound == "memory" and _mm(report).timing.roofline_bound == "memory"
+    assert report.total.roofline_s == pytest.approx(nbytes / H100_BW, rel=1e-12)  # 10.02 us
     assert _mm(report).timing.peak_label == "bf16 matrix"
     assert report.total.intensity == pytest.approx(2 * 4096 * 4096 / nbytes)  # ~1 FLOP/B, far left of 295
 
@@ -37,10 +38,10 @@ def test_linear_one_token_is_memory_bound(built, target):
 @pytest.mark.parametrize("built, target", [(torch.bfloat16, None), (torch.float32, "bf16")])
 def test_linear_4096_tokens_is_compute_bound(built, target):
     report = roofscope.analyze(_linear(built), torch.empty(4096, 4096, device="meta", dtype=built), device="h100", dtype=target)
-    assert report.total.bound == "compute"
-    assert report.total.predicted_s == pytest.approx(2 * 4096**3 / H100_BF16, rel=1e-12)  # 138.9 us
+    assert report.total.roofline_bound == "compute" and report.total.bound == "compute"
+    assert report.total.roofline_s == pytest.approx(2 * 4096**3 / H100_BF16, rel=1e-12)  # 138.9 us
     assert report.total.intensity == pytest.approx(2 * 4096**3 / (3 * 2 * 4096 * 4096))  # 1365 > 295
-    assert report.total.attainable == pytest.approx(H100_BF16)
+    assert report.total.flops / report.total.roofline_s == pytest.approx(H100_BF16)
     assert report.module("").total.predicted_s == report.total.predicted_s
 
 
@@ -54,14 +55,21 @@ def test_without_device_there_is_no_prediction():
         report.plot_roofline()
 
 
-def test_launch_floor():
+def test_the_host_time_per_op_bounds_a_small_forward():
+    """launch_overhead_us: the host's time to issue one op. The device waits for it: a one-token
+    linear is host-bound at 20 us per op (plus the module call), and the roofline stays what the seeds say."""
     one_token = torch.empty(1, 4096, device="meta", dtype=torch.bfloat16)
     report = roofscope.analyze(_linear(), one_token, device="h100", launch_overhead_us=20)
-    assert _mm(report).predicted_s == pytest.approx(20e-6)  # max(10.02 us, 20 us)
-    assert _mm(report).timing.launch_bound
-    assert report.total.predicted_s == pytest.approx(20e-6)  # the view (aten.t) launches nothing
+    execution = roofscope.get_device("h100").execution
+    view = execution.view_overhead_s  # aten.t launches no kernel
+    call = execution.module_overhead_s  # the nn.Linear call around them
+    assert call > 0
+    mm = _mm(report).timing
+    assert mm.bound == "host" and mm.host_s == pytest.approx(call + view + 20e-6)
+    assert report.total.predicted_s == pytest.approx(call + view + 20e-6 + mm.device_s)
+    assert report.total.roofline_s == pytest.approx((2 * 4096 * 4096 + 4 * 4096) / H100_BW)
     tiny = roofscope.analyze(nn.ReLU(), (4,), device="h100", launch_overhead_us=11.2)
-    assert tiny.total.predicted_s == pytest.approx(11.2e-6)
+    assert tiny.total.predicted_s == pytest.approx(call + 11.2e-6 + execution.kernel_floor_s)
 
 
 def test_weight_only_and_low_precision_targets():
@@ -71,7 +79,7 @@ def test_weight_only_and_low_precision_targets():
     assert _mm(w8).timing.peak_label == "bf16 matrix"
     fp8 = roofscope.analyze(_linear(torch.float32), torch.empty(4096, 4096, device="meta"), device="h100", dtype="fp8")
     assert fp8.total.bytes == 3 * 4096 * 4096
-    assert fp8.total.predicted_s == pytest.approx(2 * 4096**3 / 1979e12)
+    assert fp8.total.roofline_s == pytest.approx(2 * 4096**3 / 1979e12)
     upcast = roofscope.analyze(_linear(torch.float32), torch.empty(4096, 4096, device="meta"), device="a100", dtype="fp8")
     assert _mm(upcast).timing.peak_label == "bf16 matrix"  # A100 has no FP8: runs upcast (W8A16)
     tf32 = roofscope.analyze(_linear(torch.float32), torch.empty(4096, 4096, device="meta"), device="h100", dtype="tf32")
@@ -145,7 +153,7 @@ def test_transformer_block_bytes_by_hand(target, size):
     timed = {r.name: r.timing for r in report.ops}
     assert timed["aten.addmm"].peak_label == ("bf16 matrix" if target else "fp32 vector")
     assert timed["aten.add"].peak_label == "fp32 vector"
-    assert all(r.timing.bound == "memory" for r in report.ops if r.timing.bound)  # tiny: all memory-bound
+    assert all(r.timing.roofline_bound == "memory" for r in report.ops if r.timing.roofline_bound)  # tiny: all memory-bound
 
 
 def test_bf16_target_matches_a_bf16_model_for_linear_layers():

@@ -20,8 +20,8 @@ from roofscope.formulas.attention import check_causal
 from roofscope.inputs import describe_inputs, prepare_inputs
 from roofscope.params import ParamCount, count_parameters
 from roofscope.precision import Precision, parse_precision, retarget
+from roofscope.prediction import MathFlags, PredictionSummary, check_mode, predict
 from roofscope.report import OpRecord, Report
-from roofscope.roofline import op_timing
 
 
 class AnalysisError(ValueError):
@@ -54,6 +54,8 @@ def analyze(
     seq_len: int | None = None,
     backward: bool = False,
     name: str | None = None,
+    mode: str = "eager",
+    tf32: bool | MathFlags | None = None,
 ) -> Report:
     """Count what one forward pass of ``model`` on ``inputs`` costs.
 
@@ -79,9 +81,15 @@ def analyze(
     grad) is an ``AnalysisError``.
 
     ``device``: a catalog name ("h100", "a100", ``roofscope.devices()`` lists them), a TOML/JSON
-    file, or a ``Device``; with one, every op gets a roofline prediction (``report.total.predicted_s``,
-    ``.bound``). ``peak_tflops``, ``bandwidth_gbs`` and ``launch_overhead_us`` override the device's
-    figures, or, without a device, define one. ``dtype``: analyse as if the model ran in this
+    file, or a ``Device``; with one, every op gets its roofline time (``report.total.roofline_s``,
+    the seeds' max(FLOPs / peak, bytes / bandwidth)) and its predicted time in the execution ``mode``
+    (``report.total.predicted_s``: "eager", a plain forward, the default; "cudagraph", replayed as a
+    CUDA graph; "compiled", ``torch.compile(mode="reduce-overhead")``), with the terms that make up
+    the difference (``.cache_s``, ``.efficiency_s``, ``.host_s``) and what bounds it (``.bound``:
+    compute, memory or host); docs/conventions.md, "Predicted time". ``tf32``: whether fp32
+    convolutions and matmuls run in TF32 on the device (None: as torch's flags say now; True,
+    False, or a ``MathFlags``). ``peak_tflops``, ``bandwidth_gbs`` and ``launch_overhead_us`` (the
+    host's time per op) override the device's figures, or, without a device, define one. ``dtype``: analyse as if the model ran in this
     precision ("bf16", "fp16", "fp8", "int8", "tf32", "int8-weights"...): bytes and peaks follow it
     (docs/conventions.md, "Roofline"); None keeps the model's own dtypes.
 
@@ -117,6 +125,8 @@ def analyze(
     try:
         precision = parse_precision(dtype)
         target_device = resolve_device(device, peak_tflops, bandwidth_gbs, launch_overhead_us)
+        check_mode(mode)
+        flags = MathFlags.of(tf32)
     except (ValueError, DeviceError) as error:
         raise AnalysisError(str(error)) from None
     if getattr(type(model), "forward", None) is _forward_unimplemented:
@@ -153,13 +163,15 @@ def analyze(
                 else ""
             )
         )
+    ops, prediction = op_records(captured, formulas, precision, target_device, mode=mode, flags=flags)
     report = Report(
         model_name=name or model_name,
         inputs=describe_inputs(args, kwargs),
-        ops=op_records(captured, formulas, precision, target_device),
+        ops=ops,
         modules=_modules(captured, count_parameters(model)),
         device=target_device,
         precision=precision,
+        prediction=prediction,
     )
     if strict and report.uncounted:
         listed = ", ".join(f"{name} (x{calls})" for name, calls in report.uncounted.items())
@@ -170,19 +182,29 @@ def analyze(
     return report
 
 
-def op_records(captured: Capture, formulas: Formulas, precision: Precision | None, device: Device | None) -> list[OpRecord]:
+def op_records(
+    captured: Capture,
+    formulas: Formulas,
+    precision: Precision | None,
+    device: Device | None,
+    *,
+    mode: str = "eager",
+    flags: MathFlags | None = None,
+) -> tuple[list[OpRecord], PredictionSummary | None]:
     """Every captured op through the stages: its formula's Cost (None: no formula, the op is
-    uncounted), its bytes in the target precision, its roofline timing on the device."""
-    records = []
+    uncounted), its bytes in the target precision, and on a device its roofline and predicted
+    time in ``mode``; with the prediction's summary (None without a device)."""
+    ops = []
     for event in captured.events:
         formula = formulas.get(event.op)
-        family = formulas.family(event.op)
         cost = formula(event) if formula is not None else None
         if cost is not None and precision is not None:
             cost = retarget(cost, event, precision)
-        timing = op_timing(cost, event, family, device, precision) if cost is not None and device is not None else None
-        records.append(OpRecord(event, cost, family, timing))
-    return records
+        ops.append((event, cost, formulas.family(event.op)))
+    if device is None:
+        return [OpRecord(event, cost, family) for event, cost, family in ops], None
+    timings, summary = predict(ops, device, precision, mode=mode, flags=flags)
+    return [OpRecord(event, cost, family, timing) for (event, cost, family), timing in zip(ops, timings)], summary
 
 
 def _modules(captured: Capture, params: dict[str, ParamCount]) -> dict[str, tuple[str, int, ParamCount]]:
@@ -190,4 +212,4 @@ def _modules(captured: Capture, params: dict[str, ParamCount]) -> dict[str, tupl
     return {name: (captured.module_types.get(name, "?"), captured.module_calls.get(name, 0), count) for name, count in params.items()}
 
 
-__all__ = ["AnalysisError", "CaptureError", "analyze", "op_records"]
+__all__ = ["AnalysisError", "CaptureError", "MathFlags", "analyze", "op_records"]

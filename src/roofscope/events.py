@@ -37,10 +37,16 @@ class TensorMeta:
     shape: tuple[int, ...]
     stride: tuple[int, ...]
     dtype: torch.dtype
+    #: Which buffer the tensor lives in, a number unique within one capture (a view has its base's);
+    #: 0 when unknown. Not part of a tensor's description: two TensorMetas compare equal without it.
+    buffer: int = dataclasses.field(default=0, compare=False)
+    #: Where in its buffer the tensor starts, in elements (tells apart views such as a split's parts).
+    offset: int = dataclasses.field(default=0, compare=False)
 
     @classmethod
-    def of(cls, tensor: torch.Tensor) -> TensorMeta:
-        return cls(tuple(int(s) for s in tensor.shape), tuple(int(s) for s in tensor.stride()), tensor.dtype)
+    def of(cls, tensor: torch.Tensor, buffer: int = 0) -> TensorMeta:
+        offset = int(tensor.storage_offset()) if buffer else 0
+        return cls(tuple(int(s) for s in tensor.shape), tuple(int(s) for s in tensor.stride()), tensor.dtype, buffer, offset)
 
     @property
     def numel(self) -> int:
@@ -87,6 +93,7 @@ class OpEvent:
     outputs: tuple[TensorMeta, ...]
     module: str  # qualified name of the innermost module that ran it; "" is the root
     phase: str = "forward"  # "forward", or "backward" for the ops of the backward pass
+    entered: int = 0  # module calls (nn.Module.__call__) that began since the previous op
 
     def arg(self, index: int, name: str, default: Any = None) -> Any:
         """An argument given positionally or by keyword."""

@@ -9,7 +9,7 @@ that turns per-op times into per-module figures. Definitions (docs/conventions.m
 - **utilization** = achieved FLOP/s / the peak that applies (an op: the roofline's peak for its
   precision and family; a group: the highest peak among its ops), and bandwidth utilization =
   achieved bytes/s / the device's memory bandwidth;
-- **roofline efficiency** = predicted time / measured time, over the ops that have a prediction
+- **roofline efficiency** = roofline time / measured time, over the ops that have a roofline
   (1.0 = the op runs at its roof; 0.25 = it takes 4x the roofline's time).
 """
 
@@ -38,8 +38,8 @@ class OpMeasured:
     timing: OpTiming | None = None
 
     @property
-    def predicted_s(self) -> float | None:
-        return self.timing.predicted_s if self.timing else None
+    def roofline_s(self) -> float | None:
+        return self.timing.roofline_s if self.timing else None
 
     @property
     def achieved_flops(self) -> float | None:
@@ -65,15 +65,15 @@ class OpMeasured:
 
     @property
     def efficiency(self) -> float | None:
-        """Roofline efficiency: predicted time / measured time (None for an op predicted to take 0 s)."""
-        if self.timing is None or not self.timing.predicted_s or self.measured_s <= 0:
+        """Roofline efficiency: roofline time / measured time (None for an op whose roofline is 0 s)."""
+        if self.timing is None or not self.timing.roofline_s or self.measured_s <= 0:
             return None
-        return self.timing.predicted_s / self.measured_s
+        return self.timing.roofline_s / self.measured_s
 
     @property
     def shortfall_s(self) -> float | None:
-        """Measured time beyond the roofline's: measured - predicted (negative: faster than predicted)."""
-        return self.measured_s - self.timing.predicted_s if self.timing else None
+        """Measured time beyond the roofline's: measured - roofline (negative: faster than the roofline)."""
+        return self.measured_s - self.timing.roofline_s if self.timing else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,7 +98,7 @@ class Measured:
     """Measured figures of a group of ops (a module, the model).
 
     ``measured_s`` sums every op's measured time, those without a formula included;
-    ``predicted_s`` and ``measured_predicted_s`` cover only the ops with a prediction, so that
+    ``roofline_s`` and ``measured_timed_s`` cover only the ops with a roofline, so that
     ``efficiency`` compares like with like. ``peak`` is the highest peak among the group's ops that
     do FLOPs (the best any of them could reach; a tie goes to the later label), ``peak_label`` its name.
     """
@@ -106,8 +106,8 @@ class Measured:
     measured_s: float
     flops: int
     bytes: int
-    predicted_s: float | None
-    measured_predicted_s: float
+    roofline_s: float | None
+    measured_timed_s: float
     peak: float | None
     peak_label: str | None
     bandwidth: float | None
@@ -131,9 +131,9 @@ class Measured:
 
     @property
     def efficiency(self) -> float | None:
-        if self.predicted_s is None or self.measured_predicted_s <= 0:
+        if self.roofline_s is None or self.measured_timed_s <= 0:
             return None
-        return self.predicted_s / self.measured_predicted_s
+        return self.roofline_s / self.measured_timed_s
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -163,7 +163,7 @@ def summarize_measured(measured: Iterable[OpMeasured]) -> Measured | None:
         timing = item.timing
         if timing is None:
             continue
-        predicted = (predicted or 0.0) + timing.predicted_s
+        predicted = (predicted or 0.0) + timing.roofline_s
         measured_predicted += item.measured_s
         bandwidth = timing.bandwidth
         if timing.flops and (peak is None or (timing.peak, timing.peak_label) > (peak, label)):

@@ -130,7 +130,7 @@ def run_compare(specs: list[str], *, batch: int | None = None, progress: Any = N
 def crossing(rows: list[Row]) -> Row | None:
     """The first row whose model is compute-bound after a memory-bound one."""
     for before, after in itertools.pairwise(rows):
-        if before.report.total.bound == "memory" and after.report.total.bound == "compute":
+        if before.report.total.roofline_bound == "memory" and after.report.total.roofline_bound == "compute":
             return after
     return None
 

@@ -173,7 +173,9 @@ def test_module_factory_form_and_csv_equals_api(runs):
         "bytes_read",
         "bytes_written",
         "intensity",
+        "roofline_s",
         "predicted_s",
+        "host_s",
         "bound",
     ]
     report = roofscope.analyze(SimpleConv(), (1, 1, 28, 28))
@@ -185,7 +187,7 @@ def test_module_factory_form_and_csv_equals_api(runs):
         assert int(row["bytes_read"]) == module.total.bytes_read
         assert int(row["bytes_written"]) == module.total.bytes_written
         assert int(row["params"]) == module.params.total
-        assert row["predicted_s"] == "" and row["bound"] == ""
+        assert row["predicted_s"] == "" and row["roofline_s"] == "" and row["bound"] == ""
 
 
 def test_pt2_form_and_markdown_table_shape(runs):
@@ -239,7 +241,7 @@ def test_transformer_preset_with_seq(runs):
     assert llm["seq_len"] == llm["context"] == 128 and llm["batch"] == 1 and llm["params"] == 6_738_415_616
     assert llm["time_per_output_token_s"] == pytest.approx(llm["decode"]["bytes"] / 2.039e12, rel=1e-9)
     assert llm["time_per_output_token_s"] == pytest.approx(13.5e9 / 2.039e12, rel=0.01)
-    assert llm["prefill_s"] == data["total"]["predicted_s"]  # the report is the prefill's
+    assert llm["prefill_s"] == data["total"]["roofline_s"]  # the report is the prefill's
     assert llm["memory"]["fits"] is True and llm["memory"]["capacity"] == 80e9
 
 

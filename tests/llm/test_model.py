@@ -130,9 +130,9 @@ def test_llama_2_7b_fp16_decode_on_a100_takes_its_bytes_over_the_bandwidth(llama
     # within 1% of the weights: the embedding table (262 MB) is stored but one row of it is read,
     # and the KV cache, its concatenation and the activations add about as much
     assert abs(step.bytes - llm.weight_bytes) < 0.01 * llm.weight_bytes
-    assert {r.timing.bound for r in report.ops if r.timing} <= {"memory", None}
+    assert {r.timing.roofline_bound for r in report.ops if r.timing} <= {"memory", None}
     seconds = llm.decode_time(batch=1, context=128)
-    assert seconds == report.total.predicted_s
+    assert seconds == report.total.roofline_s
     assert seconds == pytest.approx(step.bytes / 2.039e12, rel=1e-9)
     assert seconds == pytest.approx(13.5e9 / 2.039e12, rel=0.01)  # about 6.6 ms per token
     assert llm.tokens_per_second(batch=1, context=128) == pytest.approx(1 / seconds)
@@ -148,7 +148,7 @@ def test_serving_summary(llama_7b_a100: LLM) -> None:
     summary = llm.summary(batch=1, seq_len=128, context=128)
     assert summary.params == summary.active_params == 6_738_415_616 and not summary.moe
     assert summary.precision == "fp16" and summary.device == "NVIDIA A100 80GB SXM4"
-    assert summary.prefill_s == llm.prefill(1, 128).total.predicted_s == llm.prefill_time(1, 128)
+    assert summary.prefill_s == llm.prefill(1, 128).total.roofline_s == llm.prefill_time(1, 128)
     assert summary.prefill.flops == llm.prefill(1, 128).total.flops and summary.prefill.tokens == 128
     assert summary.time_per_output_token == llm.decode_time(1, 128)
     assert summary.tokens_per_second == pytest.approx(1 / summary.time_per_output_token)
@@ -232,7 +232,7 @@ def test_llm_errors() -> None:
     assert _tiny("bf16").memory(1, 10).fits is None  # no device, no answer
     custom = _tiny("bf16", peak_tflops=100, bandwidth_gbs=1000)
     assert custom.device.memory_bandwidth == 1e12 and custom.memory(1, 10).fits is None  # no capacity figure
-    assert custom.decode_time(1, 10) == custom.decode(1, 10).total.predicted_s > 0
+    assert custom.decode_time(1, 10) == custom.decode(1, 10).total.roofline_s > 0
 
 
 def test_mfu() -> None:

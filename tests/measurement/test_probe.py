@@ -32,7 +32,7 @@ def cpu_probe() -> Probe:
 
 def test_every_ceiling_is_measured_or_says_why_not(cpu_probe):
     names = [f.figure for f in cpu_probe.figures]
-    assert names == [*GEMM_PRECISIONS.values(), "memory_bandwidth", "launch_overhead"]
+    assert names == [*GEMM_PRECISIONS.values(), "memory_bandwidth", "launch_overhead", "view_overhead", "module_overhead"]
     for item in cpu_probe.figures:
         if item.figure == "matrix.tf32":  # a tensor-core mode: not on a CPU
             assert item.value is None and "not probed on CPU" in item.error
@@ -46,7 +46,9 @@ def test_every_ceiling_is_measured_or_says_why_not(cpu_probe):
     fp32 = cpu_probe.figure("vector.fp32")
     assert "32 x 32 x 32 torch.mm fp32" in fp32.how and "random normal" in fp32.how
     assert "bytes read + written" in cpu_probe.figure("memory_bandwidth").how
-    assert cpu_probe.figure("launch_overhead").unit == "s" and cpu_probe.figure("memory_bandwidth").unit == "B/s"
+    for overhead in ("launch_overhead", "view_overhead", "module_overhead"):
+        assert cpu_probe.figure(overhead).unit == "s" and cpu_probe.figure(overhead).value > 0
+    assert cpu_probe.figure("memory_bandwidth").unit == "B/s"
     assert cpu_probe.device == "cpu" and cpu_probe.repeats == 2 and cpu_probe.torch_version.startswith(torch.__version__.split("+")[0])
 
 
@@ -88,7 +90,7 @@ def test_rows_and_table_beside_the_catalog(cpu_probe):
     text = console.export_text()
     assert "catalog: xeon-8480" in text and "probed / catalog" in text and "not probed on CPU" in text
     data = json.loads(json.dumps(cpu_probe.to_dict()))
-    assert data["catalog"] == "xeon-8480" and len(data["figures"]) == 7
+    assert data["catalog"] == "xeon-8480" and len(data["figures"]) == 9
     assert roofscope.probe("cpu", dtypes=["fp32"], compare=None, **SMALL).catalog is None
 
 
@@ -230,7 +232,13 @@ def test_cli_probe_json_in_process(capsys):
         == 0
     )
     data = json.loads(capsys.readouterr().out)
-    assert [f["figure"] for f in data["figures"]] == ["vector.fp32", "memory_bandwidth", "launch_overhead"]
+    assert [f["figure"] for f in data["figures"]] == [
+        "vector.fp32",
+        "memory_bandwidth",
+        "launch_overhead",
+        "view_overhead",
+        "module_overhead",
+    ]
     assert main(["probe", "cpu", "--dtypes", "fp4"]) == 2
     assert "unknown GEMM precision" in capsys.readouterr().err
 

@@ -28,6 +28,8 @@ class ModuleStack:
         self.stack: list[str] = []
         self.calls: dict[str, int] = {}
         self.types: dict[str, str] = {name: type(module).__name__ for name, module in named}
+        #: Module calls begun since the recorder last took the count (``entered()``).
+        self.pending_calls = 0
 
     @property
     def current(self) -> str:
@@ -38,6 +40,12 @@ class ModuleStack:
         if name is not None:
             self.stack.append(name)
             self.calls[name] = self.calls.get(name, 0) + 1
+            self.pending_calls += 1
+
+    def entered(self) -> int:
+        """How many module calls began since the last time this was asked."""
+        count, self.pending_calls = self.pending_calls, 0
+        return count
 
     def _leave(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         # Not registered with always_call: when a forward raises, the failing module stays on top of

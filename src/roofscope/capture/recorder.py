@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,18 +14,41 @@ from roofscope.capture.guard import Guard
 from roofscope.capture.modules import BackwardModules, ModuleStack
 from roofscope.events import OpEvent, TensorMeta, iter_tensors
 
-__all__ = ["OpInfo", "Recorder", "describe"]
+__all__ = ["Buffers", "OpInfo", "Recorder", "describe"]
 
 
-def describe(value: Any) -> Any:
-    """An op argument as an OpEvent holds it: tensors as TensorMeta, symbolic ints as ints."""
+def describe(value: Any, buffers: Buffers | None = None) -> Any:
+    """An op argument as an OpEvent holds it: tensors as TensorMeta (with their buffer's number
+    when ``buffers`` numbers them), symbolic ints as ints."""
     if isinstance(value, torch.Tensor):
-        return TensorMeta.of(value)
+        return TensorMeta.of(value, buffers.of(value) if buffers is not None else 0)
     if isinstance(value, (list, tuple)):
-        return tuple(describe(item) for item in value)
+        return tuple(describe(item, buffers) for item in value)
     if isinstance(value, torch.SymInt):
         return int(value)
     return value
+
+
+class Buffers:
+    """A number for each buffer the run's tensors live in, so that the prediction can follow data
+    from the op that writes it to the ops that read it. A view has its base's number: views made
+    by an op are recognised by their ``_base``. Numbers are kept by the tensor's identity, checked
+    with a weak reference, so a freed tensor's reused address gets a new number."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[int, tuple[weakref.ref[torch.Tensor], int]] = {}
+        self._count = 0
+
+    def of(self, tensor: torch.Tensor) -> int:
+        base = tensor._base
+        if base is not None:
+            tensor = base
+        entry = self._numbers.get(id(tensor))
+        if entry is not None and entry[0]() is tensor:
+            return entry[1]
+        self._count += 1
+        self._numbers[id(tensor)] = (weakref.ref(tensor), self._count)
+        return self._count
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -33,6 +57,8 @@ class OpInfo:
     overload: str  # "default"
     composite: bool  # an aten op with a CompositeImplicitAutograd kernel (see __torch_dispatch__)
     writes: tuple[tuple[int, str], ...]  # (position, name) of each argument the schema marks written
+    #: Per return, the position of the argument it is a view of or writes into (None: new memory).
+    aliases: tuple[int | None, ...] = ()
 
     @classmethod
     def of(cls, func: Any) -> OpInfo:
@@ -44,7 +70,15 @@ class OpInfo:
             for index, argument in enumerate(func._schema.arguments)
             if argument.alias_info is not None and argument.alias_info.is_write
         )
-        return cls(str(func.overloadpacket), func._overloadname, composite, writes)
+        sets = {
+            frozenset(argument.alias_info.before_set): index
+            for index, argument in enumerate(func._schema.arguments)
+            if argument.alias_info is not None
+        }
+        aliases = tuple(
+            sets.get(frozenset(ret.alias_info.before_set)) if ret.alias_info is not None else None for ret in func._schema.returns
+        )
+        return cls(str(func.overloadpacket), func._overloadname, composite, writes, aliases)
 
 
 class Recorder(TorchDispatchMode):
@@ -54,6 +88,8 @@ class Recorder(TorchDispatchMode):
         self.guard = guard
         self.backward_modules = backward_modules
         self.events: list[OpEvent] = []
+        self.buffers = Buffers()
+        self._aliases: tuple[int | None, ...] = ()  # of the aten op being recorded (OpInfo.aliases)
         self.inside_logical_op = 0
         self.phase = "forward"
         # Per OpOverload, what the recorder needs to know about it, looked up once: formatting the
@@ -78,6 +114,8 @@ class Recorder(TorchDispatchMode):
                 return decomposed
         if self.inside_logical_op:
             return func(*args, **kwargs)
+        if info.aliases and any(position is not None for position in info.aliases):
+            self._aliases = info.aliases
         return self.call((info.op, info.overload), func, args, kwargs)
 
     def call(self, names: tuple[str, str], func: Callable[..., Any], args: Any, kwargs: Mapping[str, Any]) -> Any:
@@ -86,6 +124,19 @@ class Recorder(TorchDispatchMode):
         result = func(*args, **kwargs)
         self.record(*names, args, kwargs, result)
         return result
+
+    def _output_buffers(self, args: Any, result: Any) -> list[int]:
+        """The buffer of each output: a view's or an in-place op's is its argument's (the op's
+        schema says which; ``_base`` is not set yet where the recorder sees the output)."""
+        aliases, self._aliases = self._aliases, ()
+        numbers = []
+        for position, tensor in enumerate(iter_tensors(result, torch.Tensor)):
+            source = aliases[position] if position < len(aliases) else None
+            if source is not None and source < len(args) and isinstance(args[source], torch.Tensor):
+                numbers.append(self.buffers.of(args[source]))
+            else:
+                numbers.append(self.buffers.of(tensor))
+        return numbers
 
     def record(self, op: str, overload: str, args: Any, kwargs: Mapping[str, Any], result: Any) -> None:
         if self.phase == "backward" and self.backward_modules is not None:
@@ -96,10 +147,13 @@ class Recorder(TorchDispatchMode):
             OpEvent(
                 op=op,
                 overload=overload,
-                args=tuple(describe(arg) for arg in args),
-                kwargs={key: describe(value) for key, value in kwargs.items()},
-                outputs=tuple(TensorMeta.of(t) for t in iter_tensors(result, torch.Tensor)),
+                args=tuple(describe(arg, self.buffers) for arg in args),
+                kwargs={key: describe(value, self.buffers) for key, value in kwargs.items()},
+                outputs=tuple(
+                    TensorMeta.of(t, number) for t, number in zip(iter_tensors(result, torch.Tensor), self._output_buffers(args, result))
+                ),
                 module=module,
                 phase=self.phase,
+                entered=self.modules.entered(),
             )
         )

@@ -16,6 +16,7 @@ from roofscope.capture import CaptureError
 from roofscope.extras import MissingDependency
 from roofscope.inputs import TensorSpec, parse_input_spec
 from roofscope.models import ModelSpecError
+from roofscope.prediction import MODES
 
 __all__ = [
     "add_device_options",
@@ -52,12 +53,34 @@ def add_device_options(parser: argparse.ArgumentParser, *, launch: bool = False)
     parser.add_argument("--peak-tflops", type=float, help="override (or, without --device, define) the peak dense TFLOP/s")
     parser.add_argument("--bandwidth-gbs", type=float, help="override (or define) the memory bandwidth in decimal GB/s")
     if launch:
-        parser.add_argument("--launch-us", type=float, help="a per-op launch floor in microseconds")
+        parser.add_argument(
+            "--launch-us", type=float, help="the host's time per op in microseconds (eager PyTorch: Python, dispatcher, launch)"
+        )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="eager",
+        help="the execution mode the predicted time is for: eager (a plain forward, the default), cudagraph (replayed as a "
+        'CUDA graph), compiled (torch.compile(mode="reduce-overhead"))',
+    )
+    parser.add_argument(
+        "--tf32",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="fp32 convolutions and matmuls in TF32 on the device: auto (as torch's flags say: convolutions yes, matmuls no), on, off",
+    )
 
 
 def device_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of ``analyze`` that the device options give."""
-    options = {"device": args.device, "dtype": args.dtype, "peak_tflops": args.peak_tflops, "bandwidth_gbs": args.bandwidth_gbs}
+    options = {
+        "device": args.device,
+        "dtype": args.dtype,
+        "peak_tflops": args.peak_tflops,
+        "bandwidth_gbs": args.bandwidth_gbs,
+        "mode": args.mode,
+        "tf32": {"auto": None, "on": True, "off": False}[args.tf32],
+    }
     if hasattr(args, "launch_us"):
         options["launch_overhead_us"] = args.launch_us
     return options

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import difflib
-from importlib import resources
 from pathlib import Path
 
 from roofscope.devices.device import Device, DeviceError
-from roofscope.devices.files import device_from_entry, load_devices, parse_toml
+from roofscope.devices.files import catalog_tables, device_from_entry, load_devices
 
 __all__ = ["devices", "get_device", "resolve_device"]
 
 
 def _catalog() -> dict[str, Device]:
-    text = resources.files("roofscope.devices").joinpath("catalog.toml").read_text(encoding="utf-8")
-    return {key: device_from_entry(key, entry, "catalog.toml") for key, entry in parse_toml(text).items()}
+    tables, defaults = catalog_tables()
+    return {key: device_from_entry(key, entry, "catalog.toml", defaults) for key, entry in tables.items()}
 
 
 _CATALOG: dict[str, Device] | None = None

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from roofscope.devices.execution import KINDS, Execution
 from roofscope.precision import PEAK_PRECISIONS
 
 __all__ = ["Device", "DeviceError", "figure_value"]
@@ -25,8 +26,10 @@ class Device:
     ``matrix``: dense peak FLOP/s (OP/s for int8) of the matrix units (tensor cores, AMX, MXU) per
     precision; ``vector``: the same for the vector units (CUDA cores, SIMD). A precision missing from
     both is not supported in hardware or not published. ``sources``: a note per figure, keyed
-    "memory_bandwidth", "memory_capacity", "matrix.bf16", ... ``launch_overhead_s``: a floor under
-    every op's predicted time (0 = none).
+    "memory_bandwidth", "memory_capacity", "matrix.bf16", "sustained.matrix.bf16", "kernel_floor"...
+    ``launch_overhead_s``: the host's time to issue one op that launches a kernel in eager PyTorch
+    (Python, the dispatcher and the launch; 0 = none). ``execution``: the figures the prediction
+    reads beyond the peaks (``roofscope.devices.execution``).
     """
 
     name: str
@@ -38,6 +41,7 @@ class Device:
     launch_overhead_s: float = 0.0
     key: str = ""
     aliases: tuple[str, ...] = ()
+    execution: Execution = dataclasses.field(default_factory=Execution)
 
     def __post_init__(self) -> None:
         if not self.memory_bandwidth or self.memory_bandwidth <= 0:
@@ -52,6 +56,16 @@ class Device:
                     raise DeviceError(f"device {self.name!r}: {kind} {dtype} peak must be positive, got {value}")
         if self.launch_overhead_s < 0:
             raise DeviceError(f"device {self.name!r}: launch_overhead_s must be >= 0")
+        execution = self.execution
+        if execution.kind not in KINDS:
+            raise DeviceError(f"device {self.name!r}: kind must be one of {', '.join(KINDS)}, got {execution.kind!r}")
+        for figure in ("kernel_floor_s", "view_overhead_s", "module_overhead_s", "graph_kernel_s", "graph_launch_s"):
+            if getattr(execution, figure) < 0:
+                raise DeviceError(f"device {self.name!r}: {figure} must be >= 0")
+        for figure in ("sustained_bandwidth", "cache_bytes", "cache_bandwidth"):
+            value = getattr(execution, figure)
+            if value is not None and value <= 0:
+                raise DeviceError(f"device {self.name!r}: {figure} must be positive")
 
     @classmethod
     def custom(
@@ -148,6 +162,7 @@ class Device:
             "launch_overhead_s": self.launch_overhead_s,
             "sources": dict(self.sources),
             "aliases": list(self.aliases),
+            "execution": self.execution.to_dict(),
         }
 
 
@@ -178,5 +193,13 @@ def figure_value(device: Device | None, figure: str) -> float | None:
         return device.memory_bandwidth
     if figure == "launch_overhead":
         return device.launch_overhead_s or None
+    if figure in ("kernel_floor", "view_overhead", "module_overhead"):
+        return getattr(device.execution, f"{figure}_s") or None
+    if figure == "sustained.memory_bandwidth":
+        return device.execution.sustained_bandwidth
+    if figure.startswith("sustained."):
+        _, kind, dtype = figure.split(".")
+        execution = device.execution
+        return (execution.sustained_matrix if kind == "matrix" else execution.sustained_vector).get(dtype)
     kind, dtype = figure.split(".")
     return (device.matrix if kind == "matrix" else device.vector).get(dtype)

@@ -13,7 +13,8 @@
 ``device`` and ``dtype`` mean what they mean to ``roofscope.analyze``: a catalog device (or a
 file, or a ``Device``; ``peak_tflops=``/``bandwidth_gbs=`` override or define one) and the target
 precision ("fp16", "bf16", "fp8", "int8-weights", a torch dtype...). Times are the roofline
-stage's predictions (``report.total.predicted_s``). See docs/conventions.md, "Transformer
+stage's times (``report.total.roofline_s``: FLOPs and bytes at the device's peaks; each report's
+``total.predicted_s`` holds the predicted time of a plain forward). See docs/conventions.md, "Transformer
 language models".
 """
 

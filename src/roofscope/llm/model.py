@@ -59,6 +59,8 @@ class LLM:
         causal: str | None = None,
         strict: bool = False,
         model: torch.nn.Module | None = None,
+        mode: str = "eager",
+        tf32: bool | None = None,
     ) -> None:
         if isinstance(spec, Preset):
             preset, name = spec, spec.source or spec.config_class
@@ -76,6 +78,8 @@ class LLM:
         self.preset = preset
         self.causal = causal
         self.strict = strict
+        self.mode = mode
+        self.tf32 = tf32
         self.model: torch.nn.Module = model if model is not None else build(preset)
         self.dtype = model_dtype(self.model)  # the dtype the model is built (and captured) in: the published one
         self.config: Any = self.model.config
@@ -217,6 +221,8 @@ class LLM:
                 strict=self.strict,
                 backward=backward,
                 name=self.name,
+                mode=self.mode,
+                tf32=self.tf32,
             )
             self._reports[key] = report
         return self._reports[key]
@@ -321,10 +327,10 @@ class LLM:
     def _predicted(self, report: Report, what: str) -> float:
         if self.device is None:
             raise AnalysisError(f"{what} needs a device: LLM({self.name!r}, device='a100-80gb', ...) or peak_tflops= and bandwidth_gbs=")
-        return float(report.total.predicted_s or 0.0)
+        return float(report.total.roofline_s or 0.0)
 
     def prefill_time(self, batch: int = 1, seq_len: int = 2048) -> float:
-        """Predicted seconds of the prefill on the LLM's device (``prefill(...).total.predicted_s``)."""
+        """The prefill's roofline seconds on the LLM's device (``prefill(...).total.roofline_s``)."""
         return self._predicted(self.prefill(batch, seq_len), "prefill_time")
 
     def decode_time(self, batch: int = 1, context: int = 2048) -> float:

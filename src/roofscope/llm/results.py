@@ -81,13 +81,15 @@ class StepEstimate:
     tokens: int  # tokens processed: batch * seq_len for a prefill, batch for a decode step
     flops: int
     bytes: int
-    seconds: float | None  # predicted time (sum of the ops' roofline times); None without a device
+    seconds: (
+        float | None
+    )  # the roofline time (the sum of the ops' max(FLOPs / peak, bytes / bandwidth)), as a serving engine approaches it; None without a device
     bound: str | None  # "memory" or "compute"
 
     @classmethod
     def of(cls, report: Report, tokens: int) -> StepEstimate:
         total = report.total
-        return cls(tokens, total.flops, total.bytes, total.predicted_s, total.bound)
+        return cls(tokens, total.flops, total.bytes, total.roofline_s, total.roofline_bound)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

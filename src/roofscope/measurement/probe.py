@@ -14,7 +14,15 @@ the median of ``repeats`` timed runs after ``warmup`` untimed ones:
 - **memory bandwidth**: ``dst.copy_(src)`` of a large tensor (2 GiB on CUDA, or 1/8 of the free
   memory if less; 256 MiB on CPU, far beyond its caches), counted as bytes read + bytes written.
 - **launch floor**: a loop of tiny eager ops (``a + b`` on 256 fp32 elements), no synchronisation
-  between them; time / ops. It is the floor under every op of an eager forward.
+  between them; time / ops: the host's time to issue one op (``launch_overhead``). Likewise a view
+  (``x.view(-1)``: no kernel, ``view_overhead``) and an ``nn.Module`` call around nothing (less
+  the plain Python call, ``module_overhead``).
+- **curves** (``curves=True``, the default), what the prediction reads for a machine it knows only
+  from its probe: the fp32 GEMM rate over a grid of shapes (M x N x K from 1 x 16 x 9 to
+  4096 x 4096 x 4096, those up to ``CURVE_FLOPS`` FLOPs on CPU), the copy bandwidth over sizes from
+  16 KiB to the copy above, and the bandwidth of a pointwise op, a softmax, a layer norm and a
+  sum over the last dimension over the same sizes (each op's bytes read + written over its time
+  less the launch floor, which the prediction adds as host time).
 
 Timing: CUDA events (the GPU's clock) on CUDA, ``time.perf_counter_ns`` on CPU, where ops are
 synchronous. The result is a ``Probe``: its figures beside a catalog device's (``rows``), and
@@ -26,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import functools
 import json
 import re
 import socket
@@ -40,7 +49,7 @@ from roofscope.devices import Device, DeviceError, catalog_match, device_from_en
 from roofscope.precision import torch_dtype
 from roofscope.timing import clock_for, cpu_name, thread_count
 
-__all__ = ["GEMM_PRECISIONS", "Probe", "ProbeFigure", "probe"]
+__all__ = ["GEMM_PRECISIONS", "OVERHEAD_FIGURES", "Probe", "ProbeFigure", "probe"]
 
 #: The precisions whose GEMM rate is probed, and the device-file figure each becomes.
 GEMM_PRECISIONS = {"fp32": "vector.fp32", "tf32": "matrix.tf32", "fp16": "matrix.fp16", "bf16": "matrix.bf16", "fp8": "matrix.fp8"}
@@ -48,6 +57,8 @@ GEMM_PRECISIONS = {"fp32": "vector.fp32", "tf32": "matrix.tf32", "fp16": "matrix
 
 #: GEMM sizes: n on CUDA; on CPU n doubles from CPU_START_N until one GEMM takes CPU_TARGET_S or n
 #: reaches CPU_MAX_N (emulated precisions run at a few GFLOP/s there: a fixed n would take minutes).
+# the figures that are a time per call, in seconds
+OVERHEAD_FIGURES = ("launch_overhead", "view_overhead", "module_overhead")
 CUDA_GEMM_N = 8192
 CPU_START_N = 256
 CPU_TARGET_S = 0.1
@@ -68,7 +79,9 @@ class ProbeFigure:
 
     @property
     def unit(self) -> str:
-        return {"memory_bandwidth": "B/s", "launch_overhead": "s"}.get(self.figure, "FLOP/s")
+        if self.figure == "memory_bandwidth":
+            return "B/s"
+        return "s" if self.figure in OVERHEAD_FIGURES else "FLOP/s"
 
     @property
     def spread(self) -> tuple[float, float] | None:
@@ -89,6 +102,9 @@ class Probe:
     torch_version: str
     memory_capacity: float | None = None  # bytes
     catalog: Device | None = None  # the catalog entry the figures are shown beside
+    gemm_curve: tuple[tuple[int, int, int, str, float], ...] = ()  # (m, n, k, precision, FLOP/s)
+    bandwidth_curve: tuple[tuple[float, float], ...] = ()  # (bytes moved, bytes/s) of a copy
+    family_curves: dict[str, tuple[tuple[float, float], ...]] = dataclasses.field(default_factory=dict)
 
     def figure(self, name: str) -> ProbeFigure | None:
         return next((f for f in self.figures if f.figure == name), None)
@@ -110,9 +126,9 @@ class Probe:
             if item.figure == "memory_bandwidth":
                 entry["memory_bandwidth_gbs"] = _round(item.value / 1e9)
                 notes[item.figure] = f"{item.how}; min {spread[0] / 1e9:.1f}, max {spread[1] / 1e9:.1f} GB/s" if spread else item.how
-            elif item.figure == "launch_overhead":
-                entry["launch_overhead_us"] = _round(item.value * 1e6)
-                notes["launch_overhead"] = f"{item.how}; min {spread[0] * 1e6:.2f}, max {spread[1] * 1e6:.2f} us" if spread else item.how
+            elif item.figure in OVERHEAD_FIGURES:
+                entry[f"{item.figure}_us"] = _round(item.value * 1e6)
+                notes[item.figure] = f"{item.how}; min {spread[0] * 1e6:.2f}, max {spread[1] * 1e6:.2f} us" if spread else item.how
             else:
                 kind, dtype = item.figure.split(".")
                 (matrix if kind == "matrix" else vector)[dtype] = _round(item.value / 1e12)
@@ -125,8 +141,23 @@ class Probe:
             f"measured by roofscope probe on {self.host} ({self.device}: {self.name}), {self.date}, torch {self.torch_version}; "
             f"median of {self.repeats} runs after {self.warmup} warm-up"
         )
+        entry["kind"] = "gpu" if self.device.startswith("cuda") else "cpu"
         entry["matrix"] = matrix
         entry["vector"] = vector
+        sustained: dict[str, Any] = {"matrix": dict(matrix), "vector": dict(vector), "memory_bandwidth_gbs": entry["memory_bandwidth_gbs"]}
+        entry["sustained"] = sustained
+        if self.gemm_curve or self.bandwidth_curve:
+            entry["curves"] = {
+                "gemm": [[m, n, k, p, _round(rate / 1e12)] for m, n, k, p, rate in self.gemm_curve],
+                "bandwidth": [[int(size), _round(rate / 1e9)] for size, rate in self.bandwidth_curve],
+                "family": {
+                    family: [[int(size), _round(rate / 1e9)] for size, rate in curve] for family, curve in self.family_curves.items()
+                },
+            }
+            notes["curves"] = (
+                "GEMM: fp32 torch.mm over a grid of shapes, TFLOP/s; bandwidth and family: bytes read + written per second "
+                "(GB/s) of a copy, a pointwise mul, softmax, layer norm and sum by the bytes moved, less the launch floor"
+            )
         entry["notes"] = notes
         return entry
 
@@ -332,6 +363,111 @@ def _launch_figure(device: torch.device, timer: _Timer, ops: int, repeats: int, 
     )
 
 
+#: On CPU the GEMM curve keeps the shapes of at most this many FLOPs (a few tenths of a second each).
+CURVE_FLOPS = 4e9
+GEMM_M = (1, 8, 64, 256, 1024, 4096)
+GEMM_N = (16, 64, 256, 1024, 4096)
+GEMM_K = (9, 64, 256, 1024, 4096)
+
+
+def _per_op(timer: _Timer, fn: Callable[[], Any], repeats: int, warmup: int, *, at_least: float = 2e-3) -> list[float]:
+    """Seconds one call of ``fn`` takes, each sample the mean of enough calls to last ``at_least``."""
+    fn()
+    once = timer.time(fn)
+    calls = max(1, min(10_000, int(at_least / max(once, 1e-9))))
+
+    def loop() -> None:
+        for _ in range(calls):
+            fn()
+
+    return [t / calls for t in timer.samples(loop, repeats, warmup)]
+
+
+def _host_figures(device: torch.device, timer: _Timer, repeats: int, warmup: int, generator: torch.Generator) -> list[ProbeFigure]:
+    """The host's time per view and per module call (the launch floor is ``_launch_figure``'s)."""
+    x = torch.randn(256, device=device, generator=generator)
+    views = _per_op(timer, lambda: x.view(-1), repeats, warmup)
+    identity = torch.nn.Identity()
+    modules = _per_op(timer, lambda: identity(x), repeats, warmup)
+
+    def plain(value: torch.Tensor) -> torch.Tensor:
+        return value
+
+    calls = _per_op(timer, lambda: plain(x), repeats, warmup)
+    call = statistics.median(calls)
+    module_times = tuple(max(t - call, 0.0) for t in modules)
+    return [
+        ProbeFigure(
+            "view_overhead", statistics.median(views), tuple(views), f"x.view(-1) on 256 fp32 elements, back to back; median of {repeats}"
+        ),
+        ProbeFigure(
+            "module_overhead",
+            statistics.median(module_times),
+            module_times,
+            f"nn.Identity()(x) back to back, less a plain Python call ({call * 1e9:.0f} ns); median of {repeats}",
+        ),
+    ]
+
+
+def _gemm_curve(
+    device: torch.device, timer: _Timer, precisions: list[str], launch_s: float, repeats: int, warmup: int, generator: torch.Generator
+) -> tuple[tuple[int, int, int, str, float], ...]:
+    """The GEMM rate over the grid of shapes, per precision (fp32 with TF32 off)."""
+    points = []
+    limit = CURVE_FLOPS if device.type == "cpu" else 2 * 8192**3
+    for precision in precisions:
+        dtype = torch_dtype(precision)
+        with _tf32(False) if device.type == "cuda" else contextlib.nullcontext():
+            for m in GEMM_M:
+                for n in GEMM_N:
+                    for k in GEMM_K:
+                        flops = 2 * m * n * k
+                        if flops > limit:
+                            continue
+                        a = torch.randn(m, k, device=device, generator=generator, dtype=dtype)
+                        b = torch.randn(k, n, device=device, generator=generator, dtype=dtype)
+                        times = _per_op(timer, functools.partial(torch.mm, a, b), repeats, warmup)
+                        kernel = max(statistics.median(times) - launch_s, statistics.median(times) * 0.05)
+                        points.append((m, n, k, precision, flops / kernel))
+    return tuple(points)
+
+
+def _sizes(largest: int) -> list[int]:
+    sizes, size = [], 16 * 2**10
+    while size <= largest:
+        sizes.append(size)
+        size *= 4
+    return sizes
+
+
+#: The ops of the family curves: each takes a 2-D fp32 tensor of ``rows`` x 1024 and returns its
+#: result; the bytes it moves (read + written) are a multiple of the input's bytes.
+_FAMILY_OPS: dict[str, tuple[Callable[[torch.Tensor], Any], float]] = {
+    "pointwise": (lambda x: torch.mul(x, x), 2.0),
+    "softmax": (lambda x: torch.softmax(x, dim=-1), 2.0),
+    "norm": (lambda x: torch.layer_norm(x, (x.shape[-1],)), 2.0),
+    "reduction": (lambda x: torch.sum(x, dim=-1), 1.0),
+}
+
+
+def _bandwidth_curves(
+    device: torch.device, timer: _Timer, largest: int, launch_s: float, repeats: int, warmup: int, generator: torch.Generator
+) -> tuple[tuple[tuple[float, float], ...], dict[str, tuple[tuple[float, float], ...]]]:
+    copy: list[tuple[float, float]] = []
+    families: dict[str, list[tuple[float, float]]] = {name: [] for name in _FAMILY_OPS}
+    for size in _sizes(largest):
+        x = torch.randn(max(size // 4 // 1024, 1), 1024, device=device, generator=generator)
+        out = torch.empty_like(x)
+        times = _per_op(timer, functools.partial(out.copy_, x), repeats, warmup)
+        kernel = max(statistics.median(times) - launch_s, statistics.median(times) * 0.05)
+        copy.append((2 * x.nbytes, 2 * x.nbytes / kernel))
+        for name, (op, moved) in _FAMILY_OPS.items():
+            times = _per_op(timer, functools.partial(op, x), repeats, warmup)
+            kernel = max(statistics.median(times) - launch_s, statistics.median(times) * 0.05)
+            families[name].append((moved * x.nbytes, moved * x.nbytes / kernel))
+    return tuple(copy), {name: tuple(curve) for name, curve in families.items()}
+
+
 def _memory_capacity(device: torch.device) -> float | None:
     if device.type == "cuda":
         return float(torch.cuda.get_device_properties(device).total_memory)
@@ -355,6 +491,8 @@ def probe(
     repeats: int = 10,
     warmup: int = 2,
     compare: str | Device | None = "auto",
+    curves: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> Probe:
     """Measure this machine's ceilings on ``device`` ("cpu", "cuda", "cuda:1"; by default CUDA
     when there is one, else the CPU).
@@ -363,6 +501,8 @@ def probe(
     n of the n x n x n GEMMs (default 8192 on CUDA, sized by time on CPU); ``copy_bytes``: the size
     of the copied tensor; ``launch_ops``: tiny ops per launch-floor run. ``compare``: the catalog
     device shown beside the figures ("auto": the one matching the GPU's name; none on CPU).
+    ``curves``: also measure the curves the prediction reads (a minute or two); ``progress`` is
+    called with the name of each step as it starts.
     """
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
@@ -399,10 +539,28 @@ def probe(
     with torch.random.fork_rng(devices=devices), torch.cuda.device(target) if target.type == "cuda" else contextlib.nullcontext():
         generator = torch.Generator(device=target)
         generator.manual_seed(0)
+        step = progress or (lambda name: None)
         for precision in wanted:
+            step(f"{precision} GEMM")
             figures.append(_gemm_figure(precision, target, timer, gemm_size, repeats, warmup, generator))
+        step("copy bandwidth")
         figures.append(_copy_figure(target, timer, copy_bytes, repeats, warmup, generator))
-        figures.append(_launch_figure(target, timer, launch_ops, repeats, warmup, generator))
+        step("launch floor")
+        launch = _launch_figure(target, timer, launch_ops, repeats, warmup, generator)
+        figures.append(launch)
+        figures += _host_figures(target, timer, repeats, warmup, generator)
+        gemm_curve: tuple[tuple[int, int, int, str, float], ...] = ()
+        bandwidth_curve: tuple[tuple[float, float], ...] = ()
+        family_curves: dict[str, tuple[tuple[float, float], ...]] = {}
+        if curves:
+            curve_repeats = max(1, min(repeats, 3))
+            step("GEMM curve")
+            precisions: list[str] = ["fp32"] if target.type == "cpu" else [p for p in ("fp32", "bf16", "fp16") if p in wanted]
+            gemm_curve = _gemm_curve(target, timer, precisions, launch.value or 0.0, curve_repeats, 1, generator)
+            step("bandwidth curves")
+            copied = next((f for f in figures if f.figure == "memory_bandwidth"), None)
+            largest = int(copy_bytes or (256 * 2**20 if target.type == "cpu" else 2 * 2**30)) if copied else 16 * 2**20
+            bandwidth_curve, family_curves = _bandwidth_curves(target, timer, largest, launch.value or 0.0, curve_repeats, 1, generator)
     version = torch.__version__ + (f", CUDA {torch.version.cuda}" if target.type == "cuda" and torch.version.cuda else "")
     return Probe(
         device=str(target),
@@ -415,4 +573,7 @@ def probe(
         torch_version=version,
         memory_capacity=_memory_capacity(target),
         catalog=catalog,
+        gemm_curve=gemm_curve,
+        bandwidth_curve=bandwidth_curve,
+        family_curves=family_curves,
     )

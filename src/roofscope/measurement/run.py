@@ -278,7 +278,7 @@ def measure(
 
     Every op, module and the model get ``measured_s``, ``achieved_flops``, ``achieved_bandwidth``,
     ``utilization`` (achieved / the peak of the precision that applies) and ``efficiency``
-    (predicted / measured); ``report.measurement`` holds the plain forward's time, the per-op
+    (roofline time / measured); ``report.measurement`` holds the plain forward's time, the per-op
     timing's cost (``overhead``) and how much of the forward the ops account for (``coverage``).
     ``report.shortfalls()`` lists the ops furthest below their roof. ``formulas``, ``causal`` and
     ``strict`` and ``name`` are as for ``analyze``.

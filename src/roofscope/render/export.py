@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from roofscope.render.html import to_html
 from roofscope.render.llm import llm_markdown
 from roofscope.render.measured import measured_lines
+from roofscope.render.prediction import prediction_lines
 from roofscope.render.units import nbytes, percent, seconds, si
 from roofscope.report import MEASURED_CONVENTION, Report
 
@@ -32,7 +33,9 @@ CSV_COLUMNS = (
     "bytes_read",
     "bytes_written",
     "intensity",
+    "roofline_s",
     "predicted_s",
+    "host_s",
     "bound",
 )
 #: Added after CSV_COLUMNS in a measured report.
@@ -72,7 +75,9 @@ def module_rows(report: Report) -> list[dict[str, object]]:
                 "bytes_read": figures.bytes_read,
                 "bytes_written": figures.bytes_written,
                 "intensity": round(figures.intensity, 6),
+                "roofline_s": "" if figures.roofline_s is None else figures.roofline_s,
                 "predicted_s": "" if figures.predicted_s is None else figures.predicted_s,
+                "host_s": "" if figures.host_s is None else figures.host_s,
                 "bound": figures.bound or "",
                 **extra,
             }
@@ -100,7 +105,7 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
     measured = report.total.measured is not None
     header = ["module", "type", "calls", "params", "MACs", "FLOPs", "bytes", "FLOP/B"]
     if timed:
-        header += ["time", "bound"]
+        header += ["roofline", "time", "bound"]
     if measured:
         header += ["measured", "FLOP/s"] + (["util", "eff"] if timed else [])
     lines = [
@@ -127,7 +132,7 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
             f"{figures.intensity:.1f}",
         ]
         if timed:
-            cells += [seconds(figures.predicted_s or 0.0), figures.bound or "-"]
+            cells += [seconds(figures.roofline_s or 0.0), seconds(figures.predicted_s or 0.0), figures.bound or "-"]
         if measured:
             cells += (
                 ["-"] * (4 if timed else 2)
@@ -156,12 +161,7 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
             f"- forward FLOPs: {report.forward.flops:,}; backward FLOPs: {backward.flops:,}"
             f" (backward/forward {report.backward_forward_ratio or 0:.2f})"
         )
-    if report.device is not None and total.predicted_s is not None:
-        precision = report.precision.name if report.precision else "model dtype"
-        lines.append(
-            f"- roofline on {report.device.name} ({precision}): predicted {seconds(total.predicted_s)}, "
-            f"{total.bound}-bound ({100 * (total.memory_bound_share or 0):.0f}% of time in memory-bound ops)"
-        )
+    lines += [f"- {line}" for line in prediction_lines(report)]
     run = report.measurement
     if run is not None:
         lines += [f"- {line}" for line in measured_lines(report)]
@@ -171,14 +171,14 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
                 "",
                 "## Furthest below their roof",
                 "",
-                "| op | module | predicted | measured | eff | util | bound |",
+                "| op | module | roofline | measured | eff | util | bound |",
                 "|---|---|---:|---:|---:|---:|---|",
             ]
             for record in found:
                 timing, taken = record.timing, record.measured
                 assert timing is not None and taken is not None
                 lines.append(
-                    f"| `{record.name}` | {_cell(record.module or report.model_name)} | {seconds(timing.predicted_s)} | {seconds(taken.measured_s)} "
+                    f"| `{record.name}` | {_cell(record.module or report.model_name)} | {seconds(timing.roofline_s)} | {seconds(taken.measured_s)} "
                     f"| {percent(taken.efficiency)} | {percent(taken.utilization)} | {timing.bound} |"
                 )
     lines += ["", "## Uncounted ops", ""]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from roofscope.render.llm import llm_html
 from roofscope.render.measured import measured_lines
+from roofscope.render.prediction import prediction_lines
 from roofscope.render.units import nbytes, percent, seconds, si
 from roofscope.report import MEASURED_CONVENTION, ModuleReport, Report
 
@@ -159,7 +160,7 @@ def _shortfalls(report: Report, limit: int = 15) -> str:
     found = report.shortfalls(limit=limit)
     if not found:
         return ""
-    columns = ("op", "module", "predicted", "measured", "lost", "eff", "FLOP/s", "util", "B/s", "bw util", "bound")
+    columns = ("op", "module", "roofline", "measured", "lost", "eff", "FLOP/s", "util", "B/s", "bw util", "bound")
     head = "".join(f'<th class="{"l" if i < 2 else ""}">{name}</th>' for i, name in enumerate(columns))
     rows = []
     for record in found:
@@ -167,7 +168,7 @@ def _shortfalls(report: Report, limit: int = 15) -> str:
         assert timing is not None and measured is not None
         lost = max(measured.shortfall_s or 0.0, 0.0)
         cells = [
-            (timing.predicted_s, seconds(timing.predicted_s)),
+            (timing.roofline_s, seconds(timing.roofline_s)),
             (measured.measured_s, seconds(measured.measured_s)),
             (lost, seconds(lost)),
             (measured.efficiency or 0, percent(measured.efficiency)),
@@ -183,7 +184,7 @@ def _shortfalls(report: Report, limit: int = 15) -> str:
             + f'<td class="{timing.bound}" data-v="{timing.bound}">{timing.bound}</td></tr>'
         )
     return (
-        '<h2>Furthest below their roof</h2><p class="muted">time lost = measured - predicted; eff = predicted / measured</p>'
+        '<h2>Furthest below their roof</h2><p class="muted">time lost = measured - roofline; eff = roofline / measured</p>'
         f'<table class="sortable" id="shortfalls" data-sort="4"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     )
 
@@ -214,7 +215,11 @@ def _totals(report: Report) -> str:
         ("intensity", f"{total.intensity:.1f} FLOP/B"),
     ]
     if report.device is not None and total.predicted_s is not None:
-        cards += [("predicted", seconds(total.predicted_s)), ("bound", f"{total.bound} ({100 * (total.memory_bound_share or 0):.0f}% mem)")]
+        cards += [
+            ("roofline", seconds(total.roofline_s or 0.0)),
+            (f"predicted ({report.prediction.mode if report.prediction else 'eager'})", seconds(total.predicted_s)),
+            ("bound", f"{total.bound} ({100 * (total.memory_bound_share or 0):.0f}% mem)"),
+        ]
     run = report.measurement
     if run is not None:
         cards += [("measured forward", seconds(run.forward_s)), ("achieved", f"{si(run.achieved_flops)}FLOP/s")]
@@ -227,6 +232,9 @@ def _totals(report: Report) -> str:
         f'<p class="muted">exact: {total.macs:,} MACs, {total.flops:,} FLOPs, {total.bytes_read:,} bytes read, '
         f"{total.bytes_written:,} bytes written, {report.params.total:,} params</p>"
     )
+    predicted = prediction_lines(report)
+    if predicted:
+        exact += '<p class="muted">' + "<br>".join(_e(line) for line in predicted) + "</p>"
     if run is not None:
         lines = measured_lines(report)
         note = lines.pop() if run.note else None

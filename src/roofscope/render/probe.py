@@ -11,12 +11,12 @@ from roofscope.render.units import seconds, si
 __all__ = ["probe_table"]
 
 
-def _format(figure: str, value: float | None) -> str:
+def _format(unit: str, value: float | None) -> str:
     if value is None:
         return "-"
-    if figure == "memory_bandwidth":
+    if unit == "B/s":
         return f"{value / 1e9:,.1f} GB/s"
-    if figure == "launch_overhead":
+    if unit == "s":
         return seconds(value)
     return f"{si(value)}FLOP/s"
 
@@ -36,9 +36,9 @@ def probe_table(result: Probe) -> Table:
         ratio = f"{item.value / listed:.2f}" if item.value and listed else "-"
         table.add_row(
             item.figure,
-            _format(item.figure, item.value),
-            f"{_format(item.figure, spread[0])} - {_format(item.figure, spread[1])}" if spread else "-",
-            _format(item.figure, listed),
+            _format(item.unit, item.value),
+            f"{_format(item.unit, spread[0])} - {_format(item.unit, spread[1])}" if spread else "-",
+            _format(item.unit, listed),
             ratio,
             item.error or item.how,
             style="yellow" if item.error else None,

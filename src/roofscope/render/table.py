@@ -12,6 +12,7 @@ from rich.text import Text
 
 from roofscope.render.llm import render_llm_summary
 from roofscope.render.measured import measured_lines
+from roofscope.render.prediction import prediction_lines
 from roofscope.render.units import nbytes, percent, seconds, si
 from roofscope.report import (
     MEASURED_CONVENTION,
@@ -24,7 +25,16 @@ from roofscope.report import (
 if TYPE_CHECKING:
     from roofscope.llm import ServingSummary
 
-__all__ = ["measured_text", "module_table", "op_table", "render_terminal", "shortfall_table", "totals", "uncounted_warning"]
+__all__ = [
+    "measured_text",
+    "module_table",
+    "op_table",
+    "prediction_text",
+    "render_terminal",
+    "shortfall_table",
+    "totals",
+    "uncounted_warning",
+]
 
 
 def _share(part: int, whole: int) -> str:
@@ -49,7 +59,7 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
     measured = report.total.measured is not None
     headers = (
         ("params", "MACs", "FLOPs", "bytes", "FLOP/B", "%")
-        + (("time", "%time", "bound") if timed else ())
+        + (("roofline", "time", "%time", "bound") if timed else ())
         + (("measured", "%meas", "FLOP/s", *(("util", "eff") if timed else ())) if measured else ())
     )
     whole = report.total.flops
@@ -76,6 +86,7 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
                 _share(cost.flops, whole),
                 *(
                     (
+                        seconds(cost.roofline_s or 0.0),
                         seconds(cost.predicted_s or 0.0),
                         f"{100 * (cost.predicted_s or 0.0) / whole_time:.1f}%" if whole_time else "-",
                         cost.bound or "-",
@@ -110,11 +121,11 @@ def _measured_cells(figures: Figures, whole: float, timed: bool) -> tuple[str, .
 
 
 def shortfall_table(report: Report, *, limit: int = 12) -> Table | None:
-    """The ops furthest below their roof: most time lost (measured - predicted) first."""
+    """The ops furthest below their roof: most time lost (measured - roofline) first."""
     found = report.shortfalls(limit=limit)
     if not found:
         return None
-    table = Table(title="furthest below their roof (measured - predicted)", title_justify="left")
+    table = Table(title="furthest below their roof (measured - roofline)", title_justify="left")
     table.add_column("op @ module", no_wrap=True, overflow="ellipsis", max_width=44)
     for column in ("predicted", "measured", "lost", "eff", "FLOP/s", "util", "B/s", "bw util", "bound"):
         table.add_column(column, justify="right", no_wrap=True)
@@ -199,22 +210,26 @@ def totals(report: Report, *, exact: bool = False) -> Text:
             + f"  backward/forward {report.backward_forward_ratio or 0:.2f}"
             + "  (each op's phase is in the JSON; module rows include their backward)"
         )
-    if report.device is not None and total.predicted_s is not None:
-        precision = report.precision.name if report.precision else "model dtype"
-        text.append(f"\nroofline  {report.device.name}, {precision}", style="bold")
-        text.append(
-            f"  predicted {seconds(total.predicted_s)}  attainable {si(total.attainable or 0)}FLOP/s"
-            f"  {total.bound}-bound ({100 * (total.memory_bound_share or 0):.0f}% of time in memory-bound ops)"
-        )
-        heaviest = report.dominant()[:3]
-        if heaviest:
-            text.append(
-                "  heaviest: " + ", ".join(f"{r.name.removeprefix('aten.')} @ {r.module or report.model_name}" for r in heaviest),
-                style="dim",
-            )
+    if report.device is not None and total.timing is not None:
+        text.append_text(prediction_text(report))
     if report.measurement is not None:
         text.append("\n")
         text.append_text(measured_text(report))
+    return text
+
+
+def prediction_text(report: Report) -> Text:
+    """The roofline and the prediction (``prediction_lines``): the first two lines bold-headed,
+    the alternatives in bold when the model is host-bound."""
+    text = Text()
+    host_bound = report.total.bound == "host"
+    for line in prediction_lines(report):
+        head, _, rest = line.partition(": ")
+        if head in ("heaviest", "instead"):
+            text.append(f"\n  {line}", style="bold" if head == "instead" and host_bound else "dim")
+        else:
+            text.append(f"\n{head}", style="bold")
+            text.append(f"  {rest}")
     return text
 
 

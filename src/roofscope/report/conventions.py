@@ -14,5 +14,5 @@ CONVENTION = (
 MEASURED_CONVENTION = (
     "Measured: median over the repeats of each op's own time (CUDA events or perf_counter around the op); "
     "a module's time is the sum of its ops'. Utilization = achieved FLOP/s / the peak that applies; "
-    'eff = roofline efficiency = predicted / measured (100% = at the roof). See docs/conventions.md, "Measured".'
+    'eff = roofline efficiency = roofline time / measured (100% = at the roof). See docs/conventions.md, "Measured".'
 )

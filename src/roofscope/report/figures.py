@@ -16,7 +16,8 @@ class Figures:
     what a real run measured (``roofscope.measure``).
 
     Reads like a Cost: ``.macs``, ``.flops``, ``.bytes``, ``.intensity``..., and compares equal to a
-    Cost with the same counts. The roofline fields (``predicted_s``, ``bound``, ``attainable``,
+    Cost with the same counts. The roofline and prediction fields (``roofline_s``, ``predicted_s``,
+    ``host_s``, ``bound``, ``attainable``,
     ``memory_bound_share``) are None when the report has no device; the measured fields
     (``measured_s``, ``achieved_flops``, ``utilization``, ``efficiency``...) when it was not measured.
     """
@@ -38,8 +39,24 @@ class Figures:
 
     @property
     def predicted_s(self) -> float | None:
-        """Predicted time in seconds: the sum of the ops' roofline times."""
+        """Predicted wall time in seconds in the analysis' execution mode: the sum of the ops' shares
+        (``roofline_s`` + ``cache_s`` + ``efficiency_s`` + ``host_s``; docs/conventions.md, "Predicted time")."""
         return self.timing.predicted_s if self.timing else None
+
+    @property
+    def roofline_s(self) -> float | None:
+        """The seeds' roofline time: the sum over ops of max(FLOPs / peak, bytes / bandwidth)."""
+        return self.timing.roofline_s if self.timing else None
+
+    @property
+    def roofline_bound(self) -> str | None:
+        """ "memory" or "compute" by the roofline alone: which kind of op takes most roofline time."""
+        return self.timing.roofline_bound if self.timing else None
+
+    @property
+    def host_s(self) -> float | None:
+        """Predicted time the host adds (the device waiting for it; on a CPU, its own time)."""
+        return self.timing.host_s if self.timing else None
 
     @property
     def bound(self) -> str | None:

@@ -35,6 +35,10 @@ class OpRecord:
         return self.measured.measured_s if self.measured else None
 
     @property
+    def roofline_s(self) -> float | None:
+        return self.timing.roofline_s if self.timing else None
+
+    @property
     def bound(self) -> str | None:
         return self.timing.bound if self.timing else None
 

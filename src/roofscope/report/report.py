@@ -13,6 +13,7 @@ from roofscope.cost import ZERO, Cost
 from roofscope.devices import Device
 from roofscope.measured import Measurement, op_measured
 from roofscope.precision import Precision
+from roofscope.prediction import PredictionSummary
 from roofscope.report.conventions import CONVENTION
 from roofscope.report.figures import Figures
 from roofscope.report.modules import ModuleInfo, ModuleReport, build_tree, figures_of
@@ -37,6 +38,7 @@ class Report(Views):
         device: Device | None = None,
         precision: Precision | None = None,
         measurement: Measurement | None = None,
+        prediction: PredictionSummary | None = None,
     ) -> None:
         """``modules``: every module of the model by qualified name ("" for the model), parents
         first, with its (type name, calls, parameters); ``ops`` the op records in the order they ran."""
@@ -45,6 +47,8 @@ class Report(Views):
         self.measurement = measurement
         self.device = device
         self.precision = precision
+        #: How the predicted times were made (mode, TF32 flags, every mode's total); None without a device.
+        self.prediction = prediction
         self.inputs = list(inputs)
         self.ops = list(ops)
         self._module_info = dict(modules)
@@ -73,6 +77,7 @@ class Report(Views):
             device=self.device,
             precision=self.precision,
             measurement=measurement,
+            prediction=self.prediction,
         )
 
     def with_measured(self, samples: Sequence[Sequence[float]] | None, measurement: Measurement) -> Report:
@@ -130,7 +135,7 @@ class Report(Views):
 
     def shortfalls(self, name: str = "", *, limit: int | None = 10) -> list[OpRecord]:
         """In a measured report with a device: the ops of a module ("" = the model) that fall furthest
-        short of their roof, most time lost (measured - predicted) first. Ops that do no work (views)
+        short of their roof, most time lost (measured - roofline) first. Ops that do no work (views)
         have no roof and are not listed."""
         below = self.module(name)
         prefix = below.name + "." if below.name else ""

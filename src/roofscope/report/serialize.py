@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from roofscope.cost import Cost
 from roofscope.devices import Device
+from roofscope.devices.execution import Execution
 from roofscope.events import OpEvent, TensorMeta
 from roofscope.measured import Measurement, OpMeasured
 from roofscope.params import ParamCount
 from roofscope.precision import parse_precision
+from roofscope.prediction import PredictionSummary
 from roofscope.report.conventions import CONVENTION
 from roofscope.report.records import OpRecord
 from roofscope.roofline import OpTiming
@@ -28,10 +30,18 @@ def _timing_to_dict(timing: OpTiming) -> dict[str, Any]:
         "bound": timing.bound,
         "peak": timing.peak_label,
         "peak_flops": timing.peak,
+        "kernel_flops": timing.flops,
+        "kernel_bytes": timing.bytes,
         "bandwidth": timing.bandwidth,
         "compute_s": timing.compute_s,
         "memory_s": timing.memory_s,
-        "launch_bound": timing.launch_bound,
+        "roofline_s": timing.roofline_s,
+        "roofline_bound": timing.roofline_bound,
+        "device_s": timing.device_s,
+        "cache_s": timing.cache_s,
+        "efficiency_s": timing.efficiency_s,
+        "host_s": timing.host_s,
+        "level": timing.level,
     }
 
 
@@ -44,6 +54,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "device": report.device.to_dict() if report.device else None,
         "precision": report.precision.name if report.precision else None,
         "measurement": report.measurement.to_dict() if report.measurement else None,
+        "prediction": report.prediction.to_dict() if report.prediction else None,
         "total": report.total.to_dict(),
         **(
             {
@@ -131,6 +142,7 @@ def _device(data: Mapping[str, Any]) -> Device:
         launch_overhead_s=data["launch_overhead_s"],
         key=data["key"],
         aliases=tuple(data.get("aliases", ())),
+        execution=Execution.from_dict(data["execution"]) if "execution" in data else Execution(),
     )
 
 
@@ -149,8 +161,8 @@ def _record(data: Mapping[str, Any], family: str) -> OpRecord:
     timing = None
     if "predicted_s" in data and cost is not None:
         timing = OpTiming(
-            cost.flops,
-            cost.bytes,
+            data["kernel_flops"],
+            data["kernel_bytes"],
             data["peak_flops"],
             data["peak"],
             data["bandwidth"],
@@ -158,7 +170,11 @@ def _record(data: Mapping[str, Any], family: str) -> OpRecord:
             data["memory_s"],
             data["predicted_s"],
             data["bound"],
-            launch_bound=data["launch_bound"],
+            device_s=data["device_s"],
+            cache_s=data["cache_s"],
+            efficiency_s=data["efficiency_s"],
+            host_s=data["host_s"],
+            level=data["level"],
         )
     measured = None
     if "measured_s" in data:
@@ -208,4 +224,5 @@ def report_from_dict(data: Mapping[str, Any]) -> Report:
         device=_device(data["device"]) if data["device"] is not None else None,
         precision=parse_precision(data["precision"]),
         measurement=_measurement(data["measurement"]) if data["measurement"] is not None else None,
+        prediction=PredictionSummary.from_dict(data["prediction"]) if data.get("prediction") is not None else None,
     )

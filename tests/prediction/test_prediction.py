@@ -1,0 +1,252 @@
+"""The prediction stage: each term against a hand calculation, and the identity that explains the gap
+(predicted = roofline + cache + efficiency + host) for every op, module and model."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+from torch import nn
+
+import roofscope
+from roofscope.devices import Device
+from roofscope.devices.execution import Execution
+from roofscope.prediction import MathFlags
+from roofscope.prediction.cache import cached_read_fractions
+from roofscope.prediction.kernels import Gemm, gemm_time
+from roofscope.prediction.timeline import Share, Step, timeline
+
+TERA, GIGA = 1e12, 1e9
+
+
+def _gpu(**execution: object) -> Device:
+    """A GPU with round figures: 100 TFLOP/s (bf16 matrix, fp32 vector 10), 1000 GB/s."""
+    base = {"kind": "gpu", "compute_units": 100, "sustained_matrix": {"bf16": 100 * TERA}, "sustained_vector": {"fp32": 10 * TERA}}
+    return Device(
+        name="round",
+        memory_bandwidth=1000 * GIGA,
+        matrix={"bf16": 100 * TERA, "tf32": 50 * TERA},
+        vector={"fp32": 10 * TERA},
+        launch_overhead_s=10e-6,
+        execution=Execution(**{**base, **execution}),  # type: ignore[arg-type]
+    )
+
+
+# -- the timeline --------------------------------------------------------------------------------
+
+
+def test_host_slower_than_the_device_gives_the_host_time() -> None:
+    steps = [Step(host_s=10e-6, device_s=1e-6, launches=True)] * 50
+    shares = timeline(steps, overlapped=True)
+    # the device waits for each launch; the last kernel runs after the host is done
+    assert sum(s.wall_s for s in shares) == pytest.approx(50 * 10e-6 + 1e-6)
+    assert sum(s.host_s for s in shares) == pytest.approx(50 * 10e-6 + 1e-6 - 50 * 1e-6)
+
+
+def test_device_slower_than_the_host_gives_the_device_time() -> None:
+    steps = [Step(host_s=1e-6, device_s=10e-6, launches=True)] * 50
+    shares = timeline(steps, overlapped=True)
+    assert sum(s.wall_s for s in shares) == pytest.approx(1e-6 + 50 * 10e-6)  # the first kernel waits for its launch
+    assert sum(s.host_s for s in shares) == pytest.approx(1e-6)
+
+
+def test_a_cpu_adds_host_and_device_time() -> None:
+    steps = [Step(host_s=3e-6, device_s=5e-6, launches=True), Step(host_s=2e-6, device_s=0.0, launches=False)]
+    assert [s.wall_s for s in timeline(steps, overlapped=False)] == pytest.approx([8e-6, 2e-6])
+
+
+def test_views_move_only_the_host_clock_and_a_trailing_host_tail_counts() -> None:
+    steps = [Step(1e-6, 5e-6, True), Step(2e-6, 0.0, False), Step(1e-6, 5e-6, True)]
+    shares = timeline(steps, overlapped=True)
+    assert shares[1] == Share(0.0, 0.0)  # the view launches nothing: the device does not wait for it
+    assert sum(s.wall_s for s in shares) == pytest.approx(11e-6)
+    tail = timeline([Step(1e-6, 5e-6, True), Step(20e-6, 0.0, False)], overlapped=True)
+    assert sum(s.wall_s for s in tail) == pytest.approx(21e-6)  # the host ends last: its time counts
+
+
+# -- tiles and waves ------------------------------------------------------------------------------
+
+
+def test_wave_quantisation_one_tile_more_than_the_units_takes_a_second_wave() -> None:
+    rate, units = 100 * TERA, 100
+    tile_s = 2 * 128 * 128 * 4096 / (rate / units)
+    # 100 tiles of 128 x 128 fill one wave; 101 need two: the time doubles for 1% more work
+    assert gemm_time(Gemm(1, 1280, 1280, 4096), rate, units) == pytest.approx(tile_s)
+    assert gemm_time(Gemm(1, 1280, 1280 + 128, 4096), rate, units) == pytest.approx(2 * tile_s)
+
+
+def test_tile_quantisation_rounds_each_dimension_up_to_whole_tiles() -> None:
+    rate, units = 100 * TERA, 1
+    # M = 129 takes two 128-row tiles: as long as M = 256
+    assert gemm_time(Gemm(1, 129, 128, 512), rate, units) == pytest.approx(gemm_time(Gemm(1, 256, 128, 512), rate, units))
+    # a short M takes a short tile: M = 16 runs 16-row tiles, not 128
+    assert gemm_time(Gemm(1, 16, 128, 512), rate, units) == pytest.approx(2 * 16 * 128 * 512 / rate)
+
+
+def test_split_k_fills_the_units_when_the_tiles_are_few() -> None:
+    rate, units = 100 * TERA, 100
+    # one tile, K = 51200: split 100 ways (parts of 512), one wave of 100 short tiles
+    assert gemm_time(Gemm(1, 128, 128, 51200), rate, units) == pytest.approx(2 * 128 * 128 * 512 / (rate / units))
+
+
+def test_a_large_gemm_runs_at_the_sustained_rate() -> None:
+    rate = 100 * TERA
+    gemm = Gemm(1, 128 * 100 * 8, 128 * 10, 4096)  # 8000 tiles: 80 full waves
+    assert gemm_time(gemm, rate, 100) == pytest.approx(gemm.flops / rate)
+
+
+# -- the cache ------------------------------------------------------------------------------------
+
+
+class _Chain(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x * 2) + 1) * 3
+
+
+def test_reads_hit_the_cache_below_its_size_and_miss_above_it() -> None:
+    x = torch.empty(250_000, device="meta")  # 1 MB: each op reads 1 MB, writes 1 MB
+    report = roofscope.analyze(_Chain(), [x])
+    events = [r.event for r in report.ops]
+    # x and the three outputs, 4 MB, fit in 5 MB: every read hits (x from the previous forward)
+    assert cached_read_fractions(events, capacity=5e6) == [1.0, 1.0, 1.0]
+    # in 3 MB, x is evicted by the three outputs before the next forward reads it again
+    assert cached_read_fractions(events, capacity=3e6) == [0.0, 1.0, 1.0]
+    assert cached_read_fractions(events, capacity=0.5e6) == [0.0, 0.0, 0.0]
+    # on a device: the cached reads move at the cache's bandwidth (4x), the writes at memory's
+    small = roofscope.analyze(_Chain(), [x], device=_gpu(cache_bytes=3e6, cache_bandwidth=4000 * GIGA, sustained_bandwidth=1000 * GIGA))
+    large = roofscope.analyze(_Chain(), [x], device=_gpu(cache_bytes=0.5e6, cache_bandwidth=4000 * GIGA, sustained_bandwidth=1000 * GIGA))
+    second = small.ops[1].timing
+    assert second is not None and second.level == "DRAM"  # the write, to memory, takes most of its time
+    assert second.device_s == pytest.approx(1e6 / 4000e9 + 1e6 / 1000e9)
+    assert second.cache_s == pytest.approx((1e6 / 4000e9 + 1e6 / 1000e9) - 2e6 / 1000e9)
+    assert large.ops[1].timing.device_s == pytest.approx(2e6 / 1000e9)  # type: ignore[union-attr]
+    assert large.ops[1].timing.level == "DRAM"  # type: ignore[union-attr]
+
+
+# -- precision flags ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _flags(*, conv: bool, matmul: bool) -> Iterator[None]:
+    """torch's TF32 flags set with the legacy API for the block, then put back as they were (the
+    new API's "none" included)."""
+    backends = torch.backends
+    saved = (
+        backends.cudnn.allow_tf32,
+        backends.cuda.matmul.allow_tf32,
+        backends.cudnn.conv.fp32_precision,
+        backends.cudnn.fp32_precision,
+        backends.cuda.matmul.fp32_precision,
+    )
+    backends.cudnn.allow_tf32, backends.cuda.matmul.allow_tf32 = conv, matmul
+    try:
+        yield
+    finally:
+        backends.cudnn.allow_tf32, backends.cuda.matmul.allow_tf32 = saved[0], saved[1]
+        backends.cudnn.conv.fp32_precision, backends.cudnn.fp32_precision, backends.cuda.matmul.fp32_precision = saved[2:]
+
+
+def test_tf32_flags_are_read_from_torch_and_change_the_rate() -> None:
+    conv = nn.Conv2d(8, 8, 3).eval()
+    linear = nn.Linear(64, 64).eval()
+    device = _gpu(sustained_matrix={"bf16": 100 * TERA, "tf32": 50 * TERA})
+    on = roofscope.analyze(conv, (1, 8, 16, 16), device=device, tf32=MathFlags(conv_tf32=True, matmul_tf32=False))
+    off = roofscope.analyze(conv, (1, 8, 16, 16), device=device, tf32=False)
+    assert on.ops[0].timing.peak_label == "tf32 matrix" and off.ops[0].timing.peak_label == "fp32 vector"  # type: ignore[union-attr]
+    assert roofscope.analyze(linear, (4, 64), device=device, tf32=MathFlags(True, False)).dominant()[0].timing.peak_label == "fp32 vector"  # type: ignore[union-attr]
+    # read from torch: flip each flag, see the rate change
+    with _flags(conv=False, matmul=False):
+        assert roofscope.analyze(conv, (1, 8, 16, 16), device=device).ops[0].timing.peak_label == "fp32 vector"  # type: ignore[union-attr]
+    with _flags(conv=True, matmul=False):
+        assert roofscope.analyze(conv, (1, 8, 16, 16), device=device).ops[0].timing.peak_label == "tf32 matrix"  # type: ignore[union-attr]
+        labels = {r.timing.peak_label for r in roofscope.analyze(linear, (4, 64), device=device).ops if r.family == "matmul" and r.timing}
+        assert labels == {"fp32 vector"}
+    with _flags(conv=True, matmul=True):
+        labels = {r.timing.peak_label for r in roofscope.analyze(linear, (4, 64), device=device).ops if r.family == "matmul" and r.timing}
+        assert labels == {"tf32 matrix"}
+    # a CPU never runs TF32
+    cpu = dataclasses.replace(device, execution=dataclasses.replace(device.execution, kind="cpu"))
+    assert roofscope.analyze(conv, (1, 8, 16, 16), device=cpu, tf32=True).ops[0].timing.peak_label == "fp32 vector"  # type: ignore[union-attr]
+
+
+# -- modes and the gap ----------------------------------------------------------------------------
+
+
+def _block() -> nn.Module:
+    return nn.Sequential(nn.Linear(256, 512), nn.GELU(), nn.LayerNorm(512), nn.Linear(512, 256), nn.ReLU()).eval()
+
+
+@pytest.mark.parametrize("mode", ["eager", "cudagraph", "compiled"])
+def test_the_gap_explanation_sums_to_the_prediction(mode: str) -> None:
+    report = roofscope.analyze(_block(), (8, 256), device="h100", dtype="bf16", mode=mode)
+    for record in report.ops:
+        t = record.timing
+        assert t is not None
+        assert t.predicted_s == pytest.approx(t.roofline_s + t.cache_s + t.efficiency_s + t.host_s, abs=1e-15)
+    for module in report.modules():
+        timing = module.total.timing
+        assert timing is not None
+        assert timing.predicted_s == pytest.approx(
+            timing.roofline_s + timing.cache_s + timing.efficiency_s + timing.host_s, rel=1e-9, abs=1e-15
+        )
+    assert report.prediction is not None and report.prediction.mode == mode
+    assert report.total.predicted_s == pytest.approx(report.prediction.by_mode[mode])
+
+
+def test_modes_remove_host_time_and_compiled_fuses_bytes() -> None:
+    eager = roofscope.analyze(_block(), (8, 256), device="h100", dtype="bf16", mode="eager")
+    graph = roofscope.analyze(_block(), (8, 256), device="h100", dtype="bf16", mode="cudagraph")
+    compiled = roofscope.analyze(_block(), (8, 256), device="h100", dtype="bf16", mode="compiled")
+    assert eager.total.bound == "host" and eager.total.host_s > 0.5 * eager.total.predicted_s  # type: ignore[operator]
+    assert graph.total.host_s == pytest.approx(roofscope.get_device("h100").execution.graph_launch_s)
+    assert graph.total.predicted_s < eager.total.predicted_s  # type: ignore[operator]
+    fused_bytes = sum(r.timing.bytes for r in compiled.ops if r.timing)
+    assert fused_bytes < sum(r.timing.bytes for r in eager.ops if r.timing)
+    assert compiled.total.predicted_s <= graph.total.predicted_s  # type: ignore[operator]
+    # the counts themselves do not change with the mode
+    assert compiled.total.cost == eager.total.cost
+
+
+def test_fusion_reads_each_outside_buffer_once_and_writes_only_what_is_read_later() -> None:
+    """GELU -> LayerNorm between two Linears: one fused kernel reading the first Linear's output
+    (8 x 512 bf16) and LayerNorm's weight and bias, writing its output once."""
+    compiled = roofscope.analyze(_block(), (8, 256), device="h100", dtype="bf16", mode="compiled")
+    fused = [r for r in compiled.ops if r.module in ("1", "2") and r.timing]
+    assert sum(r.timing.bytes for r in fused) == 8 * 512 * 2 + 2 * 512 * 2 + 8 * 512 * 2  # type: ignore[union-attr]
+
+
+def test_eager_host_time_counts_each_op_and_module_call() -> None:
+    device = _gpu(module_overhead_s=2e-6, view_overhead_s=1e-6)
+    slow_host = dataclasses.replace(device, launch_overhead_s=1e-3)  # the host is far slower: its time
+    report = roofscope.analyze(_block(), (8, 256), device=slow_host)
+    kernels = sum(1 for r in report.ops if r.timing and (r.timing.flops or r.timing.bytes))
+    views = sum(1 for r in report.ops if r.timing and not (r.timing.flops or r.timing.bytes))
+    calls = sum(m.calls for m in report.modules())
+    # the host's time, plus the last kernel's, which runs after the host is done
+    assert report.total.predicted_s == pytest.approx(kernels * 1e-3 + views * 1e-6 + calls * 2e-6, rel=1e-4)
+
+
+def test_the_roofline_is_the_seeds_and_stays_beside_the_prediction() -> None:
+    report = roofscope.analyze(_block(), (64, 256), device="h100", dtype="bf16")
+    device = roofscope.get_device("h100")
+    for record in report.ops:
+        t = record.timing
+        assert t is not None and record.cost is not None
+        peak = device.peak(t.peak_label.split()[0], matrix=t.peak_label.endswith("matrix"))[0]
+        assert t.roofline_s == pytest.approx(max(record.cost.flops / peak, record.cost.bytes / device.memory_bandwidth))
+    assert report.total.roofline_s == pytest.approx(sum(r.timing.roofline_s for r in report.ops if r.timing))  # type: ignore[union-attr]
+
+
+def test_an_unknown_mode_is_a_clear_error() -> None:
+    with pytest.raises(roofscope.AnalysisError, match="unknown execution mode 'fast'"):
+        roofscope.analyze(_block(), (8, 256), device="h100", mode="fast")
+
+
+def test_device_floors_a_tiny_kernel_at_the_shortest_kernel() -> None:
+    report = roofscope.analyze(nn.ReLU(), (4,), device=_gpu(kernel_floor_s=2e-6))
+    assert report.ops[0].timing.device_s == pytest.approx(2e-6)  # type: ignore[union-attr]
+    assert math.isclose(report.ops[0].timing.efficiency_s, 2e-6 - report.ops[0].timing.roofline_s)  # type: ignore[union-attr]
