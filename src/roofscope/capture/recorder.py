@@ -13,7 +13,16 @@ from roofscope.capture.guard import Guard
 from roofscope.capture.modules import BackwardModules, ModuleStack
 from roofscope.events import OpEvent, TensorMeta, iter_tensors
 
-__all__ = ["OpInfo", "Recorder", "describe"]
+__all__ = ["VALUE_ARGUMENTS", "OpInfo", "Recorder", "describe", "describe_values"]
+
+#: Op arguments whose integer values decide the op's work, recorded in ``TensorMeta.values``: the
+#: cumulative sequence offsets of packed (variable-length) attention, per op the argument positions.
+VALUE_ARGUMENTS: dict[str, tuple[int, ...]] = {
+    "aten._flash_attention_forward": (3, 4),
+    "aten._efficient_attention_forward": (4, 5),
+    "aten._flash_attention_backward": (6, 7),
+    "aten._efficient_attention_backward": (6, 7),
+}
 
 
 def describe(value: Any) -> Any:
@@ -25,6 +34,19 @@ def describe(value: Any) -> Any:
     if isinstance(value, torch.SymInt):
         return int(value)
     return value
+
+
+def describe_values(value: Any) -> Any:
+    """A small integer tensor with its values (``TensorMeta.values``) where it has data; else as ``describe``."""
+    if isinstance(value, torch.Tensor) and not value.is_floating_point() and value.dim() == 1 and _has_data(value):
+        return dataclasses.replace(TensorMeta.of(value), values=tuple(int(v) for v in value.tolist()))
+    return describe(value)
+
+
+def _has_data(tensor: torch.Tensor) -> bool:
+    from torch._subclasses.fake_tensor import is_fake
+
+    return tensor.device.type != "meta" and not is_fake(tensor)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -70,8 +92,9 @@ class Recorder(TorchDispatchMode):
                 self.guard.before_write(args[index] if index < len(args) else kwargs.get(name))
         # Under inference_mode the autograd keys are skipped, so composite ops (aten.linear,
         # aten.matmul, ...) arrive here whole; run their decomposition so that the same aten ops
-        # are recorded as in any other mode.
-        if info.composite:
+        # are recorded as in any other mode. A nested tensor's composite ops are its own: it
+        # implements them (aten.linear on a jagged tensor), and their decomposition would recurse.
+        if info.composite and not any(isinstance(arg, torch.Tensor) and arg.is_nested for arg in args):
             with self:
                 decomposed = func.decompose(*args, **kwargs)
             if decomposed is not NotImplemented:
@@ -96,10 +119,17 @@ class Recorder(TorchDispatchMode):
             OpEvent(
                 op=op,
                 overload=overload,
-                args=tuple(describe(arg) for arg in args),
+                args=_describe_args(op, args),
                 kwargs={key: describe(value) for key, value in kwargs.items()},
                 outputs=tuple(TensorMeta.of(t) for t in iter_tensors(result, torch.Tensor)),
                 module=module,
                 phase=self.phase,
             )
         )
+
+
+def _describe_args(op: str, args: Any) -> tuple[Any, ...]:
+    with_values = VALUE_ARGUMENTS.get(op)
+    if with_values is None:
+        return tuple(describe(arg) for arg in args)
+    return tuple(describe_values(arg) if index in with_values else describe(arg) for index, arg in enumerate(args))
