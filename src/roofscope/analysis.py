@@ -50,6 +50,7 @@ def analyze(
     launch_overhead_us: float | None = None,
     causal: str | None = None,
     strict: bool = False,
+    partial: bool = False,
     batch: int | None = None,
     seq_len: int | None = None,
     backward: bool = False,
@@ -67,6 +68,13 @@ def analyze(
     causal mask keeps); given, it overrides the convention the ``formulas`` were built with.
     ``strict=True``: an op without a formula is an error (``AnalysisError`` listing them) rather
     than reported in ``report.uncounted``.
+    ``partial=True``: a forward on meta or fake tensors that needs a tensor's values (detection
+    post-processing: nms, score thresholds, ``.item()``) is counted up to that point instead of
+    failing, and ``report.notes`` says where it stopped; real tensors count the whole forward.
+
+    A ``torch.compile``d module is analysed as its original module (eagerly; ``report.notes`` says
+    so). A TorchScript module (``torch.jit.script`` or ``trace``) is analysed, every op charged to
+    the model itself: TorchScript runs its submodules without the hooks that attribute ops.
 
     ``backward=True``: count the backward pass too. After the forward, the sum of every
     floating-point output that requires grad (a stand-in for a loss) is differentiated under
@@ -109,6 +117,7 @@ def analyze(
         inputs = named.inputs if inputs is None else inputs
     elif batch is not None or seq_len is not None:
         raise AnalysisError("batch= and seq_len= size the inputs of a named model; give inputs= for a module")
+    model, notes = _unwrapped(model)
     if not isinstance(model, torch.nn.Module):
         raise AnalysisError(
             f"roofscope.analyze needs a torch.nn.Module, got {type(model).__name__}"
@@ -140,7 +149,7 @@ def analyze(
         args = tuple(fake_mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in args)
         kwargs = {k: fake_mode.from_tensor(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
     try:
-        captured = capture(model, args, kwargs, fake_mode=fake_mode, loss=sum_of_outputs if backward else None)
+        captured = capture(model, args, kwargs, fake_mode=fake_mode, loss=sum_of_outputs if backward else None, partial=partial)
     except BackwardError as error:
         raise AnalysisError(f"backward=True: cannot differentiate the forward of {type(model).__name__}: {error}") from None
     if not captured.events:
@@ -153,6 +162,8 @@ def analyze(
                 else ""
             )
         )
+    if captured.stopped is not None:
+        notes.append(captured.stopped)
     report = Report(
         model_name=name or model_name,
         inputs=describe_inputs(args, kwargs),
@@ -160,6 +171,7 @@ def analyze(
         modules=_modules(captured, count_parameters(model)),
         device=target_device,
         precision=precision,
+        notes=notes,
     )
     if strict and report.uncounted:
         listed = ", ".join(f"{name} (x{calls})" for name, calls in report.uncounted.items())
@@ -177,12 +189,34 @@ def op_records(captured: Capture, formulas: Formulas, precision: Precision | Non
     for event in captured.events:
         formula = formulas.get(event.op)
         family = formulas.family(event.op)
-        cost = formula(event) if formula is not None else None
+        try:
+            cost = formula(event) if formula is not None else None
+        except Exception as error:
+            raise AnalysisError(
+                f"the formula for {event.op} ({family}) failed on the call in module {event.module or '(the model)'!r} "
+                f"with {', '.join(map(str, event.inputs)) or 'no tensors'}: {type(error).__name__}: {error}"
+            ) from error
         if cost is not None and precision is not None:
             cost = retarget(cost, event, precision)
         timing = op_timing(cost, event, family, device, precision) if cost is not None and device is not None else None
         records.append(OpRecord(event, cost, family, timing))
     return records
+
+
+def _unwrapped(model: Any) -> tuple[Any, list[str]]:
+    """The module to run: a ``torch.compile``d module's original one, with notes on what was done."""
+    original = getattr(model, "_orig_mod", None)
+    if type(model).__name__ == "OptimizedModule" and isinstance(original, torch.nn.Module):
+        return original, [
+            f"a torch.compile'd module: its original {type(original).__name__} was analysed, eagerly "
+            "(the compiled program's fused kernels can move fewer bytes)"
+        ]
+    if isinstance(model, torch.jit.ScriptModule):
+        return model, [
+            "a TorchScript module: every op is counted and charged to the model itself "
+            "(TorchScript runs its submodules without the hooks that attribute ops to them)"
+        ]
+    return model, []
 
 
 def _modules(captured: Capture, params: dict[str, ParamCount]) -> dict[str, tuple[str, int, ParamCount]]:

@@ -56,6 +56,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "params": report.params.to_dict(),
         "uncounted": dict(report.uncounted),
         "uncalled_modules": report.uncalled,
+        "notes": list(report.notes),
         "modules": [
             {
                 "name": module.name,
@@ -208,4 +209,5 @@ def report_from_dict(data: Mapping[str, Any]) -> Report:
         device=_device(data["device"]) if data["device"] is not None else None,
         precision=parse_precision(data["precision"]),
         measurement=_measurement(data["measurement"]) if data["measurement"] is not None else None,
+        notes=data.get("notes", ()),
     )
