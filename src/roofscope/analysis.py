@@ -23,6 +23,9 @@ from roofscope.precision import Precision, parse_precision, retarget
 from roofscope.report import OpRecord, Report
 from roofscope.roofline import op_timing
 
+#: Where a submodule held by several parents is charged (``analyze(..., shared=)``).
+SHARED_CONVENTIONS = ("owner", "caller")
+
 
 class AnalysisError(ValueError):
     """The request cannot be analysed as given; the message says what to change."""
@@ -51,6 +54,7 @@ def analyze(
     causal: str | None = None,
     strict: bool = False,
     partial: bool = False,
+    shared: str = "owner",
     batch: int | None = None,
     seq_len: int | None = None,
     backward: bool = False,
@@ -71,6 +75,11 @@ def analyze(
     ``partial=True``: a forward on meta or fake tensors that needs a tensor's values (detection
     post-processing: nms, score thresholds, ``.item()``) is counted up to that point instead of
     failing, and ``report.notes`` says where it stopped; real tensors count the whole forward.
+
+    ``shared``: where the ops of a submodule held by several parents (one module object under two
+    names) are charged: "owner" (the default), to its first name in ``model.named_modules()``,
+    whoever calls it; "caller", to the name under the parent that calls it, each parent then
+    charged its own calls (fvcore's convention). Either way the model's total is the same.
 
     A ``torch.compile``d module is analysed as its original module (eagerly; ``report.notes`` says
     so). A TorchScript module (``torch.jit.script`` or ``trace``) is analysed, every op charged to
@@ -133,6 +142,8 @@ def analyze(
             f"{type(model).__name__} has no forward method: there is nothing to run"
             + (" (a bare nn.Module(); subclass it and define forward)" if type(model) is torch.nn.Module else "")
         )
+    if shared not in SHARED_CONVENTIONS:
+        raise AnalysisError(f"shared must be one of {', '.join(map(repr, SHARED_CONVENTIONS))}; got {shared!r}")
     formulas = formulas.copy() if formulas is not None else default_formulas()
     if causal is not None:
         try:
@@ -149,7 +160,9 @@ def analyze(
         args = tuple(fake_mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in args)
         kwargs = {k: fake_mode.from_tensor(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
     try:
-        captured = capture(model, args, kwargs, fake_mode=fake_mode, loss=sum_of_outputs if backward else None, partial=partial)
+        captured = capture(
+            model, args, kwargs, fake_mode=fake_mode, loss=sum_of_outputs if backward else None, partial=partial, shared=shared
+        )
     except BackwardError as error:
         raise AnalysisError(f"backward=True: cannot differentiate the forward of {type(model).__name__}: {error}") from None
     if not captured.events:
@@ -168,7 +181,7 @@ def analyze(
         model_name=name or model_name,
         inputs=describe_inputs(args, kwargs),
         ops=op_records(captured, formulas, precision, target_device),
-        modules=_modules(captured, count_parameters(model)),
+        modules=_modules(captured, count_parameters(model, every_name=shared == "caller")),
         device=target_device,
         precision=precision,
         notes=notes,

@@ -74,6 +74,7 @@ def capture(
     loss: Callable[[Any], torch.Tensor] | None = None,
     fake_mode: Any = None,
     partial: bool = False,
+    shared: str = "owner",
 ) -> Capture:
     """Run ``model(*args, **kwargs)`` once and record every aten op with the module it ran in.
 
@@ -84,9 +85,10 @@ def capture(
     ``fake_mode``, a FakeTensorMode, runs the forward on fake tensors. A ``BackwardError`` raised
     by ``loss`` is passed on as it is. ``partial``: a forward on meta or fake tensors that needs a
     tensor's values stops there, and the ops recorded until then are returned, with ``stopped``
-    saying where. Every ``.grad`` of the parameters and of the inputs is put back as it was.
+    saying where. ``shared``: "owner" or "caller", where a submodule held by several parents is
+    charged (``ModuleStack``). Every ``.grad`` of the parameters and of the inputs is put back as it was.
     """
-    modules = ModuleStack(model)
+    modules = ModuleStack(model, shared)
     guard = Guard(model)
     rng = RandomState()
     recorder = Recorder(modules, guard, BackwardModules(model) if loss is not None else None)

@@ -33,6 +33,9 @@ def describe(value: Any) -> Any:
         return tuple(describe(item) for item in value)
     if isinstance(value, torch.SymInt):
         return int(value)
+    if isinstance(value, torch.ScriptObject) and value._has_method("unpack"):  # type: ignore[attr-defined]
+        # a quantised layer's packed weights (torch.ao): (weight, bias) as stored, int8 and float
+        return tuple(describe(item) for item in value.unpack())  # type: ignore[attr-defined]
     return value
 
 
