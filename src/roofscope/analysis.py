@@ -127,6 +127,8 @@ def analyze(
     elif batch is not None or seq_len is not None:
         raise AnalysisError("batch= and seq_len= size the inputs of a named model; give inputs= for a module")
     model, notes = _unwrapped(model)
+    if notes and model_name == "OptimizedModule":
+        model_name = type(model).__name__
     if not isinstance(model, torch.nn.Module):
         raise AnalysisError(
             f"roofscope.analyze needs a torch.nn.Module, got {type(model).__name__}"
