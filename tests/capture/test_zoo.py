@@ -603,7 +603,13 @@ def test_shared_submodule_charged_to_its_owner_or_to_each_caller() -> None:
     owner = roofscope.analyze(model, (1, 4))
     assert [(m.name, m.total.macs, m.calls) for m in owner.modules()] == [("", 32, 1), ("a", 32, 1), ("a.0", 32, 2), ("b", 0, 1)]
     caller = roofscope.analyze(model, (1, 4), shared="caller")
-    assert [(m.name, m.total.macs, m.calls) for m in caller.modules()] == [("", 32, 1), ("a", 16, 1), ("a.0", 16, 1), ("b", 16, 1), ("b.0", 16, 1)]
+    assert [(m.name, m.total.macs, m.calls) for m in caller.modules()] == [
+        ("", 32, 1),
+        ("a", 16, 1),
+        ("a.0", 16, 1),
+        ("b", 16, 1),
+        ("b.0", 16, 1),
+    ]
     assert caller.total == owner.total and caller.params.total == owner.params.total == 16
     assert caller.module("b").params.total == 16
     with pytest.raises(roofscope.AnalysisError, match="shared must be one of"):

@@ -29,7 +29,9 @@ def analyze(function, *args) -> roofscope.Report:
 
 def test_nms_compares_every_pair() -> None:
     """6 boxes: 15 pairs x 13 FLOPs + 6 areas x 3 = 213; reads boxes and scores, writes the kept indices."""
-    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [21, 21, 31, 31], [50, 50, 60, 60], [0, 0, 5, 5]], dtype=torch.float32)
+    boxes = torch.tensor(
+        [[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [21, 21, 31, 31], [50, 50, 60, 60], [0, 0, 5, 5]], dtype=torch.float32
+    )
     scores = torch.arange(6, dtype=torch.float32)
     report = analyze(lambda b, s: ops.nms(b, s, 0.5), boxes, scores)
     kept = ops.nms(boxes, scores, 0.5).numel()

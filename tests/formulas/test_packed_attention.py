@@ -72,7 +72,9 @@ def test_packed_backward_counts_per_sequence() -> None:
     query = TensorMeta((123, HEADS, DIM), (HEADS * DIM, DIM, 1), torch.bfloat16)
     offsets = TensorMeta((5,), (1,), torch.int64, values=OFFSETS)
     args = (query, query, query, query, query, query, offsets, offsets, 40, 40, 0.0, False, query, query)
-    cost = default_formulas().get("aten._flash_attention_backward")(OpEvent("aten._flash_attention_backward", "default", args, {}, (query,) * 3, ""))
+    cost = default_formulas().get("aten._flash_attention_backward")(
+        OpEvent("aten._flash_attention_backward", "default", args, {}, (query,) * 3, "")
+    )
     assert cost.macs == 2 * attention_macs((30, 30, 30, 33), (30, 30, 30, 33))
 
 

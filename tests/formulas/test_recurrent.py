@@ -42,7 +42,11 @@ CASES = {
     "lstm_2layer_bidir": (lambda: nn.LSTM(32, 64, num_layers=2, bidirectional=True, batch_first=True), (1, 10, 32), lstm_2layer_bidir()),
     "gru": (lambda: nn.GRU(16, 32), (5, 3, 16), tuple(15 * c for c in per_token(3, 32, 16, 14))),
     "rnn_tanh": (lambda: nn.RNN(16, 32), (5, 3, 16), tuple(15 * c for c in per_token(1, 32, 16, 1))),
-    "rnn_relu_no_bias": (lambda: nn.RNN(16, 32, nonlinearity="relu", bias=False), (5, 3, 16), tuple(15 * c for c in per_token(1, 32, 16, 1, bias=False))),
+    "rnn_relu_no_bias": (
+        lambda: nn.RNN(16, 32, nonlinearity="relu", bias=False),
+        (5, 3, 16),
+        tuple(15 * c for c in per_token(1, 32, 16, 1, bias=False)),
+    ),
     "lstm_cell": (lambda: nn.LSTMCell(16, 32), (3, 16), tuple(3 * c for c in per_token(4, 32, 16, 18))),
     "gru_cell": (lambda: nn.GRUCell(16, 32), (3, 16), tuple(3 * c for c in per_token(3, 32, 16, 14))),
     "rnn_cell": (lambda: nn.RNNCell(16, 32), (3, 16), tuple(3 * c for c in per_token(1, 32, 16, 1))),

@@ -34,9 +34,7 @@ def test_the_guard_refuses_connections(no_network) -> None:
 
 # Whose forward stops on meta at the first op that needs tensor values (nms, box selection).
 DETECTION = {
-    name
-    for name in torchvision_names()
-    if name.startswith(("fasterrcnn", "maskrcnn", "keypointrcnn", "retinanet", "fcos", "ssd"))
+    name for name in torchvision_names() if name.startswith(("fasterrcnn", "maskrcnn", "keypointrcnn", "retinanet", "fcos", "ssd"))
 }
 
 
