@@ -139,3 +139,26 @@ def test_same_counts_on_cuda(name: str) -> None:
     report = roofscope.analyze(build().cuda().eval(), shape)
     assert (report.total.macs, report.total.flops) == (macs, flops)
     assert report.total == counts(build, shape, "cpu").total
+
+
+def test_cudnn_kernel_event_counts_as_the_layer() -> None:
+    """cuDNN's multi-layer kernel (CUDA), as an event built by hand: a 2-layer GRU (mode 3) of
+    hidden 32 on 15 tokens of 16 features, weights listed per layer as nn.GRU's _flat_weights."""
+    from roofscope.events import OpEvent, TensorMeta
+    from roofscope.formulas import default_formulas
+
+    def meta(*shape: int) -> TensorMeta:
+        strides, step = [], 1
+        for size in reversed(shape):
+            strides.append(step)
+            step *= size
+        return TensorMeta(shape, tuple(reversed(strides)), torch.float32)
+
+    weights = (meta(96, 16), meta(96, 32), meta(96), meta(96), meta(96, 32), meta(96, 32), meta(96), meta(96))
+    args = (meta(5, 3, 16), weights, 4, None, meta(2, 3, 32), None, 3, 32, 0, 2, False, 0.0, False, False, (), None)
+    event = OpEvent("aten._cudnn_rnn", "default", args, {}, (meta(5, 3, 32), meta(2, 3, 32)), "")
+    cost = default_formulas().get("aten._cudnn_rnn")(event)
+    first, second = per_token(3, 32, 16, 14), per_token(3, 32, 32, 14)
+    assert (cost.macs, cost.flops) == (15 * (first[0] + second[0]), 15 * (first[1] + second[1]))
+    layer = counts(lambda: nn.GRU(16, 32, num_layers=2), (5, 3, 16), "meta").total
+    assert (cost.macs, cost.flops) == (layer.macs, layer.flops)
