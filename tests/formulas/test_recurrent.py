@@ -162,3 +162,14 @@ def test_cudnn_kernel_event_counts_as_the_layer() -> None:
     assert (cost.macs, cost.flops) == (15 * (first[0] + second[0]), 15 * (first[1] + second[1]))
     layer = counts(lambda: nn.GRU(16, 32, num_layers=2), (5, 3, 16), "meta").total
     assert (cost.macs, cost.flops) == (layer.macs, layer.flops)
+
+
+def test_backward_kernel_counts_twice_the_forward_on_cpu() -> None:
+    """oneDNN's LSTM backward (CPU): the input/state gradients and the weight gradients, 2 x 30,720;
+    the meta decomposition's backward differs (docs/conventions.md, "Recurrent layers")."""
+    report = roofscope.analyze(nn.LSTM(16, 32), (5, 1, 16), backward=True)
+    assert report.uncounted == {}
+    assert report.backward.macs == 2 * report.forward.macs == 2 * 30_720
+    with torch.device("meta"):
+        meta = roofscope.analyze(nn.LSTM(16, 32), (5, 1, 16), backward=True)
+    assert meta.backward.macs == 30_720 + 4 * 4 * 32 * 32

@@ -32,7 +32,17 @@ from roofscope.events import OpEvent, TensorMeta
 from roofscope.formulas._registry import Family, with_io
 from roofscope.formulas.pointwise import SIGMOID_FLOPS
 
-__all__ = ["CELL_FLOPS", "GATES", "cudnn_rnn", "mkldnn_rnn_layer", "recurrent_cell", "recurrent_flops", "recurrent_layer"]
+__all__ = [
+    "CELL_FLOPS",
+    "GATES",
+    "cudnn_rnn",
+    "cudnn_rnn_backward",
+    "mkldnn_rnn_layer",
+    "mkldnn_rnn_layer_backward",
+    "recurrent_cell",
+    "recurrent_flops",
+    "recurrent_layer",
+]
 
 family = Family("recurrent")
 
@@ -162,3 +172,30 @@ def cudnn_rnn(event: OpEvent) -> Cost:
     if isinstance(weight_buf, TensorMeta):
         cost = dataclasses.replace(cost, bytes_read=cost.bytes_read - weight_buf.nbytes)
     return cost
+
+
+@family("aten.mkldnn_rnn_layer_backward")
+def mkldnn_rnn_layer_backward(event: OpEvent) -> Cost:
+    """(input, w_ih, w_hh, b_ih, b_hh, hx, cx, output, hy, cy, grad_output, grad_hy, grad_cy, reverse,
+    mode, hidden_size, ...): twice the forward layer's MACs and FLOPs."""
+    kind = _MODES[int(event.arg(14, "mode"))]
+    weights = [w for w in event.args[1:3] if isinstance(w, TensorMeta)]
+    macs, flops = recurrent_flops(kind, _rows(event.args[0]), _layers(kind, weights, 1), biases=bool(event.arg(17, "has_biases", True)))
+    return with_io(event, 2 * macs, 2 * flops)
+
+
+@family("aten._cudnn_rnn_backward")
+def cudnn_rnn_backward(event: OpEvent) -> Cost:
+    """(input, weight, weight_stride0, weight_buf, hx, cx, output, grad_output, grad_hy, grad_cy, mode,
+    hidden_size, proj_size, num_layers, batch_first, dropout, train, bidirectional, batch_sizes,
+    dropout_state, reserve, output_mask): the forward's MACs and FLOPs once for the input and state
+    gradients (output_mask[0:3]) and once for the weights' (output_mask[3])."""
+    kind = _MODES[int(event.arg(10, "mode"))]
+    weights = list(event.args[1])
+    num_layers = int(event.arg(13, "num_layers"))
+    directions = 2 if event.arg(17, "bidirectional") else 1
+    has_biases = len(weights) // (num_layers * directions) >= 4
+    macs, flops = recurrent_flops(kind, _rows(event.args[0]), _layers(kind, weights, num_layers * directions), biases=has_biases)
+    mask = tuple(event.arg(21, "output_mask") or (True, True, True, True))
+    passes = int(any(mask[:3])) + int(bool(mask[3]))
+    return with_io(event, passes * macs, passes * flops)
