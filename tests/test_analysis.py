@@ -202,3 +202,16 @@ def test_a_named_model_is_built_without_moving_the_random_generator():
     with untouched():  # resolving "seed-conv" draws random weights: from a generator put back after
         report = roofscope.analyze("seed-conv")
     assert report.total.macs > 0
+
+
+def test_a_formula_that_fails_is_an_analysis_error_naming_the_op() -> None:
+    from roofscope.formulas import default_formulas
+
+    formulas = default_formulas()
+
+    @formulas.register("aten.relu", replace=True)
+    def broken(event):
+        raise ValueError("not this shape")
+
+    with pytest.raises(roofscope.AnalysisError, match=r"the formula for aten.relu \(user\) failed .*ValueError: not this shape"):
+        roofscope.analyze(torch.nn.ReLU(), (2, 3), formulas=formulas)

@@ -23,6 +23,9 @@ from roofscope.precision import Precision, parse_precision, retarget
 from roofscope.prediction import MathFlags, PredictionSummary, check_mode, predict
 from roofscope.report import OpRecord, Report
 
+#: Where a submodule held by several parents is charged (``analyze(..., shared=)``).
+SHARED_CONVENTIONS = ("owner", "caller")
+
 
 class AnalysisError(ValueError):
     """The request cannot be analysed as given; the message says what to change."""
@@ -50,6 +53,8 @@ def analyze(
     launch_overhead_us: float | None = None,
     causal: str | None = None,
     strict: bool = False,
+    partial: bool = False,
+    shared: str = "owner",
     batch: int | None = None,
     seq_len: int | None = None,
     backward: bool = False,
@@ -69,6 +74,18 @@ def analyze(
     causal mask keeps); given, it overrides the convention the ``formulas`` were built with.
     ``strict=True``: an op without a formula is an error (``AnalysisError`` listing them) rather
     than reported in ``report.uncounted``.
+    ``partial=True``: a forward on meta or fake tensors that needs a tensor's values (detection
+    post-processing: nms, score thresholds, ``.item()``) is counted up to that point instead of
+    failing, and ``report.notes`` says where it stopped; real tensors count the whole forward.
+
+    ``shared``: where the ops of a submodule held by several parents (one module object under two
+    names) are charged: "owner" (the default), to its first name in ``model.named_modules()``,
+    whoever calls it; "caller", to the name under the parent that calls it, each parent then
+    charged its own calls (fvcore's convention). Either way the model's total is the same.
+
+    A ``torch.compile``d module is analysed as its original module (eagerly; ``report.notes`` says
+    so). A TorchScript module (``torch.jit.script`` or ``trace``) is analysed, every op charged to
+    the model itself: TorchScript runs its submodules without the hooks that attribute ops.
 
     ``backward=True``: count the backward pass too. After the forward, the sum of every
     floating-point output that requires grad (a stand-in for a loss) is differentiated under
@@ -117,6 +134,9 @@ def analyze(
         inputs = named.inputs if inputs is None else inputs
     elif batch is not None or seq_len is not None:
         raise AnalysisError("batch= and seq_len= size the inputs of a named model; give inputs= for a module")
+    model, notes = _unwrapped(model)
+    if notes and model_name == "OptimizedModule":
+        model_name = type(model).__name__
     if not isinstance(model, torch.nn.Module):
         raise AnalysisError(
             f"roofscope.analyze needs a torch.nn.Module, got {type(model).__name__}"
@@ -134,6 +154,8 @@ def analyze(
             f"{type(model).__name__} has no forward method: there is nothing to run"
             + (" (a bare nn.Module(); subclass it and define forward)" if type(model) is torch.nn.Module else "")
         )
+    if shared not in SHARED_CONVENTIONS:
+        raise AnalysisError(f"shared must be one of {', '.join(map(repr, SHARED_CONVENTIONS))}; got {shared!r}")
     formulas = formulas.copy() if formulas is not None else default_formulas()
     if causal is not None:
         try:
@@ -150,7 +172,9 @@ def analyze(
         args = tuple(fake_mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in args)
         kwargs = {k: fake_mode.from_tensor(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
     try:
-        captured = capture(model, args, kwargs, fake_mode=fake_mode, loss=sum_of_outputs if backward else None)
+        captured = capture(
+            model, args, kwargs, fake_mode=fake_mode, loss=sum_of_outputs if backward else None, partial=partial, shared=shared
+        )
     except BackwardError as error:
         raise AnalysisError(f"backward=True: cannot differentiate the forward of {type(model).__name__}: {error}") from None
     if not captured.events:
@@ -163,15 +187,18 @@ def analyze(
                 else ""
             )
         )
+    if captured.stopped is not None:
+        notes.append(captured.stopped)
     ops, prediction = op_records(captured, formulas, precision, target_device, mode=mode, flags=flags)
     report = Report(
         model_name=name or model_name,
         inputs=describe_inputs(args, kwargs),
         ops=ops,
-        modules=_modules(captured, count_parameters(model)),
+        modules=_modules(captured, count_parameters(model, every_name=shared == "caller")),
         device=target_device,
         precision=precision,
         prediction=prediction,
+        notes=notes,
     )
     if strict and report.uncounted:
         listed = ", ".join(f"{name} (x{calls})" for name, calls in report.uncounted.items())
@@ -197,14 +224,37 @@ def op_records(
     ops = []
     for event in captured.events:
         formula = formulas.get(event.op)
-        cost = formula(event) if formula is not None else None
+        family = formulas.family(event.op)
+        try:
+            cost = formula(event) if formula is not None else None
+        except Exception as error:
+            raise AnalysisError(
+                f"the formula for {event.op} ({family}) failed on the call in module {event.module or '(the model)'!r} "
+                f"with {', '.join(map(str, event.inputs)) or 'no tensors'}: {type(error).__name__}: {error}"
+            ) from error
         if cost is not None and precision is not None:
             cost = retarget(cost, event, precision)
-        ops.append((event, cost, formulas.family(event.op)))
+        ops.append((event, cost, family))
     if device is None:
         return [OpRecord(event, cost, family) for event, cost, family in ops], None
     timings, summary = predict(ops, device, precision, mode=mode, flags=flags)
     return [OpRecord(event, cost, family, timing) for (event, cost, family), timing in zip(ops, timings)], summary
+
+
+def _unwrapped(model: Any) -> tuple[Any, list[str]]:
+    """The module to run: a ``torch.compile``d module's original one, with notes on what was done."""
+    original = getattr(model, "_orig_mod", None)
+    if type(model).__name__ == "OptimizedModule" and isinstance(original, torch.nn.Module):
+        return original, [
+            f"a torch.compile'd module: its original {type(original).__name__} was analysed, eagerly "
+            "(the compiled program's fused kernels can move fewer bytes)"
+        ]
+    if isinstance(model, torch.jit.ScriptModule):
+        return model, [
+            "a TorchScript module: every op is counted and charged to the model itself "
+            "(TorchScript runs its submodules without the hooks that attribute ops to them)"
+        ]
+    return model, []
 
 
 def _modules(captured: Capture, params: dict[str, ParamCount]) -> dict[str, tuple[str, int, ParamCount]]:

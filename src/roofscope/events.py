@@ -6,6 +6,7 @@ Plain data: this module does not import torch (it reads the attributes of the te
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,7 +33,16 @@ def iter_tensors(value: Any, kind: type[T]) -> Iterator[T]:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TensorMeta:
-    """Shape, strides and dtype of one tensor an op touched: all a formula may look at."""
+    """Shape, strides and dtype of one tensor an op touched: all a formula may look at.
+
+    ``values``: the contents of a small integer tensor whose values decide an op's work (the
+    sequence offsets of packed attention), recorded for the few op arguments that need them and
+    only where the tensor has data (not on meta or fake tensors); None otherwise.
+
+    A nested jagged tensor (``torch.nested``, layout ``torch.jagged``) is described by its packed
+    values, [total tokens, ...], so that its element count and bytes are exact, and ``lengths``
+    holds its sequences' lengths; on meta and fake tensors, whose offsets have no values, each
+    sequence is taken at the tensor's maximum length where it knows one (an upper bound), else None."""
 
     shape: tuple[int, ...]
     stride: tuple[int, ...]
@@ -42,11 +52,29 @@ class TensorMeta:
     buffer: int = dataclasses.field(default=0, compare=False)
     #: Where in its buffer the tensor starts, in elements (tells apart views such as a split's parts).
     offset: int = dataclasses.field(default=0, compare=False)
+    values: tuple[int, ...] | None = None
+    lengths: tuple[int, ...] | None = None  # a nested jagged tensor's sequence lengths, where known
 
     @classmethod
     def of(cls, tensor: torch.Tensor, buffer: int = 0) -> TensorMeta:
+        if tensor.is_nested:
+            return cls._nested(tensor, buffer)
         offset = int(tensor.storage_offset()) if buffer else 0
         return cls(tuple(int(s) for s in tensor.shape), tuple(int(s) for s in tensor.stride()), tensor.dtype, buffer, offset)
+
+    @classmethod
+    def _nested(cls, tensor: Any, buffer: int = 0) -> TensorMeta:
+        """A nested jagged tensor as its packed values ([total, ...]: exactly the elements it holds),
+        with its sequence lengths in ``lengths``."""
+        values = tensor.values()
+        offsets = tensor.offsets()
+        lengths: tuple[int, ...] | None = None
+        if offsets.device.type != "meta" and not type(offsets).__name__.startswith("Fake"):
+            bounds = [int(v) for v in offsets.tolist()]
+            lengths = tuple(end - start for start, end in itertools.pairwise(bounds))
+        elif tensor._maybe_max_seqlen is not None:  # no values: every sequence at the longest, an upper bound
+            lengths = (int(tensor._maybe_max_seqlen),) * (int(offsets.shape[0]) - 1)
+        return cls(tuple(int(s) for s in values.shape), tuple(int(s) for s in values.stride()), values.dtype, buffer, lengths=lengths)
 
     @property
     def numel(self) -> int:

@@ -84,6 +84,8 @@ class _Maker:
             return self.make(TensorSpec(tuple(value), self.float_dtype))
         if isinstance(value, torch.Tensor) and self.device.type == "meta" and value.device.type != "meta":
             return value.to("meta")
+        if type(value) in (list, tuple):  # a list of images (detection models), a tuple of states
+            return type(value)(self.convert(item) for item in value)
         return value
 
 
@@ -111,9 +113,11 @@ def describe_inputs(args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[str]
     def describe(value: Any) -> str:
         if isinstance(value, torch.Tensor):
             dtype = str(value.dtype).removeprefix("torch.")
-            return f"{dtype}[{', '.join(str(int(s)) for s in value.shape)}]"
+            return f"{dtype}[{', '.join(str(s) for s in value.shape)}]"  # a nested tensor's ragged size reads j1
         if value is None:
             return "None"
+        if isinstance(value, (list, tuple)) and value and all(isinstance(item, torch.Tensor) for item in value):
+            return f"[{', '.join(describe(item) for item in value)}]"
         return type(value).__name__
 
     return [describe(value) for value in args] + [f"{key}={describe(value)}" for key, value in kwargs.items()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import torch
 
@@ -33,16 +34,36 @@ def _identity(tensor: torch.Tensor) -> int:
     return id(tensor)
 
 
-def count_parameters(model: torch.nn.Module) -> dict[str, ParamCount]:
+def _packed_weights(module: torch.nn.Module) -> list[torch.Tensor]:
+    """The weights and biases that torch.ao's quantised layers keep packed (``_packed_params``, a
+    ScriptObject that is not a Parameter), of the module and everything below it."""
+    found = []
+    for below in module.modules():
+        packed: Any = below.__dict__.get("_packed_params")
+        if isinstance(packed, torch.ScriptObject) and packed._has_method("unpack"):  # type: ignore[attr-defined]
+            found += [tensor for tensor in packed.unpack() if isinstance(tensor, torch.Tensor)]  # type: ignore[attr-defined]
+    return found
+
+
+def count_parameters(model: torch.nn.Module, *, every_name: bool = False) -> dict[str, ParamCount]:
     """ParamCount for every module's subtree, keyed by qualified name ("" is the root).
 
     A parameter shared by several modules is counted once in each subtree that holds it, and once
-    in any subtree that holds it through more than one path.
+    in any subtree that holds it through more than one path. A quantised layer's packed weights
+    (torch.ao dynamic and static quantisation) are parameters too, frozen, counted at their stored
+    size (1 byte per int8 weight). ``every_name``: a module held by several parents is listed under
+    each of its names (else under its first).
     """
     counts: dict[str, ParamCount] = {}
-    for name, module in model.named_modules():
+    for name, module in model.named_modules(remove_duplicate=not every_name):
         seen: set[int] = set()
         total = trainable = nbytes = buffers = buffer_bytes = 0
+        for packed in _packed_weights(module):  # a quantised layer's weights, frozen, at their stored size
+            if id(packed) in seen:
+                continue
+            seen.add(id(packed))
+            total += packed.numel()
+            nbytes += packed.numel() * packed.element_size()
         for parameter in module.parameters():  # deduplicated by nn.Module across the subtree
             key = _identity(parameter)
             if key in seen:

@@ -12,10 +12,8 @@ import dataclasses
 import itertools
 from typing import Any
 
-import torch
-
 from roofscope.analysis import analyze
-from roofscope.models import ResolvedModel, resolve
+from roofscope.models import ResolvedModel, resolve, resolve_on_meta
 from roofscope.report import Report
 
 __all__ = ["Row", "build_meta", "crossing", "parse_values", "rows_dicts", "run_compare", "run_sweep"]
@@ -55,11 +53,12 @@ def parse_values(text: str) -> list[int]:
 
 
 def build_meta(spec: str) -> ResolvedModel:
-    """The model built on the meta device (no weights allocated), or on the CPU where it cannot be."""
+    """The model built on the meta device (no weights allocated), or on the CPU where it cannot be.
+    Its analyses are partial where meta tensors cannot run the whole forward (a detection model's
+    post-processing needs tensor values): each report's notes say where the count stopped."""
     if not spec.endswith(".pt2"):
         try:
-            with torch.device("meta"):
-                return resolve(spec)
+            return resolve_on_meta(spec)
         except Exception as error:
             from roofscope.models import ModelSpecError
 
@@ -103,7 +102,7 @@ def run_sweep(spec: str, values: list[int], *, axis: str = "batch", inputs: Any 
     rows = []
     for value in values:
         shaped = replace_dims(base, **{axis: value})
-        report = analyze(resolved.model, shaped, name=resolved.name, **options)
+        report = analyze(resolved.model, shaped, name=resolved.name, partial=True, **options)
         rows.append(Row(resolved.name, value, _samples(shaped), report))
         if progress is not None:
             progress(value)
@@ -120,7 +119,7 @@ def run_compare(specs: list[str], *, batch: int | None = None, progress: Any = N
         if resolved.inputs is None:
             raise ValueError(f"{resolved.name} declares no default inputs; analyse it alone with --input")
         inputs = replace_dims(resolved.inputs, batch=batch) if batch is not None else resolved.inputs
-        report = analyze(resolved.model, inputs if isinstance(inputs, dict) else list(inputs), name=resolved.name, **options)
+        report = analyze(resolved.model, inputs if isinstance(inputs, dict) else list(inputs), name=resolved.name, partial=True, **options)
         rows.append(Row(resolved.name, None, _samples(inputs), report))
         if progress is not None:
             progress(spec)

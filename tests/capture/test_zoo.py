@@ -493,3 +493,137 @@ def test_state_guard_sees_changes() -> None:
         assert any("rebound relu" in line for line in differences(state, global_state(rng=False)))
     finally:
         F.relu = original
+
+
+# ------------------------------------------------- quantised, compiled and scripted models (real only)
+
+
+def mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 8)).eval()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+def test_dynamically_quantised_model() -> None:
+    """int8 weights packed by quantize_dynamic: parameters 16*32 + 32 + 32*8 + 8 = 808 at 1 byte a
+    weight and 4 a bias; MACs 4*16*32 + 4*32*8; FLOPs per layer 2 MACs + the bias + 5 per input
+    element (its range and quantisation) + 1 per output (rescale), and the ReLU's 4*32."""
+    model = torch.ao.quantization.quantize_dynamic(mlp(), {nn.Linear}, dtype=torch.qint8)
+    with untouched(model):
+        report = roofscope.analyze(model, (4, 16))
+    assert report.uncounted == {}
+    assert report.params.total == 808 and report.params.trainable == 0
+    assert report.params.bytes == (16 * 32 + 32 * 8) * 1 + (32 + 8) * 4
+    first = 2 * 4 * 16 * 32 + 4 * 32 + 5 * 4 * 16 + 4 * 32
+    second = 2 * 4 * 32 * 8 + 4 * 8 + 5 * 4 * 32 + 4 * 8
+    assert (report.total.macs, report.total.flops) == (4 * 16 * 32 + 4 * 32 * 8, first + 4 * 32 + second)
+    assert report.module("0").total.bytes_read == 4 * 16 * 4 + 16 * 32 + 32 * 4  # input, int8 weight, float bias
+
+
+class StaticQuantised(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.quant = torch.ao.quantization.QuantStub()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.fc = nn.Linear(8 * 6 * 6, 10)
+        self.dequant = torch.ao.quantization.DeQuantStub()
+
+    def forward(self, x):
+        return self.dequant(self.fc(self.conv(self.quant(x)).flatten(1)))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+def test_statically_quantised_model() -> None:
+    """Static int8: quantise the input (3 an element), an int8 convolution 2*8*6*6 x 3*9 MACs and an
+    int8 linear 2 x 288 x 10, each with its bias and a requantisation of 3 per output, dequantise (2)."""
+    model = StaticQuantised().eval()
+    model.qconfig = torch.ao.quantization.get_default_qconfig("fbgemm")
+    prepared = torch.ao.quantization.prepare(model)
+    prepared(torch.randn(2, 3, 8, 8))
+    quantised = torch.ao.quantization.convert(prepared)
+    report = roofscope.analyze(quantised, (2, 3, 8, 8))
+    assert report.uncounted == {}
+    assert report.params.total == 8 * 27 + 8 + 288 * 10 + 10
+    conv, fc = 2 * 8 * 36 * 27, 2 * 288 * 10
+    assert report.total.macs == conv + fc
+    expected = 3 * 2 * 3 * 64 + (2 * conv + 4 * 2 * 8 * 36) + (2 * fc + 4 * 2 * 10) + 2 * 2 * 10
+    assert report.total.flops == expected
+
+
+def test_compiled_module_is_analysed_as_its_original() -> None:
+    model = mlp()
+    compiled = torch.compile(model)
+    report = roofscope.analyze(compiled, (4, 16))
+    assert report.to_dict()["total"] == roofscope.analyze(model, (4, 16)).to_dict()["total"]
+    assert report.total.macs == 4 * 16 * 32 + 4 * 32 * 8
+    assert report.model_name == "Sequential"
+    assert any("torch.compile" in note for note in report.notes)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("kind", ["script", "trace"])
+def test_torchscript_module_is_analysed_with_its_ops_at_the_root(kind: str) -> None:
+    model = mlp()
+    scripted = torch.jit.script(model) if kind == "script" else torch.jit.trace(model, torch.randn(4, 16))
+    report = roofscope.analyze(scripted, (4, 16))
+    assert report.total == roofscope.analyze(model, (4, 16)).total
+    assert {record.module for record in report.ops} == {""}
+    assert any("TorchScript" in note for note in report.notes)
+
+
+@pytest.mark.parametrize("mode", ["real", "meta"])
+def test_backward_leaves_an_input_gradient_as_it_was(mode: str) -> None:
+    device = "meta" if mode == "meta" else "cpu"
+    model = mlp().to(device)
+    x = torch.randn(4, 16, device=device, requires_grad=True)
+    previous = torch.ones(4, 16, device=device)
+    x.grad = previous
+    report = roofscope.analyze(model, (x,), backward=True)
+    assert report.backward is not None
+    assert x.grad is previous
+    fresh = torch.randn(4, 16, device=device, requires_grad=True)
+    roofscope.analyze(model, (fresh,), backward=True)
+    assert fresh.grad is None
+
+
+class SharedBlock(nn.Module):
+    """One Linear held by two parents, a and b, each calling it once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        block = nn.Linear(4, 4, bias=False)
+        self.a = nn.Sequential(block)
+        self.b = nn.Sequential(block)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def test_shared_submodule_charged_to_its_owner_or_to_each_caller() -> None:
+    model = SharedBlock()
+    owner = roofscope.analyze(model, (1, 4))
+    assert [(m.name, m.total.macs, m.calls) for m in owner.modules()] == [("", 32, 1), ("a", 32, 1), ("a.0", 32, 2), ("b", 0, 1)]
+    caller = roofscope.analyze(model, (1, 4), shared="caller")
+    assert [(m.name, m.total.macs, m.calls) for m in caller.modules()] == [
+        ("", 32, 1),
+        ("a", 16, 1),
+        ("a.0", 16, 1),
+        ("b", 16, 1),
+        ("b.0", 16, 1),
+    ]
+    assert caller.total == owner.total and caller.params.total == owner.params.total == 16
+    assert caller.module("b").params.total == 16
+    with pytest.raises(roofscope.AnalysisError, match="shared must be one of"):
+        roofscope.analyze(model, (1, 4), shared="both")
+
+
+def test_partial_counts_a_meta_forward_up_to_the_value_it_needs() -> None:
+    """ControlFlow branches on a value: on meta it stops there, with a note; the first layer and the
+    sum before the branch are counted."""
+    with torch.device("meta"):
+        model = ControlFlow()
+    with pytest.raises(roofscope.CaptureError):
+        roofscope.analyze(model, (2, 8))
+    report = roofscope.analyze(model, (2, 8), partial=True)
+    assert report.total.macs == 2 * 8 * 8
+    assert len(report.notes) == 1 and "counted up to" in report.notes[0] and "\n" not in report.notes[0]
+    assert roofscope.analyze(ControlFlow(), (2, 8), partial=True).notes == ()

@@ -23,13 +23,13 @@ from typing import Any
 
 import torch
 
-from roofscope.capture.failure import BackwardError, CaptureError, describe_call, failure
+from roofscope.capture.failure import BackwardError, CaptureError, describe_call, failure, reads_values, stopped_at
 from roofscope.capture.guard import Guard, RandomState
 from roofscope.capture.logical import LOGICAL_OPS, LogicalOps
 from roofscope.capture.loss import sum_of_outputs
 from roofscope.capture.modules import BackwardModules, ModuleStack
 from roofscope.capture.recorder import Recorder
-from roofscope.events import OpEvent, TensorMeta
+from roofscope.events import OpEvent, TensorMeta, iter_tensors
 
 __all__ = [
     "LOGICAL_OPS",
@@ -55,6 +55,7 @@ class Capture:
     events: list[OpEvent]
     module_calls: dict[str, int]
     module_types: dict[str, str]
+    stopped: str | None = None  # with partial=True: where a forward that needed tensor values stopped
 
 
 @contextlib.contextmanager
@@ -72,6 +73,8 @@ def capture(
     *,
     loss: Callable[[Any], torch.Tensor] | None = None,
     fake_mode: Any = None,
+    partial: bool = False,
+    shared: str = "owner",
 ) -> Capture:
     """Run ``model(*args, **kwargs)`` once and record every aten op with the module it ran in.
 
@@ -80,13 +83,18 @@ def capture(
     and its ops are recorded with ``phase="backward"``, each attributed to the module whose forward
     created the autograd node that ran it. Every parameter's ``.grad`` is put back as it was.
     ``fake_mode``, a FakeTensorMode, runs the forward on fake tensors. A ``BackwardError`` raised
-    by ``loss`` is passed on as it is.
+    by ``loss`` is passed on as it is. ``partial``: a forward on meta or fake tensors that needs a
+    tensor's values stops there, and the ops recorded until then are returned, with ``stopped``
+    saying where. ``shared``: "owner" or "caller", where a submodule held by several parents is
+    charged (``ModuleStack``). Every ``.grad`` of the parameters and of the inputs is put back as it was.
     """
-    modules = ModuleStack(model)
+    modules = ModuleStack(model, shared)
     guard = Guard(model)
     rng = RandomState()
     recorder = Recorder(modules, guard, BackwardModules(model) if loss is not None else None)
-    saved_grads = [(p, p.grad) for p in model.parameters()] if loss is not None else []
+    leaves = [*model.parameters(), *(t for t in iter_tensors([args, dict(kwargs)], torch.Tensor) if t.requires_grad)]
+    saved_grads = [(t, t.grad) for t in leaves] if loss is not None else []
+    stopped = None
     grad_context = torch.enable_grad() if loss is not None else torch.no_grad()
     try:
         fake_context = fake_mode if fake_mode is not None else contextlib.nullcontext()
@@ -100,15 +108,18 @@ def capture(
     except BackwardError:
         raise
     except Exception as error:
-        if recorder.phase == "backward":
+        if partial and recorder.phase == "forward" and reads_values(error):
+            stopped = stopped_at(modules, model, error)
+        elif recorder.phase == "backward":
             raise CaptureError(
                 f"the backward pass of {type(model).__name__} failed: {type(error).__name__}: {error}\n"
                 f"inputs given: {describe_call(args, kwargs)}"
             ) from error
-        raise CaptureError(failure(modules, model, error, args, kwargs)) from error
+        else:
+            raise CaptureError(failure(modules, model, error, args, kwargs)) from error
     finally:
         guard.restore()
         rng.restore()
         for parameter, saved in saved_grads:
             parameter.grad = saved
-    return Capture(recorder.events, modules.calls, modules.types)
+    return Capture(recorder.events, modules.calls, modules.types, stopped)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ import torch
 from roofscope.capture.modules import ModuleStack
 from roofscope.capture.recorder import describe
 
-__all__ = ["BackwardError", "CaptureError", "describe_call", "failure"]
+__all__ = ["BackwardError", "CaptureError", "describe_call", "failure", "reads_values", "stopped_at"]
 
 
 class CaptureError(RuntimeError):
@@ -76,7 +77,7 @@ def failure(modules: ModuleStack, model: torch.nn.Module, error: Exception, args
             )
     else:
         module_desc = f"the model's own forward ({type(model).__name__})"
-    if _reads_values(error):
+    if reads_values(error):
         hint += (
             "\nhint: the forward reads a tensor's value (a branch such as `if x.sum() > 0`, or .item()), "
             "which fake and meta tensors do not have: analyse with real tensors (fake=False, the model not on the meta device)"
@@ -84,15 +85,31 @@ def failure(modules: ModuleStack, model: torch.nn.Module, error: Exception, args
     return f"the forward pass failed in {module_desc}: {type(error).__name__}: {error}\ninputs given: {describe_call(args, kwargs)}{hint}"
 
 
+def stopped_at(modules: ModuleStack, model: torch.nn.Module, error: Exception) -> str:
+    """The note of a partial analysis: where the forward stopped, and why."""
+    where, module, _ = _failing_call(error, modules)
+    place = (
+        f"module '{where}' ({type(module if module is not None else dict(model.named_modules())[where]).__name__})"
+        if where
+        else "the model's own forward"
+    )
+    reason = re.sub(r"\s*\([^()]*/[^()]*\)", "", str(error).split("\n")[0]).split(". ")[0].split(", ")[0]  # no file paths
+    return (
+        f"counted up to {place}, where the forward needs tensor values that meta and fake tensors do not have "
+        f"({type(error).__name__}: {reason}); the rest of the forward is not counted: build the model on the CPU for a full count"
+    )
+
+
 def _is_integer(tensor: torch.Tensor) -> bool:
     return not (tensor.is_floating_point() or tensor.is_complex())
 
 
-def _reads_values(error: Exception) -> bool:
+def reads_values(error: Exception) -> bool:
     """The error of a forward that needs a tensor's data on a fake or meta tensor."""
     from torch._subclasses.fake_tensor import DataDependentOutputException
 
     if isinstance(error, DataDependentOutputException):
         return True
-    text = str(error)
-    return "cannot be called on meta tensors" in text or "data-dependent" in text.lower()
+    text = str(error).lower()
+    # meta's nonzero (a boolean mask's indices): "a correct data-independent implementation does not exist"
+    return "cannot be called on meta tensors" in text or "data-dependent" in text or "data-independent implementation" in text

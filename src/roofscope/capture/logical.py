@@ -21,6 +21,10 @@ LOGICAL_OPS: dict[Callable[..., Any], str] = {
     F.multi_head_attention_forward: "roofscope.multi_head_attention_forward",
     F.rms_norm: "aten.rms_norm",
     torch.rms_norm: "aten.rms_norm",
+    # Recurrent layers and cells: oneDNN's mkldnn_rnn_layer on CPU, cuDNN's _cudnn_rnn on CUDA, a
+    # chain of matmuls and activations on meta.
+    **{getattr(torch, name): f"aten.{name}" for name in ("lstm", "gru", "rnn_tanh", "rnn_relu")},
+    **{getattr(torch, f"{name}_cell"): f"aten.{name}_cell" for name in ("lstm", "gru", "rnn_tanh", "rnn_relu")},
 }
 
 

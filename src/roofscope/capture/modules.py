@@ -20,11 +20,19 @@ class ModuleStack:
     ``torch.utils.module_tracker.ModuleTracker`` exposes only an unordered set of parent names and
     names the root by its class, so the innermost module cannot be read from it; a stack of the
     model's own qualified names can, from the same global forward hooks.
+
+    ``shared``: where a submodule reachable under several names (one module object held by two
+    parents) is charged: "owner", its first name in ``named_modules()``, on every call; or "caller",
+    the name under the parent that is running when it is called (the first name when none is).
     """
 
-    def __init__(self, model: torch.nn.Module) -> None:
-        named = list(model.named_modules())
-        self.names: dict[int, str] = {id(module): name for name, module in named}
+    def __init__(self, model: torch.nn.Module, shared: str = "owner") -> None:
+        named = list(model.named_modules(remove_duplicate=shared != "caller"))
+        self.names: dict[int, str] = {}
+        self.aliases: dict[int, list[str]] = {}
+        for name, module in named:
+            self.names.setdefault(id(module), name)
+            self.aliases.setdefault(id(module), []).append(name)
         self.stack: list[str] = []
         self.calls: dict[str, int] = {}
         self.types: dict[str, str] = {name: type(module).__name__ for name, module in named}
@@ -38,6 +46,9 @@ class ModuleStack:
     def _enter(self, module: torch.nn.Module, args: Any) -> None:
         name = self.names.get(id(module))
         if name is not None:
+            aliases = self.aliases[id(module)]
+            if len(aliases) > 1:
+                name = next((alias for alias in aliases if alias.rpartition(".")[0] == self.current), name)
             self.stack.append(name)
             self.calls[name] = self.calls.get(name, 0) + 1
             self.pending_calls += 1
@@ -50,8 +61,9 @@ class ModuleStack:
     def _leave(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         # Not registered with always_call: when a forward raises, the failing module stays on top of
         # the stack for the error message. A parent that caught its child's exception pops both here.
-        name = self.names.get(id(module))
-        if name is not None and name in self.stack:
+        aliases = self.aliases.get(id(module), ())
+        name = next((alias for alias in reversed(self.stack) if alias in aliases), None)
+        if name is not None:
             while self.stack.pop() != name:
                 pass
 

@@ -14,7 +14,16 @@ from roofscope.capture.guard import Guard
 from roofscope.capture.modules import BackwardModules, ModuleStack
 from roofscope.events import OpEvent, TensorMeta, iter_tensors
 
-__all__ = ["Buffers", "OpInfo", "Recorder", "describe"]
+__all__ = ["VALUE_ARGUMENTS", "Buffers", "OpInfo", "Recorder", "describe", "describe_values"]
+
+#: Op arguments whose integer values decide the op's work, recorded in ``TensorMeta.values``: the
+#: cumulative sequence offsets of packed (variable-length) attention, per op the argument positions.
+VALUE_ARGUMENTS: dict[str, tuple[int, ...]] = {
+    "aten._flash_attention_forward": (3, 4),
+    "aten._efficient_attention_forward": (4, 5),
+    "aten._flash_attention_backward": (6, 7),
+    "aten._efficient_attention_backward": (6, 7),
+}
 
 
 def describe(value: Any, buffers: Buffers | None = None) -> Any:
@@ -26,6 +35,9 @@ def describe(value: Any, buffers: Buffers | None = None) -> Any:
         return tuple(describe(item, buffers) for item in value)
     if isinstance(value, torch.SymInt):
         return int(value)
+    if isinstance(value, torch.ScriptObject) and value._has_method("unpack"):  # type: ignore[attr-defined]
+        # a quantised layer's packed weights (torch.ao): (weight, bias) as stored, int8 and float
+        return tuple(describe(item, buffers) for item in value.unpack())  # type: ignore[attr-defined]
     return value
 
 
@@ -49,6 +61,19 @@ class Buffers:
         self._count += 1
         self._numbers[id(tensor)] = (weakref.ref(tensor), self._count)
         return self._count
+
+
+def describe_values(value: Any, buffers: Buffers | None = None) -> Any:
+    """A small integer tensor with its values (``TensorMeta.values``) where it has data; else as ``describe``."""
+    if isinstance(value, torch.Tensor) and not value.is_floating_point() and value.dim() == 1 and _has_data(value):
+        return dataclasses.replace(describe(value, buffers), values=tuple(int(v) for v in value.tolist()))
+    return describe(value, buffers)
+
+
+def _has_data(tensor: torch.Tensor) -> bool:
+    from torch._subclasses.fake_tensor import is_fake
+
+    return tensor.device.type != "meta" and not is_fake(tensor)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -106,8 +131,9 @@ class Recorder(TorchDispatchMode):
                 self.guard.before_write(args[index] if index < len(args) else kwargs.get(name))
         # Under inference_mode the autograd keys are skipped, so composite ops (aten.linear,
         # aten.matmul, ...) arrive here whole; run their decomposition so that the same aten ops
-        # are recorded as in any other mode.
-        if info.composite:
+        # are recorded as in any other mode. A nested tensor's composite ops are its own: it
+        # implements them (aten.linear on a jagged tensor), and their decomposition would recurse.
+        if info.composite and not any(isinstance(arg, torch.Tensor) and arg.is_nested for arg in args):
             with self:
                 decomposed = func.decompose(*args, **kwargs)
             if decomposed is not NotImplemented:
@@ -147,7 +173,7 @@ class Recorder(TorchDispatchMode):
             OpEvent(
                 op=op,
                 overload=overload,
-                args=tuple(describe(arg, self.buffers) for arg in args),
+                args=_describe_args(op, args, self.buffers),
                 kwargs={key: describe(value, self.buffers) for key, value in kwargs.items()},
                 outputs=tuple(
                     TensorMeta.of(t, number) for t, number in zip(iter_tensors(result, torch.Tensor), self._output_buffers(args, result))
@@ -157,3 +183,10 @@ class Recorder(TorchDispatchMode):
                 entered=self.modules.entered(),
             )
         )
+
+
+def _describe_args(op: str, args: Any, buffers: Buffers) -> tuple[Any, ...]:
+    with_values = VALUE_ARGUMENTS.get(op)
+    if with_values is None:
+        return tuple(describe(arg, buffers) for arg in args)
+    return tuple(describe_values(arg, buffers) if index in with_values else describe(arg, buffers) for index, arg in enumerate(args))

@@ -32,6 +32,7 @@ The fused encoder layer adds residual adds, two layer norms and the feed-forward
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from math import prod
 
 from roofscope.cost import Cost
@@ -127,31 +128,66 @@ def attention_flops(shape: AttentionShape, masked: bool, dropout: bool) -> int:
     return flops
 
 
-def _heads_first(query: TensorMeta, key: TensorMeta, value: TensorMeta) -> AttentionShape:
-    """Layout [..., heads, seq, dim], the SDPA API's."""
+def _heads_first(query: TensorMeta, key: TensorMeta, value: TensorMeta) -> AttentionShape | list[AttentionShape]:
+    """Layout [..., heads, seq, dim], the SDPA API's; nested jagged tensors [batch, heads, j, dim]
+    (described by their packed values, with their sequence lengths): one shape per sequence."""
+    if query.lengths is not None and key.lengths is not None:
+        tokens = sum(query.lengths)
+        heads = query.numel // (tokens * query.shape[-1]) if tokens and query.shape[-1] else 0
+        return [AttentionShape(heads, lq, lk, query.shape[-1], value.shape[-1]) for lq, lk in zip(query.lengths, key.lengths)]
     return AttentionShape(prod(query.shape[:-2]), query.shape[-2], key.shape[-2], query.shape[-1], value.shape[-1])
 
 
-def _seq_first(query: TensorMeta, key: TensorMeta, value: TensorMeta) -> AttentionShape:
-    """Layout [batch, seq, heads, dim], the flash/efficient kernels' own."""
-    batch, query_len, heads, qk_dim = query.shape
-    return AttentionShape(batch * heads, query_len, key.shape[1], qk_dim, value.shape[-1])
+def _seq_first(
+    query: TensorMeta,
+    key: TensorMeta,
+    value: TensorMeta,
+    offsets_q: object = None,
+    offsets_k: object = None,
+    max_q: object = None,
+    max_k: object = None,
+) -> list[AttentionShape]:
+    """Layout [batch, seq, heads, dim], the flash/efficient kernels' own: one shape. Packed
+    (variable-length) sequences, [total, heads, dim] (flash) or [1, total, heads, dim] (efficient),
+    with cumulative offsets [batch + 1]: one shape per sequence, its query and key lengths read from
+    the offsets where they have values; on meta and fake tensors, whose values are unknown, each
+    sequence is taken at the longest length (max_q, max_k): an upper bound, torch's FlopCounterMode's
+    convention."""
+    heads, qk_dim, value_dim = query.shape[-2], query.shape[-1], value.shape[-1]
+    if not (isinstance(offsets_q, TensorMeta) and isinstance(offsets_k, TensorMeta) and offsets_q.numel > 1):
+        batch, query_len = query.shape[0], query.shape[1]
+        return [AttentionShape(batch * heads, query_len, key.shape[1], qk_dim, value_dim)]
+    query_lengths = _sequence_lengths(offsets_q, max_q, query.shape[-3])
+    key_lengths = _sequence_lengths(offsets_k, max_k, key.shape[-3])
+    return [AttentionShape(heads, lq, lk, qk_dim, value_dim) for lq, lk in zip(query_lengths, key_lengths)]
+
+
+def _sequence_lengths(offsets: TensorMeta, longest: object, total: int) -> list[int]:
+    if offsets.values is not None:
+        return [end - start for start, end in itertools.pairwise(offsets.values)]
+    length = int(longest) if isinstance(longest, int) else total
+    return [length] * max(0, offsets.shape[0] - 1)
 
 
 def _forward(
     event: OpEvent,
-    shape: AttentionShape,
+    shapes: AttentionShape | list[AttentionShape],
     mask: bool,
     is_causal: bool,
     dropout_p: object,
     causal: str,
     bottom_right: bool = False,
 ) -> Cost:
-    """``mask``: an explicit mask or bias is given; ``is_causal``: the causal mask is applied."""
+    """``mask``: an explicit mask or bias is given; ``is_causal``: the causal mask is applied.
+    Several shapes (packed sequences) are summed."""
     dropout = bool(dropout_p) and float(dropout_p) > 0  # type: ignore[arg-type]
-    shape = _apply_causal(shape, is_causal, causal, bottom_right)
-    masked = mask or (is_causal and shape.kept is None)
-    return with_io(event, attention_macs(shape), attention_flops(shape, masked, dropout))
+    macs = flops = 0
+    for shape in shapes if isinstance(shapes, list) else [shapes]:
+        shape = _apply_causal(shape, is_causal, causal, bottom_right)
+        masked = mask or (is_causal and shape.kept is None)
+        macs += attention_macs(shape)
+        flops += attention_flops(shape, masked, dropout)
+    return with_io(event, macs, flops)
 
 
 @family("aten.scaled_dot_product_attention")
@@ -200,28 +236,37 @@ def sdpa_overrideable(event: OpEvent, *, causal: str = "full") -> Cost:
 
 @family("aten._flash_attention_forward")
 def flash_attention_forward(event: OpEvent, *, causal: str = "full") -> Cost:
-    """(query, key, value, cum_seq_q, cum_seq_k, max_q, max_k, dropout_p, is_causal, ...), [B, L, H, E]."""
+    """(query, key, value, cum_seq_q, cum_seq_k, max_q, max_k, dropout_p, is_causal, ...), [B, L, H, E],
+    or packed [total, H, E] with the sequence offsets cum_seq_q and cum_seq_k: counted per sequence."""
     query, key, value = event.args[:3]
     is_causal = bool(event.arg(8, "is_causal", False))
-    return _forward(event, _seq_first(query, key, value), False, is_causal, event.arg(7, "dropout_p", 0.0), causal)
+    shapes = _seq_first(query, key, value, *event.args[3:7])
+    return _forward(event, shapes, False, is_causal, event.arg(7, "dropout_p", 0.0), causal)
 
 
 @family("aten._efficient_attention_forward")
 def efficient_attention_forward(event: OpEvent, *, causal: str = "full") -> Cost:
     """(query, key, value, bias, cu_seqlens_q, cu_seqlens_k, max_q, max_k, dropout_p, custom_mask_type, ...);
-    custom_mask_type 1 is causal aligned top-left, 2 aligned bottom-right."""
+    custom_mask_type 1 is causal aligned top-left, 2 aligned bottom-right. Packed sequences
+    ([1, total, H, E] with offsets cu_seqlens_q and cu_seqlens_k) are counted per sequence."""
     query, key, value = event.args[:3]
     mask_type = int(event.arg(9, "custom_mask_type", 0) or 0)
     mask = event.arg(3, "bias") is not None
-    shape = _seq_first(query, key, value)
-    return _forward(event, shape, mask, mask_type in (1, 2), event.arg(8, "dropout_p", 0.0), causal, mask_type == 2)
+    shapes = _seq_first(query, key, value, *event.args[4:8])
+    return _forward(event, shapes, mask, mask_type in (1, 2), event.arg(8, "dropout_p", 0.0), causal, mask_type == 2)
 
 
-def _backward(event: OpEvent, shape: AttentionShape, is_causal: bool, causal: str, bottom_right: bool = False) -> Cost:
-    shape = _apply_causal(shape, is_causal, causal, bottom_right)
-    scores = _scores(shape)
-    macs = scores * 2 * (shape.qk_dim + shape.value_dim)
-    return with_io(event, macs, 2 * macs + 3 * scores)
+def _backward(
+    event: OpEvent, shapes: AttentionShape | list[AttentionShape], is_causal: bool, causal: str, bottom_right: bool = False
+) -> Cost:
+    macs = flops = 0
+    for shape in shapes if isinstance(shapes, list) else [shapes]:
+        shape = _apply_causal(shape, is_causal, causal, bottom_right)
+        scores = _scores(shape)
+        shape_macs = scores * 2 * (shape.qk_dim + shape.value_dim)
+        macs += shape_macs
+        flops += 2 * shape_macs + 3 * scores
+    return with_io(event, macs, flops)
 
 
 _BACKWARD_CAUSAL = {
@@ -259,12 +304,14 @@ def logical_sdpa_backward(event: OpEvent, *, causal: str = "full") -> Cost:
 
 @family("aten._flash_attention_backward", "aten._efficient_attention_backward")
 def attention_backward_seq_first(event: OpEvent, *, causal: str = "full") -> Cost:
-    """(grad_out, query, key, value, ...), [B, L, H, E] layout."""
+    """(grad_out, query, key, value, ..., offsets_q, offsets_k, max_q, max_k, ...) at positions 6-9 in
+    both: [B, L, H, E] layout, or packed sequences counted per sequence as in the forward."""
     _, query, key, value = event.args[:4]
+    shapes = _seq_first(query, key, value, *event.args[6:10])
     if event.op == "aten._efficient_attention_backward":
         mask_type = int(event.arg(14, "custom_mask_type", 0) or 0)
-        return _backward(event, _seq_first(query, key, value), mask_type in (1, 2), causal, mask_type == 2)
-    return _backward(event, _seq_first(query, key, value), bool(event.arg(11, "is_causal", False)), causal)
+        return _backward(event, shapes, mask_type in (1, 2), causal, mask_type == 2)
+    return _backward(event, shapes, bool(event.arg(11, "is_causal", False)), causal)
 
 
 def linear_cost(tokens: int, in_features: int, out_features: int, bias: bool) -> tuple[int, int]:

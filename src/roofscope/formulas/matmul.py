@@ -11,7 +11,7 @@ from __future__ import annotations
 from math import prod
 
 from roofscope.cost import Cost
-from roofscope.events import OpEvent
+from roofscope.events import OpEvent, TensorMeta
 from roofscope.formulas._registry import Family, with_io
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "dot",
     "expert_linear",
     "expert_linear_weight_grad",
+    "linear",
     "mm",
     "mv",
     "scaled_mm",
@@ -110,6 +111,18 @@ def scaled_mm(event: OpEvent) -> Cost:
     macs = m * k * n
     bias = event.arg(4, "bias")
     return with_io(event, macs, 2 * macs + m * n + (m * n if bias is not None else 0))
+
+
+@family("aten.linear")
+def linear(event: OpEvent) -> Cost:
+    """input [..., in] @ weight[out, in]^T (+ bias): MACs = rows * in * out; FLOPs = 2 * MACs + rows * out
+    with a bias. Recorded whole only where a tensor subclass implements it itself (a nested jagged
+    tensor, whose rows are its packed tokens); elsewhere linear arrives as the mm/addmm it runs."""
+    x, weight = event.args[0], event.args[1]
+    rows = x.numel // x.shape[-1] if x.shape and x.shape[-1] else 0
+    macs = rows * weight.numel
+    bias = event.arg(2, "bias")
+    return with_io(event, macs, 2 * macs + (rows * weight.shape[0] if isinstance(bias, TensorMeta) else 0))
 
 
 @family("aten.addr")

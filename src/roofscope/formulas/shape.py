@@ -5,7 +5,8 @@ expand, slice, select, split, squeeze, unsqueeze, as_strided, ...); detach and a
 tensor; empty and its variants allocate without touching memory; scalar_tensor and lift_fresh wrap
 a Python number as a 0-d tensor (CPU fills from the number where meta first makes the 0-d tensor,
 so counting it would make the devices disagree); prim.device and prim.layout read a tensor's metadata
-(fake tensors ask through them). Where one of these must copy
+(fake tensors ask through them); a nested jagged tensor's views of its packed values and
+offsets (``_nested_view_from_jagged``, ``_nested_get_values``, ...) are views too. Where one of these must copy
 (reshape of a non-contiguous tensor), PyTorch dispatches a separate clone or _unsafe_view, and that
 op is counted.
 """
@@ -64,6 +65,14 @@ VIEWS_AND_METADATA = (
     "imag",
     "movedim",
     "lift_fresh",
+    # a nested jagged tensor's views of its packed values and offsets
+    "_nested_view_from_jagged",
+    "_nested_get_values",
+    "_nested_get_offsets",
+    "_nested_get_lengths",
+    "_nested_get_jagged_dummy",
+    "_nested_get_max_seqlen",
+    "_nested_get_min_seqlen",
     "scalar_tensor",
     "_neg_view",
     "_conj",

@@ -25,7 +25,9 @@ The forms live in one module each: ``examples``, ``presets`` and ``transformers`
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +39,9 @@ from roofscope.models.presets import preset_names
 from roofscope.models.spec import ModelSpecError, ResolvedModel
 from roofscope.models.timm import from_timm
 from roofscope.models.transformers import from_transformer
-from roofscope.models.vision import torchvision_input, torchvision_names
+from roofscope.models.vision import from_torchvision, torchvision_names
 
-__all__ = ["ModelSpecError", "ResolvedModel", "resolve"]
+__all__ = ["ModelSpecError", "ResolvedModel", "resolve", "resolve_on_meta"]
 
 
 def resolve(spec: str, *, batch: int | None = None, seq_len: int | None = None) -> ResolvedModel:
@@ -54,6 +56,43 @@ def resolve(spec: str, *, batch: int | None = None, seq_len: int | None = None) 
     if batch is not None and resolved.inputs is not None:
         resolved.inputs = replace_dims(resolved.inputs, batch=batch)
     return resolved
+
+
+def resolve_on_meta(spec: str, *, batch: int | None = None, seq_len: int | None = None) -> ResolvedModel:
+    """``resolve``, with the model built on the meta device, where no weight is allocated: under
+    ``torch.device("meta")``, or, for a model whose constructor computes with tensors it makes
+    (regnet's block widths), on the CPU with every parameter and buffer moved to meta as it is
+    registered. A ``ModelSpecError`` is raised as it is; any other error of both builds is the
+    second build's."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return resolve(spec, batch=batch, seq_len=seq_len)
+    except ModelSpecError:
+        raise
+    except Exception:
+        with _registered_on_meta():
+            return resolve(spec, batch=batch, seq_len=seq_len)
+
+
+@contextlib.contextmanager
+def _registered_on_meta() -> Iterator[None]:
+    import torch
+    from torch.nn.modules.module import register_module_buffer_registration_hook, register_module_parameter_registration_hook
+
+    def parameter(module: torch.nn.Module, name: str, value: Any) -> Any:
+        return torch.nn.Parameter(value.to("meta"), requires_grad=value.requires_grad) if value is not None else None
+
+    def buffer(module: torch.nn.Module, name: str, value: Any) -> Any:
+        return value.to("meta") if value is not None else None
+
+    handles = [register_module_parameter_registration_hook(parameter), register_module_buffer_registration_hook(buffer)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _resolve_module(spec: str) -> ResolvedModel:
@@ -76,12 +115,7 @@ def _resolve_module(spec: str) -> ResolvedModel:
     name = spec.removeprefix("torchvision:")
     names = torchvision_names()
     if name in names:
-        from torchvision.models import get_model
-
-        options: dict[str, Any] = {"weights": None}
-        if name in ("inception_v3", "googlenet"):
-            options["init_weights"] = False  # scipy-based truncated-normal init is slow and unneeded
-        return ResolvedModel(name, get_model(name, **options).eval(), torchvision_input(name))
+        return from_torchvision(name)
     candidates = list(EXAMPLES) + preset_names() + names
     close = difflib.get_close_matches(name, candidates, n=4, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""

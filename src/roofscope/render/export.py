@@ -188,6 +188,8 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
         lines += [f"- `{name}` x{calls}" for name, calls in report.uncounted.items()]
     else:
         lines.append("none: every op call is counted.")
+    if report.notes:
+        lines += ["", "## Notes", "", *(f"- {note}" for note in report.notes)]
     lines += ["", f"_{report.convention}_", ""]
     if serving is not None:
         lines += [llm_markdown(serving, exact=exact)]

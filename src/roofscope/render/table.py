@@ -266,6 +266,7 @@ def render_terminal(
     warning = uncounted_warning(report)
     if warning is not None:
         parts.append(warning)
+    parts.extend(Text(f"note: {note}", style="yellow") for note in report.notes)
     parts.append(Text(report.convention, style="dim italic"))
     if report.measurement is not None:
         parts.append(Text(MEASURED_CONVENTION, style="dim italic"))

@@ -39,10 +39,14 @@ class Report(Views):
         precision: Precision | None = None,
         measurement: Measurement | None = None,
         prediction: PredictionSummary | None = None,
+        notes: Sequence[str] = (),
     ) -> None:
         """``modules``: every module of the model by qualified name ("" for the model), parents
-        first, with its (type name, calls, parameters); ``ops`` the op records in the order they ran."""
+        first, with its (type name, calls, parameters); ``ops`` the op records in the order they ran;
+        ``notes``: one line each about how the model was analysed (a compiled module unwrapped, a
+        forward on meta counted up to the op that needed tensor values)."""
         self.model_name = model_name
+        self.notes: tuple[str, ...] = tuple(notes)
         #: How the measured figures were taken (``roofscope.measure``); None for an analysis only.
         self.measurement = measurement
         self.device = device
@@ -78,6 +82,7 @@ class Report(Views):
             precision=self.precision,
             measurement=measurement,
             prediction=self.prediction,
+            notes=self.notes,
         )
 
     def with_measured(self, samples: Sequence[Sequence[float]] | None, measurement: Measurement) -> Report:

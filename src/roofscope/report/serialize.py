@@ -67,6 +67,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "params": report.params.to_dict(),
         "uncounted": dict(report.uncounted),
         "uncalled_modules": report.uncalled,
+        "notes": list(report.notes),
         "modules": [
             {
                 "name": module.name,
@@ -225,4 +226,5 @@ def report_from_dict(data: Mapping[str, Any]) -> Report:
         precision=parse_precision(data["precision"]),
         measurement=_measurement(data["measurement"]) if data["measurement"] is not None else None,
         prediction=PredictionSummary.from_dict(data["prediction"]) if data.get("prediction") is not None else None,
+        notes=data.get("notes", ()),
     )
