@@ -355,6 +355,7 @@ def probe(
     repeats: int = 10,
     warmup: int = 2,
     compare: str | Device | None = "auto",
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Probe:
     """Measure this machine's ceilings on ``device`` ("cpu", "cuda", "cuda:1"; by default CUDA
     when there is one, else the CPU).
@@ -363,6 +364,8 @@ def probe(
     n of the n x n x n GEMMs (default 8192 on CUDA, sized by time on CPU); ``copy_bytes``: the size
     of the copied tensor; ``launch_ops``: tiny ops per launch-floor run. ``compare``: the catalog
     device shown beside the figures ("auto": the one matching the GPU's name; none on CPU).
+    ``progress(figure, done, total)``, if given, is called before each figure is measured (and
+    once at the end, with done == total): one per GEMM precision, the copy and the launch floor.
     """
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
@@ -394,15 +397,25 @@ def probe(
         catalog = get_device(compare) if compare is not None else None
 
     timer = _Timer(target)
-    figures = []
+    figures: list[ProbeFigure] = []
     devices = [target.index] if target.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.cuda.device(target) if target.type == "cuda" else contextlib.nullcontext():
         generator = torch.Generator(device=target)
         generator.manual_seed(0)
+        steps = len(wanted) + 2
+
+        def step(label: str) -> None:
+            if progress is not None:
+                progress(label, len(figures), steps)
+
         for precision in wanted:
+            step(f"{precision} GEMM")
             figures.append(_gemm_figure(precision, target, timer, gemm_size, repeats, warmup, generator))
+        step("memory bandwidth")
         figures.append(_copy_figure(target, timer, copy_bytes, repeats, warmup, generator))
+        step("launch floor")
         figures.append(_launch_figure(target, timer, launch_ops, repeats, warmup, generator))
+        step("done")
     version = torch.__version__ + (f", CUDA {torch.version.cuda}" if target.type == "cuda" and torch.version.cuda else "")
     return Probe(
         device=str(target),

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import statistics
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -258,6 +258,7 @@ def measure(
     batch: int | None = None,
     seq_len: int | None = None,
     name: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Run ``model`` on ``inputs`` for real and return its report with measured figures attached.
 
@@ -281,7 +282,8 @@ def measure(
     (predicted / measured); ``report.measurement`` holds the plain forward's time, the per-op
     timing's cost (``overhead``) and how much of the forward the ops account for (``coverage``).
     ``report.shortfalls()`` lists the ops furthest below their roof. ``formulas``, ``causal`` and
-    ``strict`` and ``name`` are as for ``analyze``.
+    ``strict`` and ``name`` are as for ``analyze``. ``progress(done, total)``, if given, is called
+    after the analysis and after each forward: ``total`` = 1 + warmup + 1 + 2 x repeats.
     """
     if not isinstance(repeats, int) or repeats < 1:
         raise MeasureError(f"repeats must be a positive integer, got {repeats!r}")
@@ -340,16 +342,30 @@ def measure(
                 return None
             return times
 
+        steps = 1 + warmup + 1 + 2 * repeats
+        done = 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, steps)
+
+        advance()  # the analysis
         try:
             with torch.no_grad():
                 for _ in range(warmup):
                     forward()
+                    advance()
                 timed_forward([])
+                advance()
                 differences.clear()  # the warm-up's ops are not kept either way
                 for _ in range(repeats):
                     with clock.forward(plain):
                         forward()
+                    advance()
                     times = timed_forward(timed)
+                    advance()
                     if times is not None:
                         samples.append(times)
         except Exception as error:
