@@ -258,8 +258,8 @@ def test_probe_restores_the_tf32_setting():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--copy-mib", "-1"], "--copy-mib must be a positive size"),
-        (["--copy-mib", "0"], "--copy-mib must be a positive size"),
+        (["--copy-mib", "-1"], "argument --copy-mib: expected a positive number, got -1"),
+        (["--copy-mib", "0"], "argument --copy-mib: expected a positive number, got 0"),
         (["--dtypes", ","], "--dtypes names GEMM precisions"),
     ],
 )

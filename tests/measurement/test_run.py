@@ -355,7 +355,7 @@ def test_renderers_show_predicted_and_measured_side_by_side(measured, tmp_path):
     assert all("measured_s" in op for op in data["by_op"])
     page = to_html(report)
     assert "Furthest below their roof" in page and "measured forward" in page and "roofline efficiency" in page
-    assert 'class="tree m"' in page and "<svg" in page
+    assert '<span class="n" data-type="num">measured</span>' in page and "<svg" in page
     assert roofscope.analyze(ConvNet(), (1, 3, 8, 8)).to_dict()["measurement"] is None
 
 
