@@ -30,7 +30,7 @@ from roofscope.report import MEASURED_CONVENTION, ModuleReport, Report
 if TYPE_CHECKING:
     from roofscope.llm import ServingSummary
 
-__all__ = ["page", "sortable_table", "to_html"]
+__all__ = ["fragment", "page", "sortable_table", "to_html"]
 
 #: The mark beside a figure that leaves out uncounted ops (the warning says which).
 INCOMPLETE = "*"
@@ -154,11 +154,12 @@ def page(title: str, body: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>roofscope: {_e(title)}</title></head><body>{_fragment(body)}</body></html>\n"
+        f"<title>roofscope: {_e(title)}</title></head><body>{fragment(body)}</body></html>\n"
     )
 
 
-def _fragment(body: str) -> str:
+def fragment(body: str) -> str:
+    """``body`` with the report's style and script, as a notebook shows it."""
     return f'<div class="roofscope"><style>{_CSS}</style>{body}<script>{_JS}</script></div>'
 
 
@@ -485,4 +486,4 @@ def to_html(report: Report, *, full: bool = True, open_depth: int = 1, serving: 
     if report.measurement is not None:
         parts.append(f'<p class="muted"><i>{_e(MEASURED_CONVENTION)}</i></p>')
     body = "".join(parts)
-    return page(report.model_name, body) if full else _fragment(body)
+    return page(report.model_name, body) if full else fragment(body)
