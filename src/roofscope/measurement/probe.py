@@ -38,6 +38,7 @@ import torch
 
 from roofscope.devices import Device, DeviceError, catalog_match, device_from_entry, figure_value, get_device, to_toml
 from roofscope.precision import torch_dtype
+from roofscope.report.views import ProbeViews
 from roofscope.timing import clock_for, cpu_name, thread_count
 
 __all__ = ["GEMM_PRECISIONS", "Probe", "ProbeFigure", "probe"]
@@ -76,7 +77,7 @@ class ProbeFigure:
 
 
 @dataclasses.dataclass(frozen=True)
-class Probe:
+class Probe(ProbeViews):
     """This machine's measured ceilings on one torch device, and what they were compared with."""
 
     device: str  # "cpu", "cuda:0"
