@@ -37,8 +37,8 @@ from roofscope.capture import CaptureError, Guard, ModuleStack, Recorder, sessio
 from roofscope.devices import Device, DeviceError, resolve_device
 from roofscope.formulas import Formulas
 from roofscope.inputs import TensorSpec, prepare_inputs
-from roofscope.measured import Measurement
-from roofscope.precision import torch_dtype
+from roofscope.measured import Measurement, dominant_peak
+from roofscope.precision import dtype_key, torch_dtype
 from roofscope.report import Report
 from roofscope.timing import CpuClock, CudaClock, clock_for, cpu_name, thread_count
 
@@ -181,6 +181,13 @@ def _left_as_found(model: torch.nn.Module, run: torch.device) -> Iterator[None]:
                 parameter.copy_(saved)
 
 
+def _run_precision(model: torch.nn.Module) -> torch.dtype | None:
+    """The precision a model runs in, when all its floating-point weights share one (the report
+    then names it, and its peaks are that precision's); None for a mix, or a model without weights."""
+    dtypes = {t.dtype for t in chain(model.parameters(), model.buffers()) if t.is_floating_point()}
+    return next(iter(dtypes)) if len(dtypes) == 1 and dtype_key(next(iter(dtypes))) else None
+
+
 def _cudnn_tf32() -> bool:
     """Whether cuDNN runs fp32 convolutions in TF32 (torch's default), read without mixing torch's
     legacy and new TF32 settings (reading one after the other was set is an error)."""
@@ -315,7 +322,14 @@ def measure(
     _check_inputs(args, kwargs, run)
     with _left_as_found(model, run), torch.cuda.device(run) if run.type == "cuda" else contextlib.nullcontext():
         report = analyze(
-            model, dict(kwargs) if kwargs else list(args), formulas=formulas, device=ceilings, causal=causal, strict=strict, name=model_name
+            model,
+            dict(kwargs) if kwargs else list(args),
+            formulas=formulas,
+            device=ceilings,
+            dtype=_run_precision(model),
+            causal=causal,
+            strict=strict,
+            name=model_name,
         )
         clock = clock_for(run)
         modules = ModuleStack(model)
@@ -382,8 +396,18 @@ def measure(
     convolves_fp32 = any(r.family == "conv" and any(t.dtype == torch.float32 for t in r.event.inputs) for r in report.ops)
     if run.type == "cuda" and convolves_fp32 and _cudnn_tf32():
         notes.append("fp32 convolutions run in TF32 on CUDA by default (torch.backends.cudnn); their roofline uses the fp32 rate")
-    peaks = [(r.timing.peak, r.timing.peak_label) for r in report.ops if r.timing is not None and r.timing.flops]
-    peak, peak_label = max(peaks) if peaks else (None, None)
+    work: dict[tuple[str, float], int] = {}
+    for record in report.ops:
+        if record.timing is not None and record.timing.flops:
+            key = (record.timing.peak_label, record.timing.peak)
+            work[key] = work.get(key, 0) + record.timing.flops
+    peak_label, peak = dominant_peak(work)  # the precision that did most of the work, as it ran
+    if peak and report.total.flops / statistics.median(plain) > peak:
+        notes.append(
+            f"the forward ran faster than the {peak_label} peak ({report.total.flops / statistics.median(plain) / peak:.0%} of it): "
+            "the ceilings are below what these kernels reach; probe this machine with the precision that ran "
+            "(roofscope probe --dtypes ...) or give --peak-tflops"
+        )
     measurement = Measurement(
         device=_describe_device(run),
         clock=clock.name,
