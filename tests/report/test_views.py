@@ -124,3 +124,23 @@ def test_save_rejects_an_unknown_suffix_and_writes_nothing(report, tmp_path):
     with pytest.raises(ValueError, match=r"report\.txt.*\.json, \.csv, \.md, \.html, \.png, \.svg or \.pdf"):
         report.save(tmp_path / "report.txt")
     assert not (tmp_path / "report.txt").exists()
+
+
+def test_a_notebook_run_headless_shows_the_op_table_and_the_chart():
+    """A user's notebook, executed by a real kernel (nbclient): the cell's rich output is the report's
+    HTML, with the op table and the roofline chart; ``print(report)`` in a cell is the terminal table."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell('import roofscope\nreport = roofscope.analyze("seed-conv", device="h100", dtype="bf16")\nreport'),
+        nbformat.v4.new_code_cell("print(report)"),
+    ]
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    shown, printed = (cell.outputs for cell in notebook.cells)
+    html = next(output["data"]["text/html"] for output in shown if output.get("output_type") == "execute_result")
+    assert html.startswith('<div class="roofscope">')
+    assert "<h2>Ops</h2>" in html and "aten.convolution" in html and "<svg" in html and "data-tip=" in html
+    text = "".join(output.get("text", "") for output in printed)
+    assert "by op" in text and "seed-conv" in text.splitlines()[0]
