@@ -58,10 +58,10 @@ _CSS = """
 .roofscope .tree .head{font-weight:600;border-bottom:2px solid #d0d7de;background:#f6f8fa;position:sticky;top:0}
 .roofscope .tree .head span{cursor:pointer;user-select:none}
 .roofscope .tree .head span[aria-sort=ascending]::after{content:" \\25B2"}.roofscope .tree .head span[aria-sort=descending]::after{content:" \\25BC"}
-.roofscope .tree .name{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.roofscope .tree .name{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;padding-left:calc(var(--depth,0)*1.1em)}
 .roofscope .tree summary>.name::before{content:"\\25B8 ";color:#57606a}
 .roofscope .tree details[open]>summary>.name::before{content:"\\25BE "}
-.roofscope .tree .leaf>.name{padding-left:1em}
+.roofscope .tree .leaf>.name{padding-left:calc(var(--depth,0)*1.1em + 1em)}
 .roofscope .tree span.n{text-align:right;white-space:nowrap}.roofscope .tree .t{color:#57606a;font-size:12px}
 .roofscope .tree .hidden,.roofscope tr.hidden{display:none}
 .roofscope .tree .match>.name,.roofscope tr.match td:first-child{background:#fff8c5}
@@ -245,7 +245,7 @@ def _tree(module: ModuleReport, report: Report, open_depth: int) -> str:
     label += f' <span class="t">{_e(module.type)}</span>'
     name = module.name or report.model_name
     cells = "".join(f'<span class="n" data-v="{_v(value)}">{text}</span>' for value, text in _module_cells(module, report))
-    row = f'<span class="name" data-v="{_e(name)}" title="{_e(name)}">{label}</span>{cells}'
+    row = f'<span class="name" style="--depth:{module.depth}" data-v="{_e(name)}" title="{_e(name)}">{label}</span>{cells}'
     if not module.children:
         return f'<div class="node leaf row" data-name="{_e(name)}">{row}</div>'
     children = "".join(_tree(child, report, open_depth) for child in module.children)
