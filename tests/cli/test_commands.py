@@ -12,6 +12,8 @@ import importlib.resources
 import io
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -475,3 +477,46 @@ def test_subcommand_errors_in_process(capsys, tmp_path, monkeypatch, argv, messa
     assert main(argv) == 2
     assert message in " ".join(capsys.readouterr().err.split())
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+#: Help examples that need what this machine may lack: a GPU, or a probe of the machine (tens of
+#: seconds of timed kernels; tests/measurement/test_probe.py runs probe with small sizes instead).
+NEEDS_THE_MACHINE = ("--measure cuda", "roofscope probe", "--measure --device h100.toml")
+
+
+def _help_examples(argv: list[str], capsys: pytest.CaptureFixture[str]) -> list[str]:
+    from roofscope.cli import main
+
+    assert main(argv) == 0
+    help_text = capsys.readouterr().out
+    examples = help_text[help_text.index("examples:") :]
+    # "  roofscope ARGS   what it does": the command is what comes before two spaces in a row
+    return [re.split(r"\s{2,}", line.strip())[0] for line in examples.splitlines() if line.startswith("  roofscope ")]
+
+
+def test_every_help_example_runs(capsys, monkeypatch, tmp_path):
+    """Each example of every --help, run as written (in-process, in an empty folder), exits 0."""
+    from roofscope.cli import main
+
+    examples = list(
+        dict.fromkeys(
+            e
+            for argv in (["--help"], ["compare", "--help"], ["sweep", "--help"], ["probe", "--help"])
+            for e in _help_examples(argv, capsys)
+        )
+    )
+    assert len(examples) >= 25
+    monkeypatch.chdir(tmp_path)
+    # the device file the measure example names, as `roofscope probe cpu -o mine.toml` writes it
+    (tmp_path / "mine.toml").write_text('name = "Mine"\nmemory_bandwidth_gbs = 20\nvector = { fp32 = 0.2 }\n')
+    ran = []
+    for example in examples:
+        if any(needs in example for needs in NEEDS_THE_MACHINE):
+            continue
+        status = main(shlex.split(example)[1:])
+        err = capsys.readouterr().err
+        assert status == 0, f"{example}: {err[-500:]}"
+        ran.append(example)
+    assert len(ran) >= 25  # all but the GPU and probe examples
+    written = {"roofline.png", "report.html", "sweep.png", "compare.png", "compare.json", "llms.html", "gpt2-seq.csv"}
+    assert written <= {path.name for path in tmp_path.iterdir()}
