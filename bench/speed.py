@@ -11,7 +11,8 @@ device (meta: the model built under ``torch.device("meta")``; cpu: real tensors)
   - on cpu only: fvcore ``FlopCountAnalysis(...).total()``, ptflops ``get_model_complexity_info`` (each
     backend it supports) and ``thop.profile``.
 
-Every tool gets a fresh ``copy.deepcopy`` of the model, made outside the timed region, and runs are
+Every tool gets a fresh ``copy.deepcopy`` of the model, made (and its garbage collected) outside the
+timed region, and runs are
 interleaved (one round = one run of every tool) so that load from other processes spreads evenly.
 The medians are printed and written to ``bench/results/speed-<host>.md``.
 """
@@ -22,6 +23,7 @@ import argparse
 import copy
 import dataclasses
 import datetime
+import gc
 import math
 import os
 import platform
@@ -234,6 +236,9 @@ def measure(workload: Workload, device: str, repeats: int) -> Row:
             if name in row.failures:
                 continue
             fresh = copy.deepcopy(model)
+            # Collected before the clock starts: the copy's garbage would otherwise be collected
+            # inside whichever tool next allocates enough, and counted as its time.
+            gc.collect()
             try:
                 start = time.perf_counter()
                 tool(fresh, x)

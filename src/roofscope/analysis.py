@@ -8,7 +8,8 @@ module tree. ``roofscope.measure`` adds measured figures to the report this retu
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.nn.modules.module import _forward_unimplemented
@@ -25,6 +26,9 @@ from roofscope.report import OpRecord, Report
 
 #: Where a submodule held by several parents is charged (``analyze(..., shared=)``).
 SHARED_CONVENTIONS = ("owner", "caller")
+
+if TYPE_CHECKING:
+    from roofscope.models import ResolvedModel
 
 
 class AnalysisError(ValueError):
@@ -118,21 +122,36 @@ def analyze(
 
     ``model`` may also be a name as on the command line ("resnet50", "timm:NAME", "pkg.mod:factory",
     "file.py:Class", "model.pt2", a transformer preset such as "llama-2-7b" or a Hugging Face
-    config.json, built on the meta device; ``roofscope.models.resolve``): with ``inputs=None`` it
-    gets the model's default inputs, sized by ``batch`` (the first dimension) and, for transformer
-    presets, ``seq_len`` (``input_ids`` of shape ``(batch, seq_len)``).
+    config.json; ``roofscope.models.resolve``): with ``inputs=None`` it gets the model's default
+    inputs, sized by ``batch`` (the first dimension) and, for transformer presets, ``seq_len``
+    (``input_ids`` of shape ``(batch, seq_len)``). A named model is built and run on the meta
+    device, so counting allocates no weight and no activation; one whose code needs real tensors
+    (it reads a value, ``x.item()``) is built and run on the CPU instead, and a
+    ``roofscope.models.RealTensorsWarning`` says so. The counts are the same either way.
 
     ``name``: what the report calls the model (default: the name given, or the module's class).
     """
-    model_name = model if isinstance(model, str) else type(model).__name__
+    options = {
+        "formulas": formulas,
+        "fake": fake,
+        "device": device,
+        "dtype": dtype,
+        "peak_tflops": peak_tflops,
+        "bandwidth_gbs": bandwidth_gbs,
+        "launch_overhead_us": launch_overhead_us,
+        "causal": causal,
+        "strict": strict,
+        "backward": backward,
+        "name": name,
+    }
     if isinstance(model, str):
         from roofscope.models import resolve
 
         with RandomState():  # random weights are drawn without moving the user's generator
-            named = resolve(model, batch=batch, seq_len=seq_len)
-        model, model_name = named.model, named.name
-        inputs = named.inputs if inputs is None else inputs
-    elif batch is not None or seq_len is not None:
+            named = resolve(model, batch=batch, seq_len=seq_len, meta=True)
+        return analyze_resolved(named, inputs, spec=model, batch=batch, seq_len=seq_len, **options)
+    model_name = type(model).__name__
+    if batch is not None or seq_len is not None:
         raise AnalysisError("batch= and seq_len= size the inputs of a named model; give inputs= for a module")
     model, notes = _unwrapped(model)
     if notes and model_name == "OptimizedModule":
@@ -209,6 +228,36 @@ def analyze(
     return report
 
 
+def analyze_resolved(
+    named: ResolvedModel, inputs: Any = None, *, spec: str, batch: int | None = None, seq_len: int | None = None, **options: Any
+) -> Report:
+    """``analyze`` of a model resolved from its name ``spec`` (``roofscope.models.resolve``), on
+    ``inputs`` or its default ones. A model on the meta device whose forward cannot run there (it
+    reads a tensor's value, or makes tensors of its own on the CPU) is built again on the CPU from
+    ``spec``, ``batch`` and ``seq_len`` and counted on real tensors, with a ``RealTensorsWarning``."""
+    from roofscope.models import RealTensorsWarning, on_meta, resolve
+
+    options.setdefault("name", None)
+    options["name"] = options["name"] or named.name
+    try:
+        return analyze(named.model, named.inputs if inputs is None else inputs, **options)
+    except CaptureError as error:
+        if not (error.needs_real_tensors and on_meta(named.model)):
+            raise
+        reason = str(error).splitlines()[0]
+    with RandomState():
+        real = resolve(spec, batch=batch, seq_len=seq_len)
+    if on_meta(real.model):  # a transformer preset: built on meta whatever is asked
+        raise AnalysisError(f"{reason}; {spec} is built on the meta device only, so it cannot be run on real tensors") from None
+    warnings.warn(
+        RealTensorsWarning(
+            f"{spec} cannot run on the meta device ({reason.removeprefix('the forward pass failed in ')}): counted with real tensors on the CPU instead"
+        ),
+        stacklevel=2,
+    )
+    return analyze(real.model, real.inputs if inputs is None else inputs, **options)
+
+
 def op_records(
     captured: Capture,
     formulas: Formulas,
@@ -262,4 +311,4 @@ def _modules(captured: Capture, params: dict[str, ParamCount]) -> dict[str, tupl
     return {name: (captured.module_types.get(name, "?"), captured.module_calls.get(name, 0), count) for name, count in params.items()}
 
 
-__all__ = ["AnalysisError", "CaptureError", "MathFlags", "analyze", "op_records"]
+__all__ = ["AnalysisError", "CaptureError", "MathFlags", "analyze", "analyze_resolved", "op_records"]

@@ -7,7 +7,7 @@ that turns per-op times into per-module figures. Definitions (docs/conventions.m
 - a group's (module, model) measured time is the sum of its ops' measured times;
 - **achieved** FLOP/s = FLOPs / measured time, achieved bytes/s = bytes / measured time;
 - **utilization** = achieved FLOP/s / the peak that applies (an op: the roofline's peak for its
-  precision and family; a group: the highest peak among its ops), and bandwidth utilization =
+  precision and family; a group: the peak of the precision that did most of its FLOPs), and bandwidth utilization =
   achieved bytes/s / the device's memory bandwidth;
 - **roofline efficiency** = roofline time / measured time, over the ops that have a roofline
   (1.0 = the op runs at its roof; 0.25 = it takes 4x the roofline's time).
@@ -22,7 +22,7 @@ from typing import Any
 
 from roofscope.roofline import OpTiming
 
-__all__ = ["Measured", "Measurement", "OpMeasured", "op_measured", "summarize_measured"]
+__all__ = ["Measured", "Measurement", "OpMeasured", "dominant_peak", "op_measured", "summarize_measured"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -99,8 +99,9 @@ class Measured:
 
     ``measured_s`` sums every op's measured time, those without a formula included;
     ``roofline_s`` and ``measured_timed_s`` cover only the ops with a roofline, so that
-    ``efficiency`` compares like with like. ``peak`` is the highest peak among the group's ops that
-    do FLOPs (the best any of them could reach; a tie goes to the later label), ``peak_label`` its name.
+    ``efficiency`` compares like with like. ``peak`` is the peak of the precision that did most of
+    the group's FLOPs (``peak_label`` its name, e.g. "bf16 matrix" for a bf16 run's matmuls, not the
+    fp32 vector rate its element-wise ops fall back to; a tie goes to the higher peak).
     """
 
     measured_s: float
@@ -147,14 +148,21 @@ class Measured:
         }
 
 
+def dominant_peak(work: dict[tuple[str, float], int]) -> tuple[str | None, float | None]:
+    """The (label, peak) that did the most FLOPs (a tie: the higher peak); (None, None) for none."""
+    if not work:
+        return None, None
+    (label, peak), _ = max(work.items(), key=lambda item: (item[1], item[0][1]))
+    return label, peak
+
+
 def summarize_measured(measured: Iterable[OpMeasured]) -> Measured | None:
     """Aggregate op measurements; None for a group with no measured op."""
     ops = flops = nbytes = 0
     total = measured_predicted = 0.0
     predicted: float | None = None
-    peak: float | None = None
-    label: str | None = None
     bandwidth: float | None = None
+    work: dict[tuple[str, float], int] = {}  # FLOPs per (peak label, peak)
     for item in measured:
         ops += 1
         total += item.measured_s
@@ -166,10 +174,12 @@ def summarize_measured(measured: Iterable[OpMeasured]) -> Measured | None:
         predicted = (predicted or 0.0) + timing.roofline_s
         measured_predicted += item.measured_s
         bandwidth = timing.bandwidth
-        if timing.flops and (peak is None or (timing.peak, timing.peak_label) > (peak, label)):
-            peak, label = timing.peak, timing.peak_label
+        if timing.flops:
+            key = (timing.peak_label, timing.peak)
+            work[key] = work.get(key, 0) + timing.flops
     if not ops:
         return None
+    label, peak = dominant_peak(work)
     return Measured(total, flops, nbytes, predicted, measured_predicted, peak, label, bandwidth, ops)
 
 

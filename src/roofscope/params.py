@@ -28,12 +28,6 @@ class ParamCount:
         return dataclasses.asdict(self)
 
 
-def _identity(tensor: torch.Tensor) -> int:
-    # Tied weights are the same Parameter object, or views of one storage; id() of the Parameter
-    # catches the first, which is how nn.Module ties them (gpt2's lm_head.weight = wte.weight).
-    return id(tensor)
-
-
 def _packed_weights(module: torch.nn.Module) -> list[torch.Tensor]:
     """The weights and biases that torch.ao's quantised layers keep packed (``_packed_params``, a
     ScriptObject that is not a Parameter), of the module and everything below it."""
@@ -49,34 +43,57 @@ def count_parameters(model: torch.nn.Module, *, every_name: bool = False) -> dic
     """ParamCount for every module's subtree, keyed by qualified name ("" is the root).
 
     A parameter shared by several modules is counted once in each subtree that holds it, and once
-    in any subtree that holds it through more than one path. A quantised layer's packed weights
-    (torch.ao dynamic and static quantisation) are parameters too, frozen, counted at their stored
-    size (1 byte per int8 weight). ``every_name``: a module held by several parents is listed under
-    each of its names (else under its first).
+    in any subtree that holds it through more than one path. Tied weights are the same Parameter
+    object (gpt2's lm_head.weight = wte.weight), so a tensor is known by its id. A quantised
+    layer's packed weights (torch.ao dynamic and static quantisation) are parameters too, frozen,
+    counted at their stored size (1 byte per int8 weight). ``every_name``: a module held by several
+    parents is listed under each of its names (else under its first).
     """
+    subtrees: dict[int, tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]] = {}
+
+    def below(module: torch.nn.Module) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
+        """The parameters and buffers of the module's subtree, each once: computed once per module
+        from its children's, rather than walking the subtree again for every module in it."""
+        known = subtrees.get(id(module))
+        if known is not None:
+            return known
+        parameters: dict[int, torch.Tensor] = {id(p): p for p in module._parameters.values() if p is not None}
+        buffers = {id(b): b for b in module._buffers.values() if b is not None}
+        for child in module._modules.values():
+            if child is not None:
+                child_parameters, child_buffers = below(child)
+                parameters.update(child_parameters)
+                buffers.update(child_buffers)
+        subtrees[id(module)] = (parameters, buffers)
+        return parameters, buffers
+
+    sizes: dict[int, tuple[int, int]] = {}  # id -> (elements, bytes)
+
+    def size(tensor: torch.Tensor) -> tuple[int, int]:
+        found = sizes.get(id(tensor))
+        if found is None:
+            found = sizes[id(tensor)] = (tensor.numel(), tensor.numel() * tensor.element_size())
+        return found
+
     counts: dict[str, ParamCount] = {}
     for name, module in model.named_modules(remove_duplicate=not every_name):
-        seen: set[int] = set()
-        total = trainable = nbytes = buffers = buffer_bytes = 0
-        for packed in _packed_weights(module):  # a quantised layer's weights, frozen, at their stored size
-            if id(packed) in seen:
-                continue
-            seen.add(id(packed))
-            total += packed.numel()
-            nbytes += packed.numel() * packed.element_size()
-        for parameter in module.parameters():  # deduplicated by nn.Module across the subtree
-            key = _identity(parameter)
-            if key in seen:
-                continue
-            seen.add(key)
-            total += parameter.numel()
-            trainable += parameter.numel() if parameter.requires_grad else 0
-            nbytes += parameter.numel() * parameter.element_size()
-        for buffer in module.buffers():
-            if _identity(buffer) in seen:
-                continue
-            seen.add(_identity(buffer))
-            buffers += buffer.numel()
-            buffer_bytes += buffer.numel() * buffer.element_size()
-        counts[name] = ParamCount(total, trainable, nbytes, buffers, buffer_bytes)
+        parameters, buffers = below(module)
+        total = trainable = nbytes = elements = buffer_bytes = 0
+        # unpacked afresh on every call, so neither cached by id nor kept past this module
+        packed = {id(tensor): tensor for tensor in _packed_weights(module)}
+        for tensor in packed.values():
+            total += tensor.numel()
+            nbytes += tensor.numel() * tensor.element_size()
+        for parameter in parameters.values():
+            count, bytes_ = size(parameter)
+            total += count
+            nbytes += bytes_
+            if parameter.requires_grad:
+                trainable += count
+        for key, buffer in buffers.items():
+            if key not in parameters:
+                count, bytes_ = size(buffer)
+                elements += count
+                buffer_bytes += bytes_
+        counts[name] = ParamCount(total, trainable, nbytes, elements, buffer_bytes)
     return counts

@@ -94,6 +94,14 @@ def test_rows_and_table_beside_the_catalog(cpu_probe):
     assert roofscope.probe("cpu", dtypes=["fp32"], compare=None, **SMALL).catalog is None
 
 
+def test_print_and_the_notebook_show_the_probe_table(cpu_probe):
+    text = str(cpu_probe)
+    assert "catalog: xeon-8480" in text and "memory_bandwidth" in text and "Probe(" not in text
+    assert all(line == line.rstrip() for line in text.splitlines())
+    html = cpu_probe._repr_html_()
+    assert html.startswith("<pre") and "memory_bandwidth" in html and "xeon-8480" in html
+
+
 def test_cpu_gemm_size_grows_until_a_gemm_takes_long_enough(monkeypatch):
     monkeypatch.setattr(probe_module, "CPU_START_N", 8)
     monkeypatch.setattr(probe_module, "CPU_MAX_N", 64)
@@ -266,8 +274,8 @@ def test_probe_restores_the_tf32_setting():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--copy-mib", "-1"], "--copy-mib must be a positive size"),
-        (["--copy-mib", "0"], "--copy-mib must be a positive size"),
+        (["--copy-mib", "-1"], "argument --copy-mib: expected a positive number, got -1"),
+        (["--copy-mib", "0"], "argument --copy-mib: expected a positive number, got 0"),
         (["--dtypes", ","], "--dtypes names GEMM precisions"),
     ],
 )

@@ -108,19 +108,39 @@ def test_achieved_utilization_and_efficiency_follow_their_definitions(measured):
         else:
             assert taken.efficiency is None  # a view: no work predicted
     total = report.total
-    # the whole model: FLOPs over the summed op times, against the highest peak among its ops
-    peaks = [r.timing.peak for r in report.ops if r.timing.flops]
-    assert (
-        total.measured.peak == max(peaks) and total.measured.peak_label == "tf32 matrix"
-    )  # cuDNN runs fp32 convolutions in TF32 by default
+    # the whole model: FLOPs over the summed op times, against the peak of the precision that did
+    # most of them: the convolution's, TF32 (cuDNN runs fp32 convolutions in TF32 by default)
+    assert total.measured.peak_label == "tf32 matrix"
     assert math.isclose(total.achieved_flops, total.flops / total.measured_s)
-    assert math.isclose(total.utilization, total.achieved_flops / max(peaks))
+    assert math.isclose(total.utilization, total.achieved_flops / total.measured.peak)
     timed = [r for r in report.ops if r.timing is not None]  # views included: their 0 s roofline is theirs
     assert math.isclose(total.efficiency, sum(r.timing.roofline_s for r in timed) / sum(r.measured.measured_s for r in timed))
     run = report.measurement
     assert math.isclose(run.achieved_flops, total.flops / run.forward_s)
     assert math.isclose(run.utilization, run.achieved_flops / run.peak) and run.peak_label == total.measured.peak_label
     assert "h100" in run.ceilings
+
+
+def test_a_bf16_run_is_compared_with_the_bf16_peak_and_named_bf16():
+    """A bf16 model: the report names the precision that ran, its matmuls take the bf16 tensor-core
+    rate, and the whole model's utilization is against that rate (the precision that did most of
+    the FLOPs), not the fp32 rate its element-wise ops fall back to."""
+    model = nn.Sequential(nn.Linear(64, 256), nn.GELU(), nn.Linear(256, 64)).eval().to(torch.bfloat16)
+    report = roofscope.measure(model, [torch.randn(8, 64, dtype=torch.bfloat16)], roofline="h100", **FAST)
+    assert report.precision is not None and report.precision.name == "bf16"
+    assert "bf16" in _text(report).splitlines()[0]
+    labels = {r.name: r.timing.peak_label for r in report.ops if r.timing.flops}
+    assert labels["aten.addmm"] == "bf16 matrix" and labels["aten.gelu"] == "fp32 vector"
+    assert report.total.measured.peak_label == report.measurement.peak_label == "bf16 matrix"
+    assert report.measurement.peak == roofscope.get_device("h100").matrix["bf16"]
+    assert all(p.dtype == torch.bfloat16 for p in model.parameters())  # left as found
+
+
+def test_a_forward_faster_than_its_peak_says_the_ceilings_are_too_low():
+    report = roofscope.measure(ConvNet().eval(), (2, 3, 8, 8), roofline=None, peak_tflops=1e-9, bandwidth_gbs=20, **FAST)
+    run = report.measurement
+    assert run.utilization > 1  # 1 kFLOP/s: any CPU beats it
+    assert f"ran faster than the {run.peak_label} peak" in run.note and "--peak-tflops" in run.note
 
 
 def test_the_model_is_left_as_found():
@@ -358,7 +378,7 @@ def test_renderers_show_predicted_and_measured_side_by_side(measured, tmp_path):
     assert all("measured_s" in op for op in data["by_op"])
     page = to_html(report)
     assert "Furthest below their roof" in page and "measured forward" in page and "roofline efficiency" in page
-    assert 'class="tree m"' in page and "<svg" in page
+    assert '<span class="n" data-type="num">measured</span>' in page and "<svg" in page
     assert roofscope.analyze(ConvNet(), (1, 3, 8, 8)).to_dict()["measurement"] is None
 
 

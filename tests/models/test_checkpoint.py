@@ -201,6 +201,15 @@ def test_pt2_loads_are_forced_weights_only_and_put_back(files):
     assert os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD") == before
 
 
+def test_a_pt2_keeps_the_module_tree(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Flatten()), torch.nn.Linear(144, 2))
+    sample = torch.randn(1, 3, 8, 8)
+    torch.export.save(torch.export.export(model.eval(), (sample,)), str(tmp_path / "nested.pt2"))
+    loaded, eager = roofscope.analyze(str(tmp_path / "nested.pt2")), roofscope.analyze(model, (1, 3, 8, 8))
+    assert [m.name for m in loaded.modules()] == [m.name for m in eager.modules()] == ["", "0", "1", "1.0", "1.1", "2"]
+    assert loaded.total.macs == eager.total.macs == 4 * 3 * 9 * 36 + 144 * 2  # conv: out channels x in x kernel x positions
+
+
 def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "roofscope", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)

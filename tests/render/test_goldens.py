@@ -16,8 +16,23 @@ CASES = {
 FORMATS = {"txt": [], "md": ["--format", "md"], "csv": ["--format", "csv"], "json": ["--format", "json"]}
 
 
+#: The terminal report at these widths (``$COLUMNS``): narrow ones drop secondary columns, never cut a figure.
+WIDTHS = (80, 120, 160)
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("case", CASES)
-def test_output_matches_its_golden(case: str, fmt: str, capsys: pytest.CaptureFixture[str], golden) -> None:
+def test_output_matches_its_golden(case: str, fmt: str, capsys: pytest.CaptureFixture[str], golden, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
     assert main([*CASES[case], *FORMATS[fmt]]) == 0
     golden(f"{case}.{fmt}", capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("case", CASES)
+def test_terminal_at_each_width(case: str, width: int, capsys: pytest.CaptureFixture[str], golden, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))
+    assert main(CASES[case]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= width
+    golden(f"{case}-{width}.txt", out)

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from roofscope.capture.failure import BackwardError, CaptureError, describe_call, failure, reads_values, stopped_at
+from roofscope.capture.failure import BackwardError, CaptureError, describe_call, failure, needs_real_tensors, reads_values, stopped_at
 from roofscope.capture.guard import Guard, RandomState
 from roofscope.capture.logical import LOGICAL_OPS, LogicalOps
 from roofscope.capture.loss import sum_of_outputs
@@ -116,7 +116,7 @@ def capture(
                 f"inputs given: {describe_call(args, kwargs)}"
             ) from error
         else:
-            raise CaptureError(failure(modules, model, error, args, kwargs)) from error
+            raise CaptureError(failure(modules, model, error, args, kwargs), needs_real_tensors=needs_real_tensors(error)) from error
     finally:
         guard.restore()
         rng.restore()

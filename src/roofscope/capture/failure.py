@@ -11,11 +11,18 @@ import torch
 from roofscope.capture.modules import ModuleStack
 from roofscope.capture.recorder import describe
 
-__all__ = ["BackwardError", "CaptureError", "describe_call", "failure", "reads_values", "stopped_at"]
+__all__ = ["BackwardError", "CaptureError", "describe_call", "failure", "needs_real_tensors", "reads_values", "stopped_at"]
 
 
 class CaptureError(RuntimeError):
-    """The model could not be run for analysis; the message says where and why."""
+    """The model could not be run for analysis; the message says where and why.
+    ``needs_real_tensors``: the forward failed because its tensors were meta or fake (it read a
+    value, ``.item()`` or a data-dependent shape, or ran an op with no meta kernel, or mixed them
+    with tensors it made on the CPU): on real tensors it may well run."""
+
+    def __init__(self, message: str, *, needs_real_tensors: bool = False) -> None:
+        super().__init__(message)
+        self.needs_real_tensors = needs_real_tensors
 
 
 class BackwardError(ValueError):
@@ -70,6 +77,11 @@ def failure(modules: ModuleStack, model: torch.nn.Module, error: Exception, args
         if isinstance(module, (torch.nn.Embedding, torch.nn.EmbeddingBag)):
             if first is not None and not _is_integer(first):
                 hint = f"\nhint: {type(module).__name__} takes integer indices, got {_dtypes([first])}: give an integer input (TensorSpec(shape, torch.long, high=...), or on the command line --input 1,128:int64)"
+        elif first is not None and _channels_differ(module, first):
+            hint = (
+                f"\nhint: {type(module).__name__} takes {_channels(module)} input channel(s) in dimension 1, "
+                f"got {first.shape[1]}: give inputs of shape [batch, {_channels(module)}, ...]"
+            )
         elif first is not None and weights and first.dtype not in {t.dtype for t in weights}:
             hint = (
                 f"\nhint: {type(module).__name__} has {_dtypes(weights)} parameters but its input is {_dtypes([first])}: "
@@ -100,11 +112,29 @@ def stopped_at(modules: ModuleStack, model: torch.nn.Module, error: Exception) -
     )
 
 
+def _channels(module: torch.nn.Module) -> int | None:
+    """The input channels a convolution or batch norm takes (dimension 1 of its input)."""
+    if isinstance(module, (torch.nn.modules.conv._ConvNd, torch.nn.modules.batchnorm._NormBase)):
+        channels = getattr(module, "in_channels", None) or getattr(module, "num_features", None)
+        return channels if isinstance(channels, int) else None
+    return None
+
+
+def _channels_differ(module: torch.nn.Module, first: torch.Tensor) -> bool:
+    channels = _channels(module)
+    return channels is not None and first.dim() >= 2 and first.shape[1] != channels
+
+
 def _is_integer(tensor: torch.Tensor) -> bool:
     return not (tensor.is_floating_point() or tensor.is_complex())
 
 
-def reads_values(error: Exception) -> bool:
+def needs_real_tensors(error: BaseException) -> bool:
+    """Whether a forward on meta or fake tensors failed for want of real ones (``CaptureError``)."""
+    return reads_values(error) or (isinstance(error, (RuntimeError, NotImplementedError)) and "meta" in str(error).lower())
+
+
+def reads_values(error: BaseException) -> bool:
     """The error of a forward that needs a tensor's data on a fake or meta tensor."""
     from torch._subclasses.fake_tensor import DataDependentOutputException
 

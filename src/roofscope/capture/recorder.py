@@ -106,6 +106,12 @@ class OpInfo:
         return cls(str(func.overloadpacket), func._overloadname, composite, writes, aliases)
 
 
+#: Per OpOverload, what the recorder needs to know about it, looked up once per process: formatting
+#: the packet's name or asking the dispatcher on every call is measurable, and an op's schema and
+#: kernels do not change while it exists.
+_OP_INFO: dict[Any, OpInfo] = {}
+
+
 class Recorder(TorchDispatchMode):
     def __init__(self, modules: ModuleStack, guard: Guard | None = None, backward_modules: BackwardModules | None = None) -> None:
         super().__init__()
@@ -117,18 +123,25 @@ class Recorder(TorchDispatchMode):
         self._aliases: tuple[int | None, ...] = ()  # of the aten op being recorded (OpInfo.aliases)
         self.inside_logical_op = 0
         self.phase = "forward"
-        # Per OpOverload, what the recorder needs to know about it, looked up once: formatting the
-        # packet's name or asking the dispatcher on every call is measurable.
-        self._ops: dict[Any, OpInfo] = {}
+        # Each tensor's TensorMeta, by id, kept while the tensor lives (the weak reference tells a
+        # reused id apart): most tensors are an op's output and then the next ops' input, and
+        # reading shape and strides again costs more than the rest of recording an op. An output is
+        # always described afresh, and an argument an op writes is forgotten before the op runs, so
+        # an op that changes a tensor's shape in place (unsqueeze_, resize_) is seen as it leaves it.
+        self._described: dict[int, tuple[weakref.ref[torch.Tensor], TensorMeta]] = {}
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        info = self._ops.get(func)
+        info = _OP_INFO.get(func)
         if info is None:
-            info = self._ops[func] = OpInfo.of(func)
-        if info.writes and self.guard is not None and self.guard.owners:
+            info = _OP_INFO[func] = OpInfo.of(func)
+        if info.writes:
             for index, name in info.writes:
-                self.guard.before_write(args[index] if index < len(args) else kwargs.get(name))
+                written = args[index] if index < len(args) else kwargs.get(name)
+                for tensor in iter_tensors(written, torch.Tensor):
+                    self._described.pop(id(tensor), None)
+                if self.guard is not None and self.guard.owners:
+                    self.guard.before_write(written)
         # Under inference_mode the autograd keys are skipped, so composite ops (aten.linear,
         # aten.matmul, ...) arrive here whole; run their decomposition so that the same aten ops
         # are recorded as in any other mode. A nested tensor's composite ops are its own: it
@@ -164,29 +177,40 @@ class Recorder(TorchDispatchMode):
                 numbers.append(self.buffers.of(tensor))
         return numbers
 
+    def _argument(self, value: Any) -> Any:
+        """``describe(value)``, with a tensor's TensorMeta taken from what is known of it."""
+        if not isinstance(value, torch.Tensor):
+            return describe(value, self.buffers)
+        known = self._described.get(id(value))
+        if known is not None and known[0]() is value:
+            return known[1]
+        return self._output(value, self.buffers.of(value))
+
+    def _output(self, tensor: torch.Tensor, buffer: int) -> TensorMeta:
+        meta = TensorMeta.of(tensor, buffer)
+        self._described[id(tensor)] = (weakref.ref(tensor), meta)
+        return meta
+
     def record(self, op: str, overload: str, args: Any, kwargs: Mapping[str, Any], result: Any) -> None:
         if self.phase == "backward" and self.backward_modules is not None:
             module = self.backward_modules.current()
         else:
             module = self.modules.current
+        outputs = tuple(map(self._output, iter_tensors(result, torch.Tensor), self._output_buffers(args, result)))
+        with_values = VALUE_ARGUMENTS.get(op)
+        if with_values is None:
+            arguments = tuple(map(self._argument, args))
+        else:
+            arguments = tuple(describe_values(arg, self.buffers) if i in with_values else self._argument(arg) for i, arg in enumerate(args))
         self.events.append(
             OpEvent(
                 op=op,
                 overload=overload,
-                args=_describe_args(op, args, self.buffers),
-                kwargs={key: describe(value, self.buffers) for key, value in kwargs.items()},
-                outputs=tuple(
-                    TensorMeta.of(t, number) for t, number in zip(iter_tensors(result, torch.Tensor), self._output_buffers(args, result))
-                ),
+                args=arguments,
+                kwargs={key: self._argument(value) for key, value in kwargs.items()} if kwargs else {},
+                outputs=outputs,
                 module=module,
                 phase=self.phase,
                 entered=self.modules.entered(),
             )
         )
-
-
-def _describe_args(op: str, args: Any, buffers: Buffers) -> tuple[Any, ...]:
-    with_values = VALUE_ARGUMENTS.get(op)
-    if with_values is None:
-        return tuple(describe(arg, buffers) for arg in args)
-    return tuple(describe_values(arg, buffers) if index in with_values else describe(arg, buffers) for index, arg in enumerate(args))

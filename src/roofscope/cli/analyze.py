@@ -10,14 +10,19 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from roofscope import __version__
-from roofscope.analysis import analyze
+from roofscope.analysis import analyze_resolved
 from roofscope.cli.options import (
     USER_ERRORS,
+    Parser,
     add_device_options,
     check_writable,
+    count,
     device_options,
+    notes_printed,
     output_console,
+    positive_int,
     print_error,
+    progress_bar,
     shape,
     write_text,
 )
@@ -28,6 +33,7 @@ from roofscope.inputs import replace_dims
 from roofscope.measurement.run import cast_for_run, measure
 from roofscope.models import ResolvedModel, resolve
 from roofscope.models.examples import EXAMPLES
+from roofscope.render.devices import devices_table
 from roofscope.render.export import to_format, to_json
 from roofscope.render.table import render_terminal
 from roofscope.report import Report
@@ -49,10 +55,12 @@ EXAMPLES_TEXT = """examples:
   roofscope --devices                      list the device catalog
   roofscope resnet18 --batch 8 --format html -o report.html
                                            a self-contained HTML report (also json, csv, md)
-  roofscope torchvision:resnet50 | timm:resnet50 | mypkg.models:build | net.py:Net | model.pt2
-                                           the model forms
+  roofscope timm:resnet50                  the other model forms: torchvision:NAME, timm:NAME,
+                                           package.module:factory, file.py:Class, model.pt2
   roofscope seed-attention --input 1,10,256 --input 1,10,256 --input 1,10,256
-  roofscope mytok.py:LM --input 1,128:int64  token ids (a dtype after the shape)
+                                           three inputs (query, key, value)
+  roofscope seed-linear --input 4,10:float64
+                                           a dtype after the shape (1,128:int64 for token ids)
   roofscope llama-2-7b --seq 2048 --device a100-80gb --dtype fp16
                                            a transformer preset, built on the meta device, with
                                            its serving summary: KV cache, memory vs capacity,
@@ -76,9 +84,10 @@ subcommands (roofscope compare --help, roofscope sweep --help, roofscope probe -
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="roofscope",
-        description="What a PyTorch model costs: parameters, MACs, FLOPs and memory traffic.",
+        description="What a PyTorch model costs: parameters, MACs, FLOPs and memory traffic. Counting builds and runs the "
+        "model on the meta device: no weight or activation is allocated, whatever the batch.",
         epilog=EXAMPLES_TEXT + "\nbuilt-in examples: " + ", ".join(EXAMPLES),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -95,11 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SHAPE",
         help="an input shape, e.g. 1,3,224,224, or 1,128:int64 with a dtype; repeat for several inputs",
     )
-    parser.add_argument("--batch", type=int, help="set the first dimension of the (default) inputs")
-    parser.add_argument("--seq", type=int, metavar="TOKENS", help="the sequence length of a transformer preset (llama-2-7b --seq 2048)")
+    parser.add_argument("--batch", type=positive_int, help="set the first dimension of the (default) inputs")
+    parser.add_argument(
+        "--seq", type=positive_int, metavar="TOKENS", help="the sequence length of a transformer preset (llama-2-7b --seq 2048)"
+    )
     parser.add_argument(
         "--decode-context",
-        type=int,
+        type=positive_int,
         metavar="TOKENS",
         help="a causal LM preset's serving summary: the tokens in the KV cache at the decode step (default: --seq)",
     )
@@ -112,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-o", "--output", metavar="PATH", help="the file --format writes (the format follows the suffix when --format is not given)"
     )
-    parser.add_argument("--depth", type=int, default=2, help="module tree depth to show (default 2)")
-    parser.add_argument("--ops", type=int, default=12, help="how many ops to list by cost (0 hides the table)")
+    parser.add_argument("--depth", type=count, default=2, help="module tree depth to show (default 2)")
+    parser.add_argument("--ops", type=count, default=12, help="how many ops to list by cost (0 hides the table)")
     parser.add_argument("--exact", action="store_true", help="exact integers instead of K/M/G units")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
     add_device_options(parser, launch=True)
@@ -127,8 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
         "time, achieved FLOP/s, utilization and roofline efficiency beside the prediction; --dtype then casts the model "
         "(fp32, bf16, fp16, fp64) and --device names the ceilings (default: the GPU's catalog entry)",
     )
-    parser.add_argument("--repeats", type=int, default=10, help="with --measure: timed forwards; each figure is their median (default 10)")
-    parser.add_argument("--warmup", type=int, default=3, help="with --measure: untimed forwards first (default 3)")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=10, help="with --measure: timed forwards; each figure is their median (default 10)"
+    )
+    parser.add_argument("--warmup", type=count, default=3, help="with --measure: untimed forwards first (default 3)")
 
     parser.add_argument("--devices", action="store_true", help="list the device catalog and exit")
     parser.add_argument("--strict", action="store_true", help="fail (exit 2) if an op has no formula, instead of reporting it as uncounted")
@@ -157,10 +170,9 @@ def _serving_report(args: argparse.Namespace, resolved: ResolvedModel) -> tuple[
 
 def _measure(args: argparse.Namespace, resolved: ResolvedModel, inputs: Any, errors: Console) -> Report:
     """``--measure``: the model (the command line built it: it is ours) moved, cast and run."""
-    if args.repeats < 1 or args.warmup < 0:
-        raise ValueError("--repeats must be at least 1 and --warmup at least 0")
     model, inputs, target = cast_for_run(resolved.model, inputs, device=args.measure, dtype=args.dtype)
-    with errors.status(f"measuring {args.model} on {target} ({args.warmup} warm-up + {args.repeats} x 2 forwards) ..."):
+    with progress_bar(errors) as bar:
+        task = bar.add_task(f"measuring {args.model} on {target}", total=None)
         return measure(
             model,
             inputs,
@@ -174,71 +186,79 @@ def _measure(args: argparse.Namespace, resolved: ResolvedModel, inputs: Any, err
             causal=args.causal,
             strict=args.strict,
             name=resolved.name,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+
+
+def _check(args: argparse.Namespace) -> None:
+    """What the options cannot mean together, before any work is done."""
+    if args.measure and args.backward:
+        raise ValueError("--measure times the forward pass: it does not combine with --backward")
+    if args.json and (args.format or args.output):
+        raise ValueError("--json prints the JSON report to stdout: use --format json -o PATH for a file")
+
+
+def _report(args: argparse.Namespace, errors: Console) -> tuple[Report, ServingSummary | None]:
+    """The report the options ask for (and a transformer preset's serving summary)."""
+    resolved = resolve(args.model, batch=None if args.input else args.batch, seq_len=args.seq, meta=not args.measure)
+    inputs = args.input if args.input else resolved.inputs
+    if inputs is None:
+        raise ValueError(f"{resolved.name} declares no default inputs: give them with --input, e.g. --input 1,3,224,224")
+    if args.input and args.batch is not None:
+        inputs = replace_dims(inputs, batch=args.batch)
+    # A causal language model preset (or config.json) on its default inputs gets a serving summary.
+    serving = resolved.preset is not None and resolved.preset.head == "causal-lm" and not args.input and not args.backward
+    if args.decode_context is not None and not serving:
+        raise ValueError(
+            "--decode-context sizes the serving summary of a causal language model preset or config.json "
+            "(e.g. llama-2-7b --seq 2048 --decode-context 4096), without --input or --backward"
+        )
+    if args.measure:
+        return _measure(args, resolved, inputs, errors), None
+    with errors.status(f"counting {resolved.name} ..."):
+        if serving:
+            return _serving_report(args, resolved)
+        return analyze_resolved(
+            resolved,
+            inputs if isinstance(inputs, dict) else list(inputs),
+            spec=args.model,
+            batch=None if args.input else args.batch,
+            seq_len=args.seq,
+            backward=args.backward,
+            **_analysis_options(args),
+        ), None
 
 
 def run(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     console = output_console()
-    error_console = errors = make_error_console()
+    errors = make_error_console()
     if args.devices:
-        for key, device in devices().items():
-            aliases = f" ({', '.join(device.aliases)})" if device.aliases else ""
-            console.print(f"{key}{aliases}: {device.name}, {device.memory_bandwidth / 1e9:,.0f} GB/s", highlight=False)
+        console.print(devices_table(devices()))
         return 0
     if args.model is None:
-        print_error(errors, "roofscope", "name a model (roofscope --help)")
+        print_error(errors, "roofscope", "name a model, e.g. roofscope resnet50 (roofscope --help lists the forms)")
         return 2
     try:
+        _check(args)
         fmt = check_writable(args.format, args.output, args.plot)
         if args.plot:
             require("matplotlib", "--plot")  # before the analysis, not after it
-        for flag, value in (("--batch", args.batch), ("--seq", args.seq)):
-            if value is not None and value <= 0:
-                raise ValueError(f"{flag} must be a positive integer, got {value}")
-        if args.decode_context is not None and args.decode_context <= 0:
-            raise ValueError(f"--decode-context must be a positive integer, got {args.decode_context}")
-        resolved = resolve(args.model, batch=None if args.input else args.batch, seq_len=args.seq)
-        inputs = args.input if args.input else resolved.inputs
-        if inputs is None:
-            raise ValueError(f"{resolved.name} declares no default inputs: give them with --input, e.g. --input 1,3,224,224")
-        if args.input and args.batch is not None:
-            inputs = replace_dims(inputs, batch=args.batch)
-        # A causal language model preset (or config.json) on its default inputs gets a serving summary.
-        serving = resolved.preset is not None and resolved.preset.head == "causal-lm" and not args.input and not args.backward
-        if args.decode_context is not None and not serving:
-            raise ValueError(
-                "--decode-context sizes the serving summary of a causal language model preset or config.json "
-                "(e.g. llama-2-7b --seq 2048 --decode-context 4096), without --input or --backward"
-            )
-        summary = None
-        if args.measure:
-            if args.backward:
-                raise ValueError("--measure times the forward pass: it does not combine with --backward")
-            report = _measure(args, resolved, inputs, error_console)
-        else:
-            with error_console.status(f"analysing {resolved.name} ..."):
-                if serving:
-                    report, summary = _serving_report(args, resolved)
-                else:
-                    report = analyze(
-                        resolved.model,
-                        inputs if isinstance(inputs, dict) else list(inputs),
-                        backward=args.backward,
-                        name=resolved.name,
-                        **_analysis_options(args),
-                    )
+        with notes_printed(errors, "roofscope"):
+            report, summary = _report(args, errors)
         if args.plot:
             report.plot_roofline(args.plot)
         if fmt or args.output:
-            if write_text(to_format(report, fmt or "json", depth=args.depth, exact=args.exact, serving=summary), args.output):
-                return 0  # the report went to stdout in the format asked
-            error_console.print(f"wrote {args.output}", highlight=False)
+            # the report goes to the file (or to stdout) in the format asked, and nowhere else
+            write_text(to_format(report, fmt or "json", depth=args.depth, exact=args.exact, serving=summary), args.output)
+        elif args.json:
+            sys.stdout.write(to_json(report, serving=summary))
+        else:
+            console.print(render_terminal(report, depth=args.depth, exact=args.exact, ops=args.ops, serving=summary))
     except USER_ERRORS as error:
         print_error(errors, "roofscope", error)
         return 2
-    if args.json:
-        sys.stdout.write(to_json(report, serving=summary))
-    else:
-        console.print(render_terminal(report, depth=args.depth, exact=args.exact, ops=args.ops, serving=summary))
+    for path in (args.plot, args.output):
+        if path:
+            errors.print(f"wrote {path}", highlight=False)
     return 0

@@ -3,28 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
 from roofscope.analysis import AnalysisError
 from roofscope.capture import CaptureError
 from roofscope.extras import MissingDependency
 from roofscope.inputs import TensorSpec, parse_input_spec
-from roofscope.models import ModelSpecError
+from roofscope.models import ModelSpecError, RealTensorsWarning
 from roofscope.prediction import MODES
 
 __all__ = [
+    "Parser",
     "add_device_options",
     "check_writable",
+    "count",
     "device_options",
     "error_console",
+    "error_text",
+    "notes_printed",
     "output_console",
+    "positive",
+    "positive_int",
     "print_error",
+    "progress_bar",
     "shape",
     "write_text",
 ]
@@ -36,6 +47,77 @@ USER_ERRORS = (ModelSpecError, AnalysisError, CaptureError, MissingDependency, V
 FORMATS = {".json": "json", ".csv": "csv", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
 
 DTYPE_HELP = "analyse as if in this precision: bf16, fp16, fp32, tf32, fp8, int8, int8-weights, fp8-weights"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported as one line (``roofscope: argument --batch: ...``) and exit
+    status 2, not a usage block; ``--help`` shows the usage. A value that starts with "-" after an
+    option that takes one (``--input -1,3``) is that option's value, so that its own check says
+    what is wrong with it, rather than "expected one argument"."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        given = list(sys.argv[1:] if args is None else args)
+        joined: list[str] = []
+        index = 0
+        while index < len(given):
+            item = given[index]
+            action = self._option_string_actions.get(item)
+            following = given[index + 1] if index + 1 < len(given) else None
+            takes_value = action is not None and action.nargs is None and action.option_strings and action.const is None
+            if takes_value and following is not None and following.startswith("-") and following not in self._option_string_actions:
+                joined.append(f"{item}={following}" if item.startswith("--") else item + following)
+                index += 2
+                continue
+            joined.append(item)
+            index += 1
+        return super().parse_args(joined, namespace)
+
+
+def positive_int(text: str) -> int:
+    """An option's value that counts something: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def count(text: str) -> int:
+    """An option's value that may be 0: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def positive(text: str) -> float:
+    """A rate or a size: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
 
 
 def shape(text: str) -> TensorSpec:
@@ -50,11 +132,11 @@ def add_device_options(parser: argparse.ArgumentParser, *, launch: bool = False)
     """--device, --dtype, --peak-tflops, --bandwidth-gbs (and --launch-us): the roofline's device."""
     parser.add_argument("--device", help="a catalog device (h100, a100, l4, ... see --devices) or a TOML/JSON device file")
     parser.add_argument("--dtype", help=DTYPE_HELP)
-    parser.add_argument("--peak-tflops", type=float, help="override (or, without --device, define) the peak dense TFLOP/s")
-    parser.add_argument("--bandwidth-gbs", type=float, help="override (or define) the memory bandwidth in decimal GB/s")
+    parser.add_argument("--peak-tflops", type=positive, help="override (or, without --device, define) the peak dense TFLOP/s")
+    parser.add_argument("--bandwidth-gbs", type=positive, help="override (or define) the memory bandwidth in decimal GB/s")
     if launch:
         parser.add_argument(
-            "--launch-us", type=float, help="the host's time per op in microseconds (eager PyTorch: Python, dispatcher, launch)"
+            "--launch-us", type=_non_negative, help="the host's time per op in microseconds (eager PyTorch: Python, dispatcher, launch)"
         )
     parser.add_argument(
         "--mode",
@@ -92,12 +174,23 @@ def error_console() -> Console:
 
 
 def output_console(width: int = 160) -> Console:
-    """stdout: the terminal's width, or ``width`` columns into a file or pipe (no figure cut short)."""
-    return Console() if sys.stdout.isatty() else Console(width=width)
+    """stdout: the terminal's width, or into a file or pipe ``$COLUMNS`` columns when set, else
+    ``width`` (no figure cut short)."""
+    if sys.stdout.isatty():
+        return Console()
+    columns = os.environ.get("COLUMNS", "")
+    return Console(width=int(columns) if columns.isdigit() and int(columns) > 0 else width)
+
+
+def error_text(error: object) -> str:
+    """What went wrong, in words: an OSError as "PATH: Permission denied", not "[Errno 13] ..."."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
+    return str(error)
 
 
 def print_error(console: Console, command: str, error: object) -> None:
-    console.print(Text.assemble((f"{command}:", "bold red"), " ", str(error)))
+    console.print(Text.assemble((f"{command}:", "bold red"), " ", error_text(error)))
 
 
 def check_writable(fmt: str | None, *paths: str | None) -> str | None:
@@ -129,3 +222,35 @@ def write_text(text: str, path: str | None) -> bool:
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
     return False
+
+
+@contextlib.contextmanager
+def notes_printed(console: Console, command: str) -> Iterator[None]:
+    """Within the block, each ``RealTensorsWarning`` (a model counted on real tensors rather than
+    on meta) is printed as one line, "roofscope: note: ...", when it is raised."""
+
+    def show(message: Any, category: Any, *rest: Any, **options: Any) -> None:
+        if issubclass(category, RealTensorsWarning):
+            console.print(Text.assemble((f"{command}: note:", "yellow"), " ", str(message)))
+        else:
+            shown(message, category, *rest, **options)
+
+    shown = warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", RealTensorsWarning)
+        warnings.showwarning = show
+        yield
+
+
+def progress_bar(console: Console) -> Progress:
+    """A progress bar on stderr that names its task, counts its steps and says how long is left;
+    it disappears when done. An unknown total shows as a pulsing bar until the first update."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    return Progress(*columns, console=console, transient=True)

@@ -8,12 +8,22 @@ import platform
 import sys
 from pathlib import Path
 
-from roofscope.cli.options import check_writable, error_console, output_console, print_error
+from roofscope.cli.options import (
+    Parser,
+    check_writable,
+    count,
+    error_console,
+    output_console,
+    positive,
+    positive_int,
+    print_error,
+    progress_bar,
+)
 from roofscope.devices import DeviceError
 from roofscope.measurement.probe import GEMM_PRECISIONS, probe
 from roofscope.render.probe import probe_table
 
-__all__ = ["run"]
+__all__ = ["EXAMPLES", "run"]
 
 EXAMPLES = """examples:
   roofscope probe                          CUDA when there is a GPU, else the CPU
@@ -25,7 +35,7 @@ EXAMPLES = """examples:
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="roofscope probe",
         description="Measure this machine's ceilings (GEMM rate per precision, memory bandwidth, launch floor), "
         "print them beside the catalog's figures and save them as a device file that --device accepts.",
@@ -35,12 +45,14 @@ def run(argv: list[str]) -> int:
     parser.add_argument("target", nargs="?", help="cpu, cuda or cuda:N (default: cuda when there is a GPU, else cpu)")
     parser.add_argument("--dtypes", help=f"GEMM precisions to probe, comma-separated (default {','.join(GEMM_PRECISIONS)})")
     parser.add_argument(
-        "--gemm-size", type=int, metavar="N", help="n of the n x n x n GEMMs (default 8192 on CUDA; on CPU sized to 0.1 s a GEMM)"
+        "--gemm-size", type=positive_int, metavar="N", help="n of the n x n x n GEMMs (default 8192 on CUDA; on CPU sized to 0.1 s a GEMM)"
     )
-    parser.add_argument("--copy-mib", type=float, metavar="MIB", help="size of the copied tensor in MiB (default 2048 on CUDA, 256 on CPU)")
-    parser.add_argument("--launch-ops", type=int, default=2000, metavar="N", help="tiny ops per launch-floor run (default 2000)")
-    parser.add_argument("--repeats", type=int, default=10, help="timed runs per figure; the median is kept (default 10)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed runs before them (default 2)")
+    parser.add_argument(
+        "--copy-mib", type=positive, metavar="MIB", help="size of the copied tensor in MiB (default 2048 on CUDA, 256 on CPU)"
+    )
+    parser.add_argument("--launch-ops", type=positive_int, default=2000, metavar="N", help="tiny ops per launch-floor run (default 2000)")
+    parser.add_argument("--repeats", type=positive_int, default=10, help="timed runs per figure; the median is kept (default 10)")
+    parser.add_argument("--warmup", type=count, default=2, help="untimed runs before them (default 2)")
     parser.add_argument("--compare", metavar="DEVICE", help="the catalog device to show beside the figures (default: the GPU's own entry)")
     parser.add_argument("-o", "--output", metavar="PATH", help="write the device file (.toml or .json)")
     parser.add_argument("--json", action="store_true", help="print the probe as JSON instead of a table")
@@ -51,12 +63,15 @@ def run(argv: list[str]) -> int:
         check_writable("device file", args.output)  # the folder exists and is writable
         if args.output and Path(args.output).suffix.lower() not in (".toml", ".json"):
             raise ValueError(f"a device file is .toml or .json, not {args.output}")
-        if args.copy_mib is not None and args.copy_mib <= 0:
-            raise ValueError(f"--copy-mib must be a positive size in MiB, got {args.copy_mib}")
         dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()] if args.dtypes is not None else None
         if dtypes == []:
             raise ValueError(f"--dtypes names GEMM precisions, e.g. fp32,bf16; got {args.dtypes!r}")
-        with errors.status("probing ..."):
+        with progress_bar(errors) as bar:
+            task = bar.add_task("probing", total=None)
+
+            def advance(figure: str, done: int, total: int) -> None:
+                bar.update(task, description=f"probing: {figure}", completed=done, total=total)
+
             result = probe(
                 args.target,
                 dtypes=dtypes,
@@ -66,6 +81,7 @@ def run(argv: list[str]) -> int:
                 repeats=args.repeats,
                 warmup=args.warmup,
                 compare=args.compare if args.compare else "auto",
+                progress=advance,
             )
         if args.output:
             result.save(args.output)

@@ -1,5 +1,5 @@
-"""What ``compare`` and ``sweep`` share: their file options, a progress bar, and the rows printed
-as a table, a file or a chart."""
+"""What ``compare`` and ``sweep`` share: their options, a progress bar, and the rows printed as a
+table, written as a file or drawn as a chart."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from roofscope.cli.options import (
     USER_ERRORS,
@@ -15,12 +15,14 @@ from roofscope.cli.options import (
     check_writable,
     device_options,
     error_console,
+    notes_printed,
     output_console,
     print_error,
+    progress_bar,
     write_text,
 )
 from roofscope.extras import require
-from roofscope.render.sweep import plot_sweep, rows_table, rows_text
+from roofscope.render.sweep import plot_compare, plot_sweep, rows_table, rows_text, uncounted_note
 from roofscope.report import CONVENTION
 from roofscope.sweep import Row, crossing
 
@@ -31,40 +33,63 @@ RowsJob = tuple[str, int, Callable[[Callable[[Any], None]], list[Row]]]
 
 
 def add_row_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the main command that apply to every row: device, precision, counting
+    conventions, formats and the chart."""
     add_device_options(parser)
+    parser.add_argument("--backward", action="store_true", help="count the backward pass too (of the sum of the outputs)")
+    parser.add_argument(
+        "--causal",
+        choices=["full", "triangle", "half"],
+        default="full",
+        help="causal attention: the full score matrix or the kept triangle",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="fail (exit 2) if an op has no formula, instead of marking the totals incomplete"
+    )
     parser.add_argument("--exact", action="store_true", help="exact integers instead of K/M/G units")
-    parser.add_argument("--format", choices=("json", "csv", "md"), help="write the rows in this format (to -o PATH, else stdout)")
-    parser.add_argument("-o", "--output", metavar="PATH", help="the file --format writes")
+    parser.add_argument("--format", choices=("json", "csv", "md", "html"), help="write the rows in this format (to -o PATH, else stdout)")
+    parser.add_argument("-o", "--output", metavar="PATH", help="the file the rows go to (the format follows the suffix)")
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return {**device_options(args), "backward": args.backward, "causal": args.causal, "strict": args.strict}
 
 
 def run_rows(command: str, args: argparse.Namespace, plan: Callable[[dict[str, Any]], RowsJob], *, first: str) -> int:
     """Check the options, compute the rows (``plan(analysis options)`` says how) under a progress
-    bar, then write them: to the file or format asked, else as a table; ``--plot`` draws them."""
+    bar, then write them: to the file or format asked (and nowhere else), else as a table;
+    ``--plot`` draws them."""
     console = output_console(140)
     errors = error_console()
     plot = getattr(args, "plot", None)
     try:
         fmt = check_writable(args.format, args.output, plot)
-        if fmt not in (None, "json", "csv", "md"):
-            raise ValueError(f"roofscope {command} writes its rows as json, csv or md, not {fmt} ({args.output})")
         if plot and not (args.device or args.peak_tflops):
-            raise ValueError("--plot draws throughput and the memory/compute crossing: it needs --device")
+            raise ValueError(f"--plot draws the rows on a device's roofline: it needs --device (roofscope {command} ... --device h100)")
         if plot:
             require("matplotlib", "--plot")
-        label, total, compute = plan(device_options(args))
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=errors, transient=True) as progress:
-            task = progress.add_task(label, total=total)
-            rows = compute(lambda _: progress.advance(task))
+        label, total, compute = plan(_options(args))
+        with notes_printed(errors, f"roofscope {command}"), progress_bar(errors) as bar:
+            task = bar.add_task(label, total=total)
+            rows = compute(lambda _: bar.advance(task))
         if plot:
-            plot_sweep(rows, plot, axis=first)
-        if fmt and write_text(rows_text(rows, fmt), args.output):
-            return 0
+            (plot_sweep(rows, plot, axis=first) if command == "sweep" else plot_compare(rows, plot))
+        if fmt:
+            write_text(rows_text(rows, fmt, first=first), args.output)
+        else:
+            _print_rows(command, rows, first, args.exact, console)
     except USER_ERRORS as error:
         print_error(errors, f"roofscope {command}", error)
         return 2
+    for path in (plot, args.output):
+        if path:
+            errors.print(f"wrote {path}", highlight=False)
+    return 0
+
+
+def _print_rows(command: str, rows: list[Row], first: str, exact: bool, console: Any) -> None:
     report = rows[0].report
-    table = rows_table(rows, first=first, exact=args.exact)
+    table = rows_table(rows, first=first, exact=exact)
     precision = report.precision.name if report.precision else "model dtype"
     title = f"{rows[0].label} over {first}" if command == "sweep" else "comparison"
     table.title = title + (f"  ({report.device.name}, {precision})" if report.device else "")
@@ -79,8 +104,7 @@ def run_rows(command: str, args: argparse.Namespace, plan: Callable[[dict[str, A
             f"({100 * (last.report.total.memory_bound_share or 0):.0f}% of predicted time in memory-bound ops at {first} {last.value})",
             highlight=False,
         )
+    note = uncounted_note(rows)
+    if note:
+        console.print(Text(note, style="bold red"))
     console.print(CONVENTION, style="dim italic", highlight=False)
-    for path in (plot, args.output):
-        if path:
-            errors.print(f"wrote {path}", highlight=False)
-    return 0

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import argparse
 
-from roofscope.cli.options import shape
+from roofscope.cli.options import Parser, shape
 from roofscope.cli.rows import RowsJob, add_row_options, run_rows
 from roofscope.sweep import parse_values, run_sweep
 
-__all__ = ["run"]
+__all__ = ["EXAMPLES", "run"]
 
 EXAMPLES = """examples:
   roofscope sweep resnet50 --batch 1,2,4,...,256 --device h100 --dtype bf16 --plot sweep.png
   roofscope sweep resnet50 --size 128,160,...,320 --device a100
-  roofscope sweep mylm.py:LM --input 1,128:int64 --seq 128,256,...,4096 --device h100
-  ("1,2,4,...,256" doubles; "128,160,192,...,320" steps by 32)
+  roofscope sweep gpt2 --seq 128,256,...,1024 --device h100 --format csv -o gpt2-seq.csv
+  roofscope sweep seed-linear --input 1,10 --batch 1,8,64
+  ("1,2,4,...,256" doubles; "128,160,...,320" steps by 32: two values whose ratio is not whole are a step)
 """
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="roofscope sweep",
         description="One model over a series of batch sizes, image sizes or sequence lengths, analysed on the meta device.",
         epilog=EXAMPLES,

@@ -95,12 +95,20 @@ class Formulas:
         return len(self._formulas)
 
 
-def _keyword_options(formula: Formula) -> set[str]:
+def _keyword_options(formula: Formula) -> frozenset[str]:
+    try:
+        return _cached_keyword_options(formula)
+    except TypeError:  # an unhashable callable
+        return _cached_keyword_options.__wrapped__(formula)
+
+
+@functools.lru_cache(maxsize=4096)  # a formula's signature does not change, and every analysis asks
+def _cached_keyword_options(formula: Formula) -> frozenset[str]:
     try:
         signature = inspect.signature(formula)
     except (TypeError, ValueError):
-        return set()
-    return {p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        return frozenset()
+    return frozenset(p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
 def io_bytes(event: OpEvent) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from roofscope.cost import Cost
 from roofscope.report import Report
+from roofscope.report.views import StepViews, SummaryViews
 
 __all__ = ["MemoryFootprint", "ServingSummary", "StepEstimate", "TrainingStep", "mfu"]
 
@@ -86,6 +87,11 @@ class StepEstimate:
     )  # the roofline time (the sum of the ops' max(FLOPs / peak, bytes / bandwidth)), as a serving engine approaches it; None without a device
     bound: str | None  # "memory" or "compute"
 
+    @property
+    def intensity(self) -> float | None:
+        """FLOPs per byte moved; None for a step that moves nothing."""
+        return self.flops / self.bytes if self.bytes else None
+
     @classmethod
     def of(cls, report: Report, tokens: int) -> StepEstimate:
         total = report.total
@@ -96,10 +102,11 @@ class StepEstimate:
 
 
 @dataclasses.dataclass(frozen=True)
-class ServingSummary:
+class ServingSummary(SummaryViews):
     """What serving a transformer costs at one batch and context, on one device, in one precision.
 
-    Computed by ``LLM.summary``; ``roofscope.render`` prints it, ``to_dict`` is its JSON.
+    Computed by ``LLM.summary``; ``roofscope.render`` prints it (``print(summary)``, and in a notebook
+    its HTML), ``to_dict`` is its JSON.
     """
 
     model: str
@@ -155,7 +162,7 @@ class ServingSummary:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainingStep:
+class TrainingStep(StepViews):
     """Forward plus backward of one training step, as counted on meta."""
 
     report: Report  # all ops; OpRecord.event.phase tells forward from backward

@@ -47,6 +47,7 @@ import torch
 
 from roofscope.devices import Device, DeviceError, catalog_match, device_from_entry, figure_value, get_device, to_toml
 from roofscope.precision import torch_dtype
+from roofscope.report.views import ProbeViews
 from roofscope.timing import clock_for, cpu_name, thread_count
 
 __all__ = ["GEMM_PRECISIONS", "OVERHEAD_FIGURES", "Probe", "ProbeFigure", "probe"]
@@ -89,7 +90,7 @@ class ProbeFigure:
 
 
 @dataclasses.dataclass(frozen=True)
-class Probe:
+class Probe(ProbeViews):
     """This machine's measured ceilings on one torch device, and what they were compared with."""
 
     device: str  # "cpu", "cuda:0"
@@ -492,7 +493,7 @@ def probe(
     warmup: int = 2,
     compare: str | Device | None = "auto",
     curves: bool = True,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Probe:
     """Measure this machine's ceilings on ``device`` ("cpu", "cuda", "cuda:1"; by default CUDA
     when there is one, else the CPU).
@@ -501,8 +502,10 @@ def probe(
     n of the n x n x n GEMMs (default 8192 on CUDA, sized by time on CPU); ``copy_bytes``: the size
     of the copied tensor; ``launch_ops``: tiny ops per launch-floor run. ``compare``: the catalog
     device shown beside the figures ("auto": the one matching the GPU's name; none on CPU).
-    ``curves``: also measure the curves the prediction reads (a minute or two); ``progress`` is
-    called with the name of each step as it starts.
+    ``curves``: also measure the curves the prediction reads (a minute or two).
+    ``progress(step, done, total)``, if given, is called before each step (and once at the end,
+    with done == total): one per GEMM precision, the copy, the launch floor, the host costs and the
+    two curves.
     """
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
@@ -534,20 +537,29 @@ def probe(
         catalog = get_device(compare) if compare is not None else None
 
     timer = _Timer(target)
-    figures = []
+    figures: list[ProbeFigure] = []
     devices = [target.index] if target.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.cuda.device(target) if target.type == "cuda" else contextlib.nullcontext():
         generator = torch.Generator(device=target)
         generator.manual_seed(0)
-        step = progress or (lambda name: None)
+        steps = len(wanted) + 3 + (2 if curves else 0)
+        done = 0
+
+        def step(label: str) -> None:
+            nonlocal done
+            if progress is not None:
+                progress(label, done, steps)
+            done += 1
+
         for precision in wanted:
             step(f"{precision} GEMM")
             figures.append(_gemm_figure(precision, target, timer, gemm_size, repeats, warmup, generator))
-        step("copy bandwidth")
+        step("memory bandwidth")
         figures.append(_copy_figure(target, timer, copy_bytes, repeats, warmup, generator))
         step("launch floor")
         launch = _launch_figure(target, timer, launch_ops, repeats, warmup, generator)
         figures.append(launch)
+        step("host costs")
         figures += _host_figures(target, timer, repeats, warmup, generator)
         gemm_curve: tuple[tuple[int, int, int, str, float], ...] = ()
         bandwidth_curve: tuple[tuple[float, float], ...] = ()
@@ -561,6 +573,7 @@ def probe(
             copied = next((f for f in figures if f.figure == "memory_bandwidth"), None)
             largest = int(copy_bytes or (256 * 2**20 if target.type == "cpu" else 2 * 2**30)) if copied else 16 * 2**20
             bandwidth_curve, family_curves = _bandwidth_curves(target, timer, largest, launch.value or 0.0, curve_repeats, 1, generator)
+        step("done")
     version = torch.__version__ + (f", CUDA {torch.version.cuda}" if target.type == "cuda" and torch.version.cuda else "")
     return Probe(
         device=str(target),

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import statistics
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain
 from typing import Any
 
@@ -37,8 +37,8 @@ from roofscope.capture import CaptureError, Guard, ModuleStack, Recorder, sessio
 from roofscope.devices import Device, DeviceError, resolve_device
 from roofscope.formulas import Formulas
 from roofscope.inputs import TensorSpec, prepare_inputs
-from roofscope.measured import Measurement
-from roofscope.precision import torch_dtype
+from roofscope.measured import Measurement, dominant_peak
+from roofscope.precision import dtype_key, torch_dtype
 from roofscope.report import Report
 from roofscope.timing import CpuClock, CudaClock, clock_for, cpu_name, thread_count
 
@@ -181,6 +181,13 @@ def _left_as_found(model: torch.nn.Module, run: torch.device) -> Iterator[None]:
                 parameter.copy_(saved)
 
 
+def _run_precision(model: torch.nn.Module) -> torch.dtype | None:
+    """The precision a model runs in, when all its floating-point weights share one (the report
+    then names it, and its peaks are that precision's); None for a mix, or a model without weights."""
+    dtypes = {t.dtype for t in chain(model.parameters(), model.buffers()) if t.is_floating_point()}
+    return next(iter(dtypes)) if len(dtypes) == 1 and dtype_key(next(iter(dtypes))) else None
+
+
 def _cudnn_tf32() -> bool:
     """Whether cuDNN runs fp32 convolutions in TF32 (torch's default), read without mixing torch's
     legacy and new TF32 settings (reading one after the other was set is an error)."""
@@ -258,6 +265,7 @@ def measure(
     batch: int | None = None,
     seq_len: int | None = None,
     name: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Run ``model`` on ``inputs`` for real and return its report with measured figures attached.
 
@@ -281,7 +289,8 @@ def measure(
     (roofline time / measured); ``report.measurement`` holds the plain forward's time, the per-op
     timing's cost (``overhead``) and how much of the forward the ops account for (``coverage``).
     ``report.shortfalls()`` lists the ops furthest below their roof. ``formulas``, ``causal`` and
-    ``strict`` and ``name`` are as for ``analyze``.
+    ``strict`` and ``name`` are as for ``analyze``. ``progress(done, total)``, if given, is called
+    after the analysis and after each forward: ``total`` = 1 + warmup + 1 + 2 x repeats.
     """
     if not isinstance(repeats, int) or repeats < 1:
         raise MeasureError(f"repeats must be a positive integer, got {repeats!r}")
@@ -313,7 +322,14 @@ def measure(
     _check_inputs(args, kwargs, run)
     with _left_as_found(model, run), torch.cuda.device(run) if run.type == "cuda" else contextlib.nullcontext():
         report = analyze(
-            model, dict(kwargs) if kwargs else list(args), formulas=formulas, device=ceilings, causal=causal, strict=strict, name=model_name
+            model,
+            dict(kwargs) if kwargs else list(args),
+            formulas=formulas,
+            device=ceilings,
+            dtype=_run_precision(model),
+            causal=causal,
+            strict=strict,
+            name=model_name,
         )
         clock = clock_for(run)
         modules = ModuleStack(model)
@@ -340,16 +356,30 @@ def measure(
                 return None
             return times
 
+        steps = 1 + warmup + 1 + 2 * repeats
+        done = 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, steps)
+
+        advance()  # the analysis
         try:
             with torch.no_grad():
                 for _ in range(warmup):
                     forward()
+                    advance()
                 timed_forward([])
+                advance()
                 differences.clear()  # the warm-up's ops are not kept either way
                 for _ in range(repeats):
                     with clock.forward(plain):
                         forward()
+                    advance()
                     times = timed_forward(timed)
+                    advance()
                     if times is not None:
                         samples.append(times)
         except Exception as error:
@@ -366,8 +396,18 @@ def measure(
     convolves_fp32 = any(r.family == "conv" and any(t.dtype == torch.float32 for t in r.event.inputs) for r in report.ops)
     if run.type == "cuda" and convolves_fp32 and _cudnn_tf32():
         notes.append("fp32 convolutions run in TF32 on CUDA by default (torch.backends.cudnn); their roofline uses the fp32 rate")
-    peaks = [(r.timing.peak, r.timing.peak_label) for r in report.ops if r.timing is not None and r.timing.flops]
-    peak, peak_label = max(peaks) if peaks else (None, None)
+    work: dict[tuple[str, float], int] = {}
+    for record in report.ops:
+        if record.timing is not None and record.timing.flops:
+            key = (record.timing.peak_label, record.timing.peak)
+            work[key] = work.get(key, 0) + record.timing.flops
+    peak_label, peak = dominant_peak(work)  # the precision that did most of the work, as it ran
+    if peak and report.total.flops / statistics.median(plain) > peak:
+        notes.append(
+            f"the forward ran faster than the {peak_label} peak ({report.total.flops / statistics.median(plain) / peak:.0%} of it): "
+            "the ceilings are below what these kernels reach; probe this machine with the precision that ran "
+            "(roofscope probe --dtypes ...) or give --peak-tflops"
+        )
     measurement = Measurement(
         device=_describe_device(run),
         clock=clock.name,

@@ -27,26 +27,54 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from roofscope.inputs import replace_dims
 from roofscope.models.checkpoint import CHECKPOINT_SUFFIXES, from_checkpoint, from_export
 from roofscope.models.examples import EXAMPLES
 from roofscope.models.files import from_file, from_module
 from roofscope.models.presets import preset_names
-from roofscope.models.spec import ModelSpecError, ResolvedModel
+from roofscope.models.spec import ModelSpecError, RealTensorsWarning, ResolvedModel
 from roofscope.models.timm import from_timm
 from roofscope.models.transformers import from_transformer
 from roofscope.models.vision import from_torchvision, torchvision_names
 
-__all__ = ["ModelSpecError", "ResolvedModel", "resolve", "resolve_on_meta"]
+__all__ = ["ModelSpecError", "RealTensorsWarning", "ResolvedModel", "on_meta", "resolve", "resolve_on_meta"]
 
 
-def resolve(spec: str, *, batch: int | None = None, seq_len: int | None = None) -> ResolvedModel:
+def on_meta(model: torch.nn.Module) -> bool:
+    """Whether the model's weights are on the meta device (shapes and dtypes, no storage)."""
+    return any(tensor.device.type == "meta" for tensor in (*model.parameters(), *model.buffers()))
+
+
+def resolve(spec: str, *, batch: int | None = None, seq_len: int | None = None, meta: bool = False) -> ResolvedModel:
     """The model named ``spec`` and its default inputs. ``batch`` sizes the inputs of any named model
-    (the first dimension); ``seq_len`` the token count of a transformer preset."""
+    (the first dimension); ``seq_len`` the token count of a transformer preset.
+
+    ``meta=True``: built on the meta device, where no weight is allocated, which is all counting
+    needs. A model whose constructor reads tensor values (``x.item()``, as some initialisations
+    do) cannot be built there: it is built on the CPU instead, with a ``RealTensorsWarning`` that
+    says why. ``.pt2`` programs are loaded as saved. Transformer presets are always built on meta.
+    """
+    if meta and not spec.endswith(".pt2"):
+        try:
+            with torch.device("meta"):
+                return resolve(spec, batch=batch, seq_len=seq_len)
+        except ModelSpecError:
+            raise
+        except Exception as error:
+            warnings.warn(
+                RealTensorsWarning(
+                    f"{spec} cannot be built on the meta device ({type(error).__name__}: {_first_line(error)}): "
+                    "built on the CPU with random weights instead"
+                ),
+                stacklevel=2,
+            )
     transformer = from_transformer(spec, batch, seq_len)
     if transformer is not None:
         return transformer
@@ -129,3 +157,8 @@ def _resolve_module(spec: str) -> ResolvedModel:
             f" It is a file, but none roofscope reads (file.py:Class, model.pt2, a config.json, or a .pt/.pth/.bin/.ckpt checkpoint).{hint}"
         )
     raise ModelSpecError(f"unknown model {spec!r}.{hint}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "no message"

@@ -81,7 +81,9 @@ def from_export(path_text: str) -> ResolvedModel:
     if example is not None:
         args, kwargs = example
         inputs = dict(kwargs) if kwargs and not args else list(args)
-    return ResolvedModel(path.stem, program.module(), inputs)
+    # unflatten, not program.module(): the module tree as it was exported, so that the report's
+    # modules are the model's (module() keeps only the top level and adds a guard module)
+    return ResolvedModel(path.stem, torch.export.unflatten(program), inputs)
 
 
 def _unsupported_global(text: str) -> str | None:

@@ -20,9 +20,10 @@ from roofscope.report import MEASURED_CONVENTION, Report
 if TYPE_CHECKING:
     from roofscope.llm import ServingSummary
 
-__all__ = ["module_rows", "to_csv", "to_format", "to_json", "to_markdown"]
+__all__ = ["CSV_COLUMNS", "MEASURED_COLUMNS", "module_rows", "op_rows", "to_csv", "to_format", "to_json", "to_markdown"]
 
 CSV_COLUMNS = (
+    "kind",
     "name",
     "type",
     "depth",
@@ -37,6 +38,8 @@ CSV_COLUMNS = (
     "predicted_s",
     "host_s",
     "bound",
+    "complete",
+    "uncounted",
 )
 #: Added after CSV_COLUMNS in a measured report.
 MEASURED_COLUMNS = ("measured_s", "achieved_flops", "achieved_bandwidth", "utilization", "efficiency")
@@ -50,10 +53,16 @@ def to_json(report: Report, *, serving: ServingSummary | None = None) -> str:
     return json.dumps(data, indent=2) + "\n"
 
 
+def _calls(uncounted: dict[str, int]) -> str:
+    return "; ".join(f"{name} x{calls}" for name, calls in uncounted.items())
+
+
 def module_rows(report: Report) -> list[dict[str, object]]:
-    """One dict per module (the model first, depth first), with the CSV columns; a module's figures
-    are its total (itself and everything below it); predicted_s and bound are empty without a device.
-    A measured report adds the MEASURED_COLUMNS (empty where a figure does not apply)."""
+    """One dict per module (the model first, depth first), with the CSV columns, "kind" "module";
+    a module's figures are its total (itself and everything below it); predicted_s and bound are
+    empty without a device; "complete" is False, and "uncounted" lists the op calls without a
+    formula, where the total leaves some out. A measured report adds the MEASURED_COLUMNS (empty
+    where a figure does not apply)."""
     rows = []
     measured = report.total.measured is not None
     for module in report.modules():
@@ -65,6 +74,7 @@ def module_rows(report: Report) -> list[dict[str, object]]:
                 extra[column] = "" if value is None else value
         rows.append(
             {
+                "kind": "module",
                 "name": module.name,
                 "type": module.type,
                 "depth": module.depth,
@@ -79,6 +89,48 @@ def module_rows(report: Report) -> list[dict[str, object]]:
                 "predicted_s": "" if figures.predicted_s is None else figures.predicted_s,
                 "host_s": "" if figures.host_s is None else figures.host_s,
                 "bound": figures.bound or "",
+                "complete": module.complete,
+                "uncounted": _calls(module.uncounted_total),
+                **extra,
+            }
+        )
+    return rows
+
+
+def op_rows(report: Report) -> list[dict[str, object]]:
+    """One dict per op name (all its calls; ``Report.by_op`` order), "kind" "op", "type" its family;
+    an op without a formula has empty figures, "complete" False and itself as "uncounted"."""
+    rows = []
+    measured = report.total.measured is not None
+    for summary in report.by_op().values():
+        cost = summary.cost
+        figures: dict[str, object] = (
+            {"macs": "", "flops": "", "bytes_read": "", "bytes_written": "", "intensity": ""}
+            if cost is None
+            else {
+                "macs": cost.macs,
+                "flops": cost.flops,
+                "bytes_read": cost.bytes_read,
+                "bytes_written": cost.bytes_written,
+                "intensity": round(cost.intensity, 6),
+            }
+        )
+        extra: dict[str, object] = {column: "" for column in MEASURED_COLUMNS} if measured else {}
+        if measured and summary.measured_s is not None:
+            extra["measured_s"] = summary.measured_s
+        rows.append(
+            {
+                "kind": "op",
+                "name": summary.name,
+                "type": summary.family,
+                "depth": "",
+                "calls": summary.calls,
+                "params": "",
+                **figures,
+                "predicted_s": "",
+                "bound": "",
+                "complete": cost is not None,
+                "uncounted": "" if cost is not None else f"{summary.name} x{summary.calls}",
                 **extra,
             }
         )
@@ -86,11 +138,13 @@ def module_rows(report: Report) -> list[dict[str, object]]:
 
 
 def to_csv(report: Report) -> str:
+    """The modules, then the ops (column "kind" tells them apart)."""
     buffer = io.StringIO()
     columns = CSV_COLUMNS + (MEASURED_COLUMNS if report.total.measured is not None else ())
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(module_rows(report))
+    writer.writerows(op_rows(report))
     return buffer.getvalue()
 
 
@@ -99,8 +153,9 @@ def _cell(text: str) -> str:
 
 
 def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False, serving: ServingSummary | None = None) -> str:
-    """The module table (to ``depth``; None = every module) as a GitHub table, then the totals,
-    the uncounted ops and the convention."""
+    """The module table (to ``depth``; None = every module) as a GitHub table, the op table, then
+    the totals, the uncounted ops and the convention. A total that leaves out uncounted ops is
+    marked with an asterisk."""
     timed = report.device is not None
     measured = report.total.measured is not None
     header = ["module", "type", "calls", "params", "MACs", "FLOPs", "bytes", "FLOP/B"]
@@ -108,10 +163,11 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
         header += ["roofline", "time", "bound"]
     if measured:
         header += ["measured", "FLOP/s"] + (["util", "eff"] if timed else [])
+    mark = "" if report.complete else " \\*"
     lines = [
         f"# {report.model_name}",
         "",
-        f"inputs: {', '.join(f'`{i}`' for i in report.inputs)}",
+        f"inputs: {', '.join(f'`{i}`' for i in report.inputs)}" + (f", analysed as {report.precision.name}" if report.precision else ""),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|",
@@ -121,14 +177,15 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
             continue
         figures = module.total
         name = ("&nbsp;&nbsp;" * module.depth) + (module.short_name or report.model_name)
+        incomplete = "" if module.complete else "\\*"
         cells = [
             _cell(name),
             _cell(module.type),
             str(module.calls),
             si(module.params.total, exact=exact),
-            si(figures.macs, exact=exact),
-            si(figures.flops, exact=exact),
-            nbytes(figures.bytes, exact=exact),
+            si(figures.macs, exact=exact) + incomplete,
+            si(figures.flops, exact=exact) + incomplete,
+            nbytes(figures.bytes, exact=exact) + incomplete,
             f"{figures.intensity:.1f}",
         ]
         if timed:
@@ -144,15 +201,27 @@ def to_markdown(report: Report, *, depth: int | None = None, exact: bool = False
                 ]
             )
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Ops", "", "| op | family | calls | MACs | FLOPs | bytes | %FLOPs |", "|---|---|---:|---:|---:|---:|---:|"]
+    whole = report.total.flops
+    for summary in report.by_op().values():
+        cost = summary.cost
+        if cost is None:
+            lines.append(f"| `{summary.name}` | **uncounted** | {summary.calls} | ? | ? | ? | ? |")
+            continue
+        share = f"{100 * cost.flops / whole:.1f}%" if whole else "-"
+        lines.append(
+            f"| `{summary.name}` | {summary.family} | {summary.calls} | {si(cost.macs, exact=exact)} | {si(cost.flops, exact=exact)} "
+            f"| {nbytes(cost.bytes, exact=exact)} | {share} |"
+        )
     total = report.total
     lines += [
         "",
-        "## Totals",
+        "## Totals" + (" (incomplete \\*: the uncounted ops below are not in them)" if not report.complete else ""),
         "",
         f"- params: {report.params.total:,} ({report.params.trainable:,} trainable)",
-        f"- MACs: {total.macs:,}",
-        f"- FLOPs: {total.flops:,} (matmul FLOPs {total.matmul_flops:,})",
-        f"- bytes read: {total.bytes_read:,}; written: {total.bytes_written:,}",
+        f"- MACs: {total.macs:,}{mark}",
+        f"- FLOPs: {total.flops:,}{mark} (matmul FLOPs {total.matmul_flops:,})",
+        f"- bytes read: {total.bytes_read:,}; written: {total.bytes_written:,}{mark}",
         f"- intensity: {total.intensity:.2f} FLOP/B",
     ]
     backward = report.backward

@@ -96,8 +96,25 @@ def llm_markdown(summary: Any, *, exact: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _phase_row(name: str, step: Any) -> str:
+    from html import escape
+
+    intensity = "-" if step.intensity is None else f"{step.intensity:.1f}"
+    time = "-" if step.seconds is None else escape(seconds(step.seconds))
+    return (
+        f'<tr><td class="l">{escape(name)}</td><td>{step.tokens:,}</td><td>{escape(si(step.flops))}</td><td>{escape(nbytes(step.bytes))}</td>'
+        f'<td>{intensity}</td><td>{time}</td><td class="{step.bound or ""}">{step.bound or "-"}</td></tr>'
+    )
+
+
 def llm_html(summary: Any) -> str:
+    """The serving section of the HTML report: prefill and decode side by side, then the panel's lines."""
     from html import escape
 
     items = "".join(f"<li><b>{escape(label)}</b>: {escape(text)}</li>" for label, text in llm_items(summary))
-    return f'<h2>LLM serving</h2><p class="muted">{escape(_heading(summary))}</p><ul>{items}</ul>'
+    phases = _phase_row("prefill (the prompt)", summary.prefill) + _phase_row("decode (one token per sequence)", summary.decode)
+    table = (
+        '<div class="scroll"><table class="phases"><thead><tr><th class="l">phase</th><th>tokens</th><th>FLOPs</th><th>bytes</th>'
+        f"<th>FLOP/B</th><th>time</th><th>bound</th></tr></thead><tbody>{phases}</tbody></table></div>"
+    )
+    return f'<h2>LLM serving</h2><p class="muted">{escape(_heading(summary))}</p>{table}<ul>{items}</ul>'

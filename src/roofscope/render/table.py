@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from roofscope.llm import ServingSummary
 
 __all__ = [
+    "INCOMPLETE",
     "measured_text",
     "module_table",
     "op_table",
@@ -35,6 +37,10 @@ __all__ = [
     "totals",
     "uncounted_warning",
 ]
+
+
+#: The mark beside a total that leaves out uncounted ops (the panel below the report says which).
+INCOMPLETE = "*"
 
 
 def _share(part: int, whole: int) -> str:
@@ -53,8 +59,38 @@ def _compact_table(title: str) -> Table:
     return Table(title=title, title_justify="left", expand=False, box=box.SIMPLE_HEAVY, collapse_padding=True, pad_edge=False)
 
 
-def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Table:
-    table = _compact_table(f"{report.model_name}  ({', '.join(report.inputs)})")
+def _fit(headers: tuple[str, ...], rows: list[list[str]], width: int | None, droppable: tuple[str, ...], room: int) -> list[int]:
+    """The indices of the figure columns to show in ``width`` columns: all of them when they leave
+    ``room`` characters for the name column, else without the ``droppable`` ones, in that order,
+    until they do. ``width`` None: all."""
+    shown = list(range(len(headers)))
+    if width is None:
+        return shown
+
+    def needed() -> int:
+        return sum(max([len(headers[i]), *(len(row[i]) for row in rows)]) + 2 for i in shown) + room
+
+    for header in droppable:
+        if needed() <= width:
+            break
+        if header in headers:
+            shown.remove(headers.index(header))
+    return shown
+
+
+def _title(report: Report) -> str:
+    """The model, its inputs as captured, and the precision it is analysed in when that is another."""
+    title = f"{report.model_name}  ({', '.join(report.inputs)})"
+    if report.precision is not None:
+        title += f" as {report.precision.name}"
+    return title
+
+
+def module_table(report: Report, *, depth: int = 2, exact: bool = False, width: int | None = None) -> Table:
+    """The module tree to ``depth``, each module's figures with everything below it; a total that
+    leaves out uncounted ops is marked "*". ``width``: the console's columns; where they are too
+    few, the type column goes first, then the shares and intensity, so that names stay readable."""
+    table = _compact_table(_title(report))
     timed = report.device is not None
     measured = report.total.measured is not None
     headers = (
@@ -65,29 +101,29 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
     whole = report.total.flops
     whole_time = report.total.predicted_s or 0.0
     whole_measured = report.total.measured_s or 0.0
-    labels: list[tuple[Text, str | None]] = []
+    labels: list[tuple[Text, str, str | None]] = []
     rows: list[list[str]] = []
 
     def add(module: ModuleReport) -> None:
         label = Text("  " * module.depth + (module.short_name or report.model_name))
         if module.calls > 1:
             label.append(f" x{module.calls}")
-        label.append(f" {module.type}", style="dim")
         style = "bold" if module.depth == 0 else ("dim" if module.calls == 0 else None)
         cost = module.total
-        labels.append((label, style))
+        mark = "" if module.complete else INCOMPLETE
+        labels.append((label, module.type, style))
         rows.append(
             [
                 si(module.params.total, exact=exact),
-                si(cost.macs, exact=exact),
-                si(cost.flops, exact=exact),
-                nbytes(cost.bytes, exact=exact),
+                si(cost.macs, exact=exact) + mark,
+                si(cost.flops, exact=exact) + mark,
+                nbytes(cost.bytes, exact=exact) + mark,
                 f"{cost.intensity:.1f}",
                 _share(cost.flops, whole),
                 *(
                     (
-                        seconds(cost.roofline_s or 0.0),
-                        seconds(cost.predicted_s or 0.0),
+                        seconds(cost.roofline_s or 0.0) + mark,
+                        seconds(cost.predicted_s or 0.0) + mark,
                         f"{100 * (cost.predicted_s or 0.0) / whole_time:.1f}%" if whole_time else "-",
                         cost.bound or "-",
                     )
@@ -102,10 +138,20 @@ def module_table(report: Report, *, depth: int = 2, exact: bool = False) -> Tabl
                 add(child)
 
     add(report.root)
-    table.add_column("module", overflow="ellipsis", max_width=28, min_width=8)
+    names = max(len(label) for label, _, _ in labels)
+    types = max(len(type_name) for _, type_name, _ in labels)
+    shown = _fit(headers, rows, width, ("%time", "%", "FLOP/B", "%meas", "params"), room=min(names, 24) + 2)
+    rows = [[row[i] for i in shown] for row in rows]
+    headers = tuple(headers[i] for i in shown)
+    with_types = (
+        width is None or sum(max([len(h), *(len(r[i]) for r in rows)]) + 2 for i, h in enumerate(headers)) + names + types + 4 <= width
+    )
+    table.add_column("module", no_wrap=True, overflow="ellipsis", min_width=min(names, 16))
+    if with_types:
+        table.add_column("type", style="dim", no_wrap=True, overflow="ellipsis")
     _add_figure_columns(table, headers, rows)
-    for (label, style), cells in zip(labels, rows):
-        table.add_row(label, *cells, style=style)
+    for (label, type_name, style), cells in zip(labels, rows):
+        table.add_row(label, *((type_name,) if with_types else ()), *cells, style=style)
     return table
 
 
@@ -147,7 +193,8 @@ def shortfall_table(report: Report, *, limit: int = 12) -> Table | None:
     return table
 
 
-def op_table(report: Report, *, limit: int = 12, exact: bool = False) -> Table:
+def op_table(report: Report, *, limit: int = 12, exact: bool = False, width: int | None = None) -> Table:
+    """The ``limit`` heaviest ops by FLOPs (all calls of each), uncounted ones last and marked."""
     table = _compact_table("by op")
     measured = report.total.measured_s
 
@@ -177,12 +224,17 @@ def op_table(report: Report, *, limit: int = 12, exact: bool = False) -> Table:
                 *timed(summary),
             ]
         )
-    table.add_column("op", overflow="fold")
-    table.add_column("family", style="dim", overflow="ellipsis")
     headers = ("calls", "MACs", "FLOPs", "bytes", "%FLOPs") + (("measured", "%meas") if measured is not None else ())
+    longest = max((len(name) for name, _, _ in names), default=8)
+    families = max((len(family) for _, family, _ in names), default=6)
+    figures = sum(max([len(h), *(len(r[i]) for r in rows)]) + 2 for i, h in enumerate(headers))
+    table.add_column("op", overflow="fold")
+    with_family = width is None or figures + longest + families + 4 <= width
+    if with_family:
+        table.add_column("family", style="dim", overflow="ellipsis")
     _add_figure_columns(table, headers, rows)
     for (name, family, style), cells in zip(names, rows):
-        table.add_row(name, family, *cells, style=style)
+        table.add_row(name, *((family,) if with_family else ()), *cells, style=style)
     return table
 
 
@@ -190,6 +242,8 @@ def totals(report: Report, *, exact: bool = False) -> Text:
     total = report.total
     text = Text()
     text.append("total  ", style="bold")
+    if not report.complete:
+        text.append(f"{INCOMPLETE} incomplete (uncounted ops below)  ", style="bold red")
     text.append(
         f"params {si(report.params.total, exact=exact)} ({si(report.params.trainable, exact=exact)} trainable)"
         f"  MACs {si(total.macs, exact=exact)}  FLOPs {si(total.flops, exact=exact)}"
@@ -242,23 +296,36 @@ def measured_text(report: Report) -> Text:
 
 
 def uncounted_warning(report: Report) -> Panel | None:
-    if not report.uncounted:
+    if report.complete:
         return None
     listed = ", ".join(f"{name} x{calls}" for name, calls in report.uncounted.items())
     return Panel(
-        f"{sum(report.uncounted.values())} op call(s) have no formula and are NOT in the totals: {listed}",
-        title="uncounted ops",
+        f"{sum(report.uncounted.values())} op call(s) have no formula and are NOT in the totals: {listed}. "
+        f"Totals marked {INCOMPLETE} leave them out.",
+        title="uncounted ops: incomplete totals",
         border_style="red",
     )
+
+
+class _FittedTable:
+    """A table built when it is printed, for the width it is printed in (``module_table``'s and
+    ``op_table``'s ``width``): a narrow console drops secondary columns rather than cut names."""
+
+    def __init__(self, build: Callable[[int], Table]) -> None:
+        self.build = build
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.build(options.max_width)
 
 
 def render_terminal(
     report: Report, *, depth: int = 2, exact: bool = False, ops: int = 12, serving: ServingSummary | None = None
 ) -> RenderableType:
-    """The terminal report; ``serving``, a transformer's serving summary, is printed after it."""
-    parts: list[RenderableType] = [module_table(report, depth=depth, exact=exact)]
+    """The terminal report, its tables fitted to the console it is printed on; ``serving``, a
+    transformer's serving summary, is printed after it."""
+    parts: list[RenderableType] = [_FittedTable(lambda width: module_table(report, depth=depth, exact=exact, width=width))]
     if ops:
-        parts.append(op_table(report, limit=ops, exact=exact))
+        parts.append(_FittedTable(lambda width: op_table(report, limit=ops, exact=exact, width=width)))
         shortfalls = shortfall_table(report, limit=ops)
         if shortfalls is not None:
             parts.append(shortfalls)

@@ -21,7 +21,7 @@ class ModuleReport:
     """One module: its own cost (ops that ran directly in its forward), its total (with everything
     below it), its parameters, how often it was called, and its children. Built by ``build_tree``."""
 
-    __slots__ = ("_self", "_total", "calls", "children", "name", "params", "type", "uncounted")
+    __slots__ = ("_self", "_total", "calls", "children", "name", "params", "type", "uncounted", "uncounted_total")
 
     def __init__(
         self,
@@ -33,13 +33,17 @@ class ModuleReport:
         own: Figures,
         total: Figures,
         uncounted: dict[str, int],
+        uncounted_total: dict[str, int] | None = None,
     ) -> None:
         self.name = name
         self.type = type_name
         self.calls = calls
         self.params = params
         self.children = children
+        #: Op calls without a formula that ran directly in this module (name: calls).
         self.uncounted = uncounted
+        #: The same for this module and everything below it: its total leaves these out.
+        self.uncounted_total = uncounted if uncounted_total is None else uncounted_total
         self._self = own
         self._total = total
 
@@ -52,6 +56,11 @@ class ModuleReport:
     def total(self) -> Figures:
         """This module with everything below it."""
         return self._total
+
+    @property
+    def complete(self) -> bool:
+        """Whether every op call in this module and below it has a formula, so that its total is whole."""
+        return not self.uncounted_total
 
     @property
     def depth(self) -> int:
@@ -83,6 +92,15 @@ def figures_of(ops: Sequence[OpRecord], indices: Sequence[int], *, timed: bool) 
     return Figures(cost, timing, measured)
 
 
+def _uncounted(ops: Sequence[OpRecord], indices: Sequence[int]) -> dict[str, int]:
+    """Calls per op name of the ops among ``indices`` that have no formula, most calls first."""
+    found: dict[str, int] = {}
+    for index in indices:
+        if ops[index].cost is None:
+            found[ops[index].name] = found.get(ops[index].name, 0) + 1
+    return dict(sorted(found.items(), key=lambda item: (-item[1], item[0])))
+
+
 def build_tree(ops: Sequence[OpRecord], modules: Mapping[str, ModuleInfo], *, timed: bool) -> ModuleReport:
     """The module tree with every module's self and total figures: the ops that ran directly in it,
     and those with everything below it. ``modules`` holds every module by qualified name ("" is the
@@ -103,12 +121,10 @@ def build_tree(ops: Sequence[OpRecord], modules: Mapping[str, ModuleInfo], *, ti
             nodes.append(node)
             below += indices
         below.sort()
-        uncounted: dict[str, int] = {}
-        for index in own[name]:
-            if ops[index].cost is None:
-                uncounted[ops[index].name] = uncounted.get(ops[index].name, 0) + 1
+        uncounted = _uncounted(ops, own[name])
         type_name, calls, params = modules[name]
         own_figures = figures_of(ops, own[name], timed=timed)
-        return ModuleReport(name, type_name, calls, params, nodes, own_figures, figures_of(ops, below, timed=timed), uncounted), below
+        total = figures_of(ops, below, timed=timed)
+        return ModuleReport(name, type_name, calls, params, nodes, own_figures, total, uncounted, _uncounted(ops, below)), below
 
     return fold("")[0]

@@ -66,11 +66,8 @@ class Report(Views):
         for index, record in enumerate(self.ops):
             phase_ops.setdefault(record.event.phase, []).append(index)
         self._phases = {phase: figures_of(self.ops, indices, timed=timed) for phase, indices in phase_ops.items()}
-        uncounted: dict[str, int] = {}
-        for record in self.ops:
-            if record.cost is None:
-                uncounted[record.name] = uncounted.get(record.name, 0) + 1
-        self.uncounted: dict[str, int] = dict(sorted(uncounted.items(), key=lambda item: (-item[1], item[0])))
+        #: Op calls without a formula, by name, most calls first: the totals leave them out.
+        self.uncounted: dict[str, int] = self.root.uncounted_total
 
     def _with(self, ops: list[OpRecord], measurement: Measurement | None) -> Report:
         return Report(
@@ -154,6 +151,11 @@ class Report(Views):
         ]
         found.sort(key=lambda record: -(record.measured.shortfall_s or 0.0))  # type: ignore[union-attr]
         return found[:limit] if limit is not None else found
+
+    @property
+    def complete(self) -> bool:
+        """Whether every op call has a formula; False: the totals leave out ``uncounted``."""
+        return not self.uncounted
 
     @property
     def convention(self) -> str:

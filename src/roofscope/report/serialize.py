@@ -65,6 +65,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             else {}
         ),
         "params": report.params.to_dict(),
+        "complete": report.complete,
         "uncounted": dict(report.uncounted),
         "uncalled_modules": report.uncalled,
         "notes": list(report.notes),
@@ -78,6 +79,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
                 "self": module.self.to_dict(),
                 "total": module.total.to_dict(),
                 "uncounted": dict(module.uncounted),
+                "complete": module.complete,
+                "uncounted_total": dict(module.uncounted_total),
             }
             for module in report.modules()
         ],
