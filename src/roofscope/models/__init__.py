@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from roofscope.extras import MissingDependency
 from roofscope.inputs import replace_dims
 from roofscope.models.checkpoint import CHECKPOINT_SUFFIXES, from_checkpoint, from_export
 from roofscope.models.examples import EXAMPLES
@@ -65,7 +66,7 @@ def resolve(spec: str, *, batch: int | None = None, seq_len: int | None = None, 
         try:
             with torch.device("meta"):
                 return resolve(spec, batch=batch, seq_len=seq_len)
-        except ModelSpecError:
+        except (ModelSpecError, MissingDependency):  # the CPU would fail the same way
             raise
         except Exception as error:
             warnings.warn(
