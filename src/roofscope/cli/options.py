@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -39,6 +40,8 @@ __all__ = [
     "shape",
     "write_text",
 ]
+
+T = TypeVar("T")
 
 #: The errors a command reports in one line with exit status 2: what the user asked cannot be done.
 USER_ERRORS = (ModelSpecError, AnalysisError, CaptureError, MissingDependency, ValueError, OSError)
@@ -77,47 +80,31 @@ class Parser(argparse.ArgumentParser):
         return super().parse_args(joined, namespace)
 
 
-def positive_int(text: str) -> int:
-    """An option's value that counts something: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
+def _number(convert: Callable[[str], T], accepts: Callable[[T], bool], wanted: str) -> Callable[[str], T]:
+    """An argparse type: ``convert`` the text, then keep it only where ``accepts`` says so; either
+    failure reads "expected {wanted}, got ..."."""
+
+    def parse(text: str) -> T:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text}")
+        return value
+
+    parse.__doc__ = f"An option's value: {wanted}."
+    return parse
 
 
-def count(text: str) -> int:
-    """An option's value that may be 0: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
-
-
-def positive(text: str) -> float:
-    """A rate or a size: a number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
+#: An option's value that counts something: an integer >= 1.
+positive_int = _number(int, lambda value: value >= 1, "a positive integer")
+#: An option's value that may be 0: an integer >= 0.
+count = _number(int, lambda value: value >= 0, "an integer >= 0")
+#: A rate or a size: a finite number > 0.
+positive = _number(float, lambda value: 0 < value < math.inf, "a positive number")
+#: A time that may be 0: a finite number >= 0.
+_non_negative = _number(float, lambda value: 0 <= value < math.inf, "a number >= 0")
 
 
 def shape(text: str) -> TensorSpec:
