@@ -14,6 +14,7 @@ from roofscope.analysis import analyze_resolved
 from roofscope.cli.options import (
     USER_ERRORS,
     Parser,
+    add_counting_options,
     add_device_options,
     check_writable,
     count,
@@ -144,13 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=count, default=3, help="with --measure: untimed forwards first (default 3)")
 
     parser.add_argument("--devices", action="store_true", help="list the device catalog and exit")
-    parser.add_argument("--strict", action="store_true", help="fail (exit 2) if an op has no formula, instead of reporting it as uncounted")
-    parser.add_argument(
-        "--causal",
-        choices=["full", "triangle", "half"],
-        default="full",
-        help="causal attention: count the full L x S score matrix (default) or only the kept triangle",
-    )
+    add_counting_options(parser)
     return parser
 
 

@@ -25,6 +25,7 @@ from roofscope.prediction import MODES
 
 __all__ = [
     "Parser",
+    "add_counting_options",
     "add_device_options",
     "check_writable",
     "count",
@@ -137,6 +138,19 @@ def add_device_options(parser: argparse.ArgumentParser, *, launch: bool = False)
         choices=("auto", "on", "off"),
         default="auto",
         help="fp32 convolutions and matmuls in TF32 on the device: auto (as torch's flags say: convolutions yes, matmuls no), on, off",
+    )
+
+
+def add_counting_options(parser: argparse.ArgumentParser) -> None:
+    """The counting conventions every command that counts takes: causal attention, strictness."""
+    parser.add_argument(
+        "--causal",
+        choices=["full", "triangle", "half"],
+        default="full",
+        help="causal attention: count the full L x S score matrix (default) or only the kept triangle",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="fail (exit 2) if an op has no formula, instead of marking the totals incomplete"
     )
 
 

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from roofscope.cli.options import (
     USER_ERRORS,
+    add_counting_options,
     add_device_options,
     check_writable,
     device_options,
@@ -37,15 +38,7 @@ def add_row_options(parser: argparse.ArgumentParser) -> None:
     conventions, formats and the chart."""
     add_device_options(parser)
     parser.add_argument("--backward", action="store_true", help="count the backward pass too (of the sum of the outputs)")
-    parser.add_argument(
-        "--causal",
-        choices=["full", "triangle", "half"],
-        default="full",
-        help="causal attention: the full score matrix or the kept triangle",
-    )
-    parser.add_argument(
-        "--strict", action="store_true", help="fail (exit 2) if an op has no formula, instead of marking the totals incomplete"
-    )
+    add_counting_options(parser)
     parser.add_argument("--exact", action="store_true", help="exact integers instead of K/M/G units")
     parser.add_argument("--format", choices=("json", "csv", "md", "html"), help="write the rows in this format (to -o PATH, else stdout)")
     parser.add_argument("-o", "--output", metavar="PATH", help="the file the rows go to (the format follows the suffix)")
