@@ -108,10 +108,13 @@ class ServingSummary:
     context: int  # tokens in the KV cache at the decode step
     params: int
     active_params: int  # params for a dense model; for a mixture of experts, those one token uses
+    active_params_without_embedding: int  # active_params less the input embedding table, as model cards quote it
     kv_cache_bytes: int  # at ``context``
     memory: MemoryFootprint  # KV cache at max(seq_len, context)
     prefill: StepEstimate
     decode: StepEstimate  # one new token per sequence
+    traffic: str = "serving"  # the traffic convention of the steps: "serving" or "eager"
+    cache_layout: str = ""  # what the layers cache, e.g. "34 layers: 28 sliding (window 1024), 6 full"
 
     @property
     def moe(self) -> bool:
@@ -142,6 +145,9 @@ class ServingSummary:
             "context": self.context,
             "params": self.params,
             "active_params": self.active_params,
+            "active_params_without_embedding": self.active_params_without_embedding,
+            "traffic": self.traffic,
+            "cache_layout": self.cache_layout,
             "kv_cache_bytes": self.kv_cache_bytes,
             "memory": self.memory.to_dict(),
             "prefill": self.prefill.to_dict(),
