@@ -127,9 +127,7 @@ class Precision:
         return self.kv or self.activations
 
 
-def parse_precision(
-    value: str | torch.dtype | Precision | None, *, weights: str | None = None, kv: str | None = None
-) -> Precision | None:
+def parse_precision(value: str | torch.dtype | Precision | None, *, weights: str | None = None, kv: str | None = None) -> Precision | None:
     """ "bf16", "fp16", "fp32", "tf32", "fp64", "fp8", "int8", "int8-weights", "fp8-weights",
     "int4-weights" (or "w8a16", "w4a16"), a torch dtype, or None (keep the model's own dtypes).
 

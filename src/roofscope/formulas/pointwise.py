@@ -69,6 +69,10 @@ PER_ELEMENT: dict[int, tuple[str, ...]] = {
         "logical_and",
         "logical_or",
         "logical_xor",
+        "bitwise_and",
+        "bitwise_or",
+        "bitwise_xor",
+        "bitwise_not",
         "floor",
         "ceil",
         "round",
@@ -132,6 +136,7 @@ PER_ELEMENT: dict[int, tuple[str, ...]] = {
         "sinc",  # sin(pi x) / (pi x)
     ),
     4: (
+        "polar",  # abs * cos(angle) + i abs * sin(angle)
         "sigmoid",  # 1 / (1 + exp(-x))
         "hardsigmoid",  # min(max(x + 3, 0), 6) / 6
         "hardswish_backward",

@@ -132,9 +132,7 @@ def _cross_layers(cache: Any) -> list[Any]:
     return list(inner.layers) if inner is not None else []
 
 
-def filled_cache(
-    model: torch.nn.Module, batch: int, context: int, cache_keyword: str, *, encoder_tokens: int | None = None
-) -> Any:
+def filled_cache(model: torch.nn.Module, batch: int, context: int, cache_keyword: str, *, encoder_tokens: int | None = None) -> Any:
     """The model's cache after a forward over ``context`` tokens of ``batch`` sequences, on meta.
 
     A plain forward (not analysed), under no_grad: it fills the cache exactly as the model does.

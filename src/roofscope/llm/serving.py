@@ -121,7 +121,8 @@ def _decompression_cost(record: OpRecord, cached: int, queries: int, batch: int,
     event = record.event
     tensors = [*event.inputs, *event.outputs]
     over_cache = any(
-        (len(t.shape) == 4 and t.shape[0] == batch and t.shape[2] == cached) or (len(t.shape) in (2, 3) and t.shape[0] * (t.shape[1] if len(t.shape) == 3 else 1) == batch * cached)
+        (len(t.shape) == 4 and t.shape[0] == batch and t.shape[2] == cached)
+        or (len(t.shape) in (2, 3) and t.shape[0] * (t.shape[1] if len(t.shape) == 3 else 1) == batch * cached)
         for t in tensors
     )
     if not over_cache or record.cost is None:
@@ -136,7 +137,12 @@ def _decompression_cost(record: OpRecord, cached: int, queries: int, batch: int,
     cost = record.cost
     scale = (batch * queries, batch * cached)  # the new tokens' rows instead of the cached ones
     rows_read = (cost.bytes_read - weight_bytes) * scale[0] // scale[1]
-    return Cost(cost.macs * scale[0] // scale[1], cost.flops * scale[0] // scale[1], weight_bytes + rows_read, cost.bytes_written * scale[0] // scale[1])
+    return Cost(
+        cost.macs * scale[0] // scale[1],
+        cost.flops * scale[0] // scale[1],
+        weight_bytes + rows_read,
+        cost.bytes_written * scale[0] // scale[1],
+    )
 
 
 def _tensors(value: object) -> list[TensorMeta]:

@@ -24,7 +24,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["IMPLEMENTATION", "expert_linear", "expert_linear_weight_grad", "experts_forward", "llama4_moe_forward", "register", "route_top_k"]
+__all__ = [
+    "IMPLEMENTATION",
+    "expert_linear",
+    "expert_linear_weight_grad",
+    "experts_forward",
+    "llama4_moe_forward",
+    "register",
+    "route_top_k",
+]
 
 #: The name of roofscope's experts implementation in transformers' ExpertsInterface.
 IMPLEMENTATION = "roofscope"

@@ -107,7 +107,11 @@ def _shipped_model_type(model_type: str, architectures: list[str], path: str) ->
 
 def is_hub_id(spec: str) -> bool:
     """``owner/name`` as the Hugging Face hub names a repository, and no local path."""
-    return bool(_HUB_ID.fullmatch(spec)) and not os.path.exists(spec) and not spec.lower().endswith((".py", ".json", ".pt2", ".pt", ".pth", ".bin", ".ckpt"))
+    return (
+        bool(_HUB_ID.fullmatch(spec))
+        and not os.path.exists(spec)
+        and not spec.lower().endswith((".py", ".json", ".pt2", ".pt", ".pth", ".bin", ".ckpt"))
+    )
 
 
 def preset_from_hub(spec: str) -> Preset | None:
@@ -122,7 +126,9 @@ def preset_from_hub(spec: str) -> Preset | None:
     path = huggingface_hub.try_to_load_from_cache(spec, "config.json")
     if not isinstance(path, str):
         if constants.HF_HUB_OFFLINE:
-            raise ModelSpecError(f"{spec}: its config.json is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and the hub is offline")
+            raise ModelSpecError(
+                f"{spec}: its config.json is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and the hub is offline"
+            )
         try:
             path = huggingface_hub.hf_hub_download(spec, "config.json")
         except Exception as error:  # network, authentication, a repository without config.json: one line
@@ -180,7 +186,11 @@ def _refuses_sdpa(config: Any) -> bool:
     a logit softcap and attention sinks), but takes an attention implementation registered by name."""
     from transformers.models.auto import modeling_auto
 
-    for mapping in (modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING, modeling_auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING, modeling_auto.MODEL_MAPPING):
+    for mapping in (
+        modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING,
+        modeling_auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING,
+        modeling_auto.MODEL_MAPPING,
+    ):
         try:
             cls = mapping[type(config)]
         except KeyError:
