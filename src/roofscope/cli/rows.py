@@ -24,7 +24,7 @@ from roofscope.render.sweep import plot_sweep, rows_table, rows_text
 from roofscope.report import CONVENTION
 from roofscope.sweep import Row, crossing
 
-__all__ = ["add_row_options", "run_rows"]
+__all__ = ["add_row_options", "is_generative", "run_rows", "run_serving"]
 
 #: (the progress bar's label and length, and the function that computes the rows, advancing it)
 RowsJob = tuple[str, int, Callable[[Callable[[Any], None]], list[Row]]]
@@ -51,6 +51,8 @@ def run_rows(command: str, args: argparse.Namespace, plan: Callable[[dict[str, A
             raise ValueError("--plot draws throughput and the memory/compute crossing: it needs --device")
         if plot:
             require("matplotlib", "--plot")
+        if args.kv or args.traffic != "serving":
+            raise ValueError("--kv and --traffic apply to causal LM presets (serving summaries), not to these models")
         label, total, compute = plan(device_options(args))
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=errors, transient=True) as progress:
@@ -83,4 +85,87 @@ def run_rows(command: str, args: argparse.Namespace, plan: Callable[[dict[str, A
     for path in (plot, args.output):
         if path:
             errors.print(f"wrote {path}", highlight=False)
+    return 0
+
+
+def is_generative(spec: str) -> bool:
+    """A built-in transformer preset that generates tokens (a causal LM or an encoder-decoder)."""
+    from roofscope.models.presets import lookup
+    from roofscope.models.transformers import GENERATIVE_HEADS
+
+    preset = lookup(spec)
+    return preset is not None and preset.head in GENERATIVE_HEADS
+
+
+def run_serving(command: str, args: argparse.Namespace, *, first: str) -> int:
+    """``sweep`` over batch sizes or ``compare`` of causal LMs: their serving summaries
+    (``roofscope.llm.serving_curve``, ``compare_serving``) as a table, a file, and for a sweep
+    the largest batch that fits the device."""
+    from roofscope.llm import compare_serving, get_preset, serving_curve
+    from roofscope.models.transformers import GENERATIVE_HEADS
+    from roofscope.render.llm import serving_rows_table, serving_rows_text
+    from roofscope.sweep import parse_values
+
+    console = output_console(140)
+    errors = error_console()
+    specs = [args.model] if command == "sweep" else list(args.models)
+    largest = None
+    try:
+        fmt = check_writable(args.format, args.output)
+        for spec in specs:
+            preset = get_preset(spec)
+            if preset is None or preset.head not in GENERATIVE_HEADS:
+                raise ValueError(
+                    f"--prompt and --decode-context size a causal LM's serving summary; {spec} is no causal LM preset or config"
+                )
+        for flag, value in (
+            ("--prompt", args.prompt),
+            ("--decode-context", args.decode_context),
+            ("--batch", getattr(args, "batch", None)),
+        ):
+            if isinstance(value, int) and value <= 0:
+                raise ValueError(f"{flag} must be a positive integer, got {value}")
+        options = {**device_options(args), "traffic": args.traffic}
+        seq_len = args.prompt or 2048
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=errors, transient=True) as progress:
+            if command == "sweep":
+                batches = parse_values(args.batch or "1,2,4,...,256")
+                task = progress.add_task(f"{args.model} serving over batch", total=len(batches))
+                curve = serving_curve(
+                    args.model, batches, seq_len=seq_len, context=args.decode_context, progress=lambda _: progress.advance(task), **options
+                )
+                rows, largest = curve.rows, curve.largest_batch
+            else:
+                task = progress.add_task("serving summaries", total=len(specs))
+                batch = args.batch or 1
+                rows = compare_serving(
+                    specs, batch=batch, seq_len=seq_len, context=args.decode_context, progress=lambda _: progress.advance(task), **options
+                )
+        if fmt and write_text(serving_rows_text(rows, fmt, largest_batch=largest), args.output):
+            return 0
+    except USER_ERRORS as error:
+        print_error(errors, f"roofscope {command}", error)
+        return 2
+    table = serving_rows_table(rows, first=first, exact=args.exact)
+    head = rows[0]
+    where = f"{head.device}, " if head.device else ""
+    subject = f"{head.model} serving over batch" if command == "sweep" else "serving comparison"
+    table.title = f"{subject}  ({where}{head.precision}, prompt {head.seq_len}, decode at context {head.context}, {head.traffic} traffic)"
+    console.print(table)
+    if command == "sweep":
+        if largest is None:
+            console.print("the largest batch that fits needs a device with a memory capacity (--device)", highlight=False)
+        else:
+            console.print(
+                f"largest batch that fits {head.device}: {largest} (weights + KV cache at {max(head.seq_len, head.context)} tokens + activations)",
+                highlight=False,
+            )
+    console.print(
+        "TTFT: the prompt's prefill; TPOT: one decode step; tokens/s = batch / TPOT. docs/conventions.md, Serving traffic.",
+        style="dim italic",
+        highlight=False,
+    )
+    if args.output:
+        errors.print(f"wrote {args.output}", highlight=False)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -15,7 +16,7 @@ from roofscope.devices import Device, DeviceError, get_device, resolve_device
 from roofscope.events import TensorMeta, iter_tensors
 from roofscope.inputs import model_dtype
 from roofscope.llm.cache import CacheLayout, CacheUpdates, cache_layout, empty_cache, filled_cache, model_type
-from roofscope.llm.results import MemoryFootprint, ServingSummary, StepEstimate, TrainingStep
+from roofscope.llm.results import MemoryFootprint, PresetSummary, ServingSummary, StepEstimate, TrainingStep
 from roofscope.llm.serving import check_traffic, serving_report
 from roofscope.models.presets import Preset, lookup, preset_names
 from roofscope.models.transformers import GENERATIVE_HEADS, build, is_config_path, preset_from_config_file, preset_from_hub
@@ -23,7 +24,7 @@ from roofscope.params import count_parameters
 from roofscope.precision import Precision, dtype_key, parse_precision, storage_nbytes, target_nbytes, weight_index
 from roofscope.report import Report
 
-__all__ = ["LLM", "get_preset"]
+__all__ = ["LLM", "get_preset", "preset_summaries"]
 
 # The config entries that name a mixture of experts' routed experts, and how many a token runs.
 _EXPERT_COUNT = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
@@ -39,6 +40,28 @@ def get_preset(spec: str) -> Preset | None:
     if is_config_path(spec):
         return preset_from_config_file(spec)
     return preset_from_hub(spec)
+
+
+def preset_summaries(progress: Callable[[str], None] | None = None) -> list[PresetSummary]:
+    """Every built-in preset with its parameters, each built on the meta device; ``progress`` is
+    called with each name once it is done."""
+    summaries = []
+    for name in preset_names():
+        llm = LLM(name)
+        summaries.append(
+            PresetSummary(
+                name=name,
+                model_type=llm.model_type,
+                head=llm.preset.head,
+                dtype=dtype_key(llm.dtype) or str(llm.dtype),
+                params=llm.params,
+                active_params=llm.active_params,
+                source=llm.preset.source,
+            )
+        )
+        if progress is not None:
+            progress(name)
+    return summaries
 
 
 class LLM:
@@ -397,6 +420,29 @@ class LLM:
             capacity=target.memory_capacity if target is not None else None,
             device=target.name if target is not None else None,
         )
+
+    def largest_batch(self, seq_len: int = 2048, context: int | None = None, *, device: str | Device | None = None) -> int | None:
+        """The largest batch whose memory (``memory(batch, max(seq_len, context), seq_len=seq_len)``)
+        fits the device's capacity: 0 when even one sequence does not, None without a capacity.
+
+        Weights are fixed and the KV cache and the activation estimate grow with the batch, so the
+        batch 1 footprint gives a first guess, (capacity - weights) / (the rest at batch 1), which
+        is then checked and moved one batch at a time until the next one no longer fits.
+        """
+        context = seq_len if context is None else context
+        tokens = max(seq_len, context)
+        one = self.memory(1, tokens, seq_len=seq_len, device=device)
+        if one.capacity is None:
+            return None
+        if not one.fits:
+            return 0
+        per_sequence = one.total - one.weights
+        batch = max(1, int((one.capacity - one.weights) // per_sequence)) if per_sequence else 1
+        while batch > 1 and not self.memory(batch, tokens, seq_len=seq_len, device=device).fits:
+            batch -= 1
+        while self.memory(batch + 1, tokens, seq_len=seq_len, device=device).fits:
+            batch += 1
+        return batch
 
     # -- time ---------------------------------------------------------------------------------
     def _predicted(self, report: Report, what: str) -> float:

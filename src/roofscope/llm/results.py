@@ -9,7 +9,7 @@ from typing import Any
 from roofscope.cost import Cost
 from roofscope.report import Report
 
-__all__ = ["MemoryFootprint", "ServingSummary", "StepEstimate", "TrainingStep", "mfu"]
+__all__ = ["MemoryFootprint", "PresetSummary", "ServingSummary", "StepEstimate", "TrainingStep", "mfu"]
 
 
 def mfu(
@@ -178,3 +178,19 @@ class TrainingStep:
     @property
     def backward_forward_ratio(self) -> float:
         return self.backward.flops / self.forward.flops
+
+
+@dataclasses.dataclass(frozen=True)
+class PresetSummary:
+    """One built-in preset: what it is and what it holds (``roofscope.llm.preset_summaries``)."""
+
+    name: str
+    model_type: str
+    head: str  # "causal-lm", "seq2seq-lm", "base", "image-classification"
+    dtype: str  # the published checkpoint's
+    params: int
+    active_params: int  # for a mixture of experts, those one token uses
+    source: str  # the hub repository whose config.json the preset holds
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -179,8 +179,7 @@ def serving_report(
                 )
             found.append(index)
             position = index + 1
-        for index, cost in zip(found, _append_costs(update, sizes)):
-            changed[index] = cost
+        changed.update(zip(found, _append_costs(update, sizes)))
         if not decode or len(update.appended) < 2:
             continue
         layer = layout.layers[update.layer]

@@ -90,10 +90,10 @@ def _config_class(model_type: str) -> str:
 def _shipped_model_type(model_type: str, architectures: list[str], path: str) -> str:
     """``model_type``, or for a config of remote code (``kimi_k2``) whose architecture transformers
     ships (``DeepseekV3ForCausalLM``), the model type of that architecture."""
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    from transformers import CONFIG_MAPPING
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
 
-    if model_type in CONFIG_MAPPING_NAMES:
+    if model_type in CONFIG_MAPPING:
         return model_type
     for mapping in (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES):
         for shipped, architecture in mapping.items():
