@@ -312,13 +312,17 @@ class LLM:
         return torch.zeros(batch, seq_len, dtype=torch.long, device="meta")
 
     def prefill(self, batch: int = 1, seq_len: int = 2048) -> Report:
-        """One forward over ``seq_len`` prompt tokens; the KV cache is written, as in generation.
-        An encoder-decoder's encoder reads the prompt and its decoder the start token."""
+        """One forward over ``seq_len`` prompt tokens; the KV cache is written, as in generation,
+        and only the last token's logits are computed (``logits_to_keep=1``, as transformers'
+        ``generate`` and serving engines do). An encoder-decoder's encoder reads the prompt and its
+        decoder the start token."""
         kwargs: dict[str, Any] = {"input_ids": self._input_ids(batch, seq_len)}
         if not self.is_causal_lm:
             return self._analyze(("prefill", batch, seq_len), kwargs)
         if self.is_encoder_decoder:
             kwargs["decoder_input_ids"] = self._input_ids(batch, 1)
+        elif "logits_to_keep" in inspect.signature(self.model.forward).parameters:
+            kwargs["logits_to_keep"] = 1
         return self._step(("prefill", batch, seq_len), kwargs, empty_cache(self.config), decode=False)
 
     def _require_causal_lm(self, what: str) -> None:
