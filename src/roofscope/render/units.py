@@ -7,11 +7,17 @@ __all__ = ["nbytes", "percent", "seconds", "si"]
 _PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
 
 
+def _three_digits(value: float) -> float:
+    """The value rounded to three significant digits, before a prefix is chosen: 999.96e6 is 1G,
+    not 1e+03M."""
+    return float(f"{value:.3g}")
+
+
 def si(value: float, unit: str = "", *, exact: bool = False) -> str:
     if exact:
         return f"{int(value):,}{' ' + unit if unit else ''}"
     for scale, prefix in _PREFIXES:
-        if abs(value) >= scale:
+        if abs(_three_digits(value)) >= scale:
             return f"{value / scale:.3g}{prefix}{unit}"
     return f"{value:.3g}{unit}" if isinstance(value, float) and not value.is_integer() else f"{int(value)}{unit}"
 
@@ -21,7 +27,7 @@ def nbytes(value: int, *, exact: bool = False) -> str:
     if exact:
         return f"{value:,} B"
     for scale, prefix in _PREFIXES:
-        if value >= scale:
+        if _three_digits(value) >= scale:
             return f"{value / scale:.3g}{prefix}B"
     return f"{value}B"
 
@@ -29,7 +35,7 @@ def nbytes(value: int, *, exact: bool = False) -> str:
 def seconds(value: float) -> str:
     """A duration in s, ms, us or ns, three significant digits."""
     for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
-        if value >= scale:
+        if _three_digits(value) >= scale:
             return f"{value / scale:.3g}{unit}"
     return f"{value / 1e-9:.3g}ns"
 
