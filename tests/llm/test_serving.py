@@ -38,7 +38,9 @@ def hand_sum(context: int, batch: int) -> int:
 def step_terms(report: roofscope.Report, context: int) -> tuple[int, int, int]:
     """The same three terms read off a decode report: the weights the matmuls read, the keys and
     values attention reads, and what the cache appends write."""
-    weights = sum(r.event.args[weight_index(r.event)].nbytes for r in report.ops if r.family == "matmul" and weight_index(r.event) is not None)
+    weights = sum(
+        r.event.args[weight_index(r.event)].nbytes for r in report.ops if r.family == "matmul" and weight_index(r.event) is not None
+    )
     kv_read = sum(r.event.args[1].nbytes + r.event.args[2].nbytes for r in report.ops if r.name == "aten.scaled_dot_product_attention")
     appended = sum(r.cost.bytes_written for r in report.ops if r.name == "aten.cat" and r.event.output.shape[-2] == context + 1)
     return weights, kv_read, appended

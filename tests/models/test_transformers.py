@@ -112,7 +112,9 @@ def test_a_vision_language_config_is_a_causal_lm(tmp_path: Path) -> None:
     """gemma-3's config.json names Gemma3ForConditionalGeneration: it generates text, so it gets a
     serving summary; T5's ForConditionalGeneration is an encoder-decoder."""
     text = {**TINY, "head_dim": 16, "sliding_window": 8}
-    gemma = _config_file(tmp_path / "gemma", {"model_type": "gemma3", "architectures": ["Gemma3ForConditionalGeneration"], "text_config": text})
+    gemma = _config_file(
+        tmp_path / "gemma", {"model_type": "gemma3", "architectures": ["Gemma3ForConditionalGeneration"], "text_config": text}
+    )
     assert preset_from_config_file(str(gemma)).head == "causal-lm"
     t5 = _config_file(tmp_path / "t5", {"model_type": "t5", "architectures": ["T5ForConditionalGeneration"], "d_model": 32})
     assert preset_from_config_file(str(t5)).head == "seq2seq-lm"
