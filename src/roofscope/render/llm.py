@@ -3,8 +3,6 @@ Markdown. It formats what the summary holds; it computes nothing."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
 
@@ -12,6 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from roofscope.render.sweep import columns_text
 from roofscope.render.units import nbytes, seconds, si
 
 __all__ = ["llm_html", "llm_items", "llm_markdown", "presets_table", "render_llm_summary", "serving_rows_table", "serving_rows_text"]
@@ -182,18 +181,4 @@ def serving_rows_text(rows: list[Any], fmt: str, *, largest_batch: int | None = 
             data = {"largest_batch": largest_batch, "rows": data}
         return json.dumps(data, indent=2) + "\n"
     table = [_serving_row(summary) for summary in rows]
-    columns = list(table[0])
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(table)
-        return buffer.getvalue()
-    if fmt != "md":
-        raise ValueError(f"the rows are written as json, csv or md, not {fmt}")
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += [
-        "| " + " | ".join("" if row[c] is None else (f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])) for c in columns) + " |"
-        for row in table
-    ]
-    return "\n".join(lines) + "\n"
+    return columns_text(table, list(table[0]), fmt)

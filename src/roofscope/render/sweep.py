@@ -16,7 +16,7 @@ from roofscope.extras import require
 from roofscope.render.units import nbytes, seconds, si
 from roofscope.sweep import Row, crossing, rows_dicts
 
-__all__ = ["plot_sweep", "rows_table", "rows_text"]
+__all__ = ["columns_text", "plot_sweep", "rows_table", "rows_text"]
 
 
 def rows_table(rows: list[Row], *, first: str, exact: bool = False) -> Any:
@@ -54,7 +54,12 @@ def rows_text(rows: list[Row], fmt: str) -> str:
     data = rows_dicts(rows)
     if fmt == "json":
         return json.dumps(data, indent=2) + "\n"
-    columns = [key for key in data[0] if key != "inputs"]
+    return columns_text(data, [key for key in data[0] if key != "inputs"], fmt)
+
+
+def columns_text(data: list[dict[str, Any]], columns: list[str], fmt: str) -> str:
+    """Rows of a table as CSV or a Markdown table, with only ``columns`` (floats to 4 digits in
+    Markdown, None as an empty cell)."""
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
