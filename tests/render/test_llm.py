@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -14,25 +14,9 @@ pytest.importorskip("transformers")
 from roofscope.llm import compare_serving
 from roofscope.render.llm import serving_rows_text
 
-TINY_LLAMA = {
-    "model_type": "llama",
-    "architectures": ["LlamaForCausalLM"],
-    "vocab_size": 1000,
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "torch_dtype": "bfloat16",
-    "tie_word_embeddings": False,
-}
 
-
-def test_serving_rows_as_csv_markdown_and_json(tmp_path: Path) -> None:
-    (tmp_path / "tiny").mkdir()
-    config = tmp_path / "tiny" / "config.json"
-    config.write_text(json.dumps(TINY_LLAMA))
-    rows = compare_serving([str(config)], batch=2, seq_len=16, device="h100", dtype="bf16")
+def test_serving_rows_as_csv_markdown_and_json(tiny_llama_config: Callable[..., str]) -> None:
+    rows = compare_serving([tiny_llama_config()], batch=2, seq_len=16, device="h100", dtype="bf16")
     summary = rows[0]
     (parsed,) = csv.DictReader(io.StringIO(serving_rows_text(rows, "csv")))
     assert int(parsed["batch"]) == 2 and int(parsed["prompt"]) == int(parsed["context"]) == 16
