@@ -42,3 +42,31 @@ def golden(request):
         assert text == expected, f"{name} differs from its golden output (pytest --update-goldens rewrites it on purpose)"
 
     return check
+
+
+@pytest.fixture
+def tiny_llama_config(tmp_path):
+    """``tiny_llama_config(name, **changes)``: the path of a two-layer Llama config.json (64 wide, 4
+    heads, 2 key/value heads, vocabulary 1000, bf16) in a folder ``name`` of the test's tmp_path."""
+    import json
+
+    def write(name: str = "tiny", **changes: object) -> str:
+        config = {
+            "model_type": "llama",
+            "architectures": ["LlamaForCausalLM"],
+            "vocab_size": 1000,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "torch_dtype": "bfloat16",
+            "tie_word_embeddings": False,
+            **changes,
+        }
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(config))
+        return str(folder / "config.json")
+
+    return write

@@ -1,11 +1,12 @@
 """Precisions: the one table of their names, the target precision of an analysis, and retargeting.
 
 Names: "fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8" are the precisions a device has a peak
-for (``PEAK_PRECISIONS``) and a tensor may be stored in (``ITEMSIZE``); torch dtypes map onto them
-(``dtype_key``), and the ones a model can really be cast to back onto torch dtypes (``torch_dtype``).
-A ``Precision`` says which storage size each tensor has and which peak applies, so a model captured
-in fp32 can be analysed as if it ran in bf16, fp8, int8 or with int8 weights only (``retarget``),
-without running those kernels. This module imports no torch: the device catalog, which imports it,
+for (``PEAK_PRECISIONS``) and a tensor may be stored in (``ITEMSIZE``); "int4" is a weight format
+only (``WEIGHT_FORMATS``: 4 bits a weight plus one 16-bit scale per group of 128). torch dtypes map
+onto them (``dtype_key``), and the ones a model can really be cast to back onto torch dtypes
+(``torch_dtype``). A ``Precision`` says which storage size each tensor has and which peak applies,
+so a model captured in fp32 can be analysed as if it ran in bf16, fp8, int8, with int8 or int4
+weights only, or with an fp8 KV cache (``retarget``), without running those kernels. This module imports no torch: the device catalog, which imports it,
 is read before torch is.
 """
 
@@ -22,12 +23,15 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "INT4_GROUP",
     "ITEMSIZE",
     "PEAK_PRECISIONS",
+    "WEIGHT_FORMATS",
     "Precision",
     "dtype_key",
     "parse_precision",
     "retarget",
+    "storage_nbytes",
     "target_nbytes",
     "torch_dtype",
     "weight_index",
@@ -38,6 +42,13 @@ PEAK_PRECISIONS = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 
 #: Bytes per element stored in each precision (tf32 is fp32 storage, computed on the matrix units).
 ITEMSIZE = {"fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}
+
+#: Weights in int4 are grouped along their input dimension, as GPTQ, AWQ and the Marlin kernels
+#: store them: each group of this many weights shares one 16-bit scale.
+INT4_GROUP = 128
+
+#: The precisions weights may be stored in (``Precision.weights``): every storage precision, and int4.
+WEIGHT_FORMATS = (*ITEMSIZE, "int4")
 
 #: torch dtype names (``str(dtype)`` less "torch.") and the precision each is stored in.
 _TORCH_NAMES = {
@@ -60,6 +71,7 @@ ALIASES = {
     "float64": "fp64",
     "double": "fp64",
     "w8a16": "int8-weights",
+    "w4a16": "int4-weights",
 }
 
 #: The precisions a model or tensor can really be cast to, and their torch dtype names.
@@ -87,26 +99,62 @@ def torch_dtype(name: str) -> torch.dtype | None:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Precision:
-    """A target precision: storage of floating-point activations and of weights, and matmul compute.
+    """A target precision: storage of floating-point activations, of weights and of a serving
+    engine's KV cache, and matmul compute.
 
     "bf16": every floating tensor is 2 bytes, matmuls at the bf16 matrix rate. "tf32": fp32 storage,
     matmuls at the tf32 rate. "int8-weights": weights (see ``weight_index``) 1 byte, everything else
-    bf16, matmuls at the bf16 rate (the weights are dequantised on the fly).
+    bf16, matmuls at the bf16 rate (the weights are dequantised on the fly); "int4-weights" likewise
+    with int4 weights (``storage_nbytes``). ``kv``: the KV cache's storage ("fp8": an fp8 cache
+    beside bf16 activations); None keeps it in the activation precision. It applies where the KV
+    cache is known as such (``roofscope.llm``'s serving convention), not to the ops of a plain
+    analysis. Composed names read "bf16+int4-weights+fp8-kv".
     """
 
     name: str
     activations: str
     weights: str
     compute: str
+    kv: str | None = None
 
     @property
     def weight_only(self) -> bool:
         return self.weights != self.activations
 
+    @property
+    def kv_cache(self) -> str:
+        """The KV cache's storage precision: ``kv``, or the activations'."""
+        return self.kv or self.activations
 
-def parse_precision(value: str | torch.dtype | Precision | None) -> Precision | None:
-    """ "bf16", "fp16", "fp32", "tf32", "fp64", "fp8", "int8", "int8-weights", "fp8-weights"
-    (or "w8a16"), a torch dtype, or None (keep the model's own dtypes)."""
+
+def parse_precision(value: str | torch.dtype | Precision | None, *, weights: str | None = None, kv: str | None = None) -> Precision | None:
+    """ "bf16", "fp16", "fp32", "tf32", "fp64", "fp8", "int8", "int8-weights", "fp8-weights",
+    "int4-weights" (or "w8a16", "w4a16"), a torch dtype, or None (keep the model's own dtypes).
+
+    ``weights`` sets the weights' storage apart ("int4", "int8", "fp8", any storage precision) and
+    ``kv`` the KV cache's ("fp8", ...): ``parse_precision("bf16", weights="int4", kv="fp8")`` is
+    "bf16+int4-weights+fp8-kv", which ``parse_precision`` reads back. They need a base precision.
+    """
+    if isinstance(value, str) and "+" in value:
+        base, *parts = value.split("+")
+        for part in parts:
+            text = _canonical(part)
+            if text.endswith("-weights") and weights is None:
+                weights = text.removesuffix("-weights")
+            elif text.endswith("-kv") and kv is None:
+                kv = text.removesuffix("-kv")
+            else:
+                raise ValueError(f"unknown part {part!r} of the precision {value!r}; it reads like bf16+int4-weights+fp8-kv")
+        value = base
+    base_precision = _parse_base(value)
+    if weights is None and kv is None:
+        return base_precision
+    if base_precision is None:
+        raise ValueError("a weight or KV-cache precision needs a base precision (dtype) as well, e.g. bf16")
+    return _compose(base_precision, weights, kv)
+
+
+def _parse_base(value: str | torch.dtype | Precision | None) -> Precision | None:
     if value is None or isinstance(value, Precision):
         return value
     if not isinstance(value, str):  # a torch dtype
@@ -120,9 +168,29 @@ def parse_precision(value: str | torch.dtype | Precision | None) -> Precision | 
         return Precision(text, storage, storage, text)
     if text.endswith("-weights"):
         weights = text.removesuffix("-weights")
-        if weights in ("int8", "fp8"):
+        if weights in ("int8", "fp8", "int4"):
             return Precision(text, "bf16", weights, "bf16")
-    raise ValueError(f"unknown target precision {value!r}; use one of {', '.join(PEAK_PRECISIONS)}, 'int8-weights' or 'fp8-weights'")
+    raise ValueError(
+        f"unknown target precision {value!r}; use one of {', '.join(PEAK_PRECISIONS)}, 'int8-weights', 'fp8-weights' or 'int4-weights'"
+    )
+
+
+def _compose(base: Precision, weights: str | None, kv: str | None) -> Precision:
+    """``base`` with its weights and KV cache stored in the precisions given."""
+    weights = _canonical(weights) if weights is not None else base.weights
+    kv = _canonical(kv) if kv is not None else base.kv
+    if weights not in WEIGHT_FORMATS:
+        raise ValueError(f"unknown weight precision {weights!r}; use one of {', '.join(WEIGHT_FORMATS)}")
+    if kv is not None and kv not in ITEMSIZE:
+        raise ValueError(f"unknown KV-cache precision {kv!r}; use one of {', '.join(ITEMSIZE)}")
+    if kv == base.activations:
+        kv = None
+    parts = [base.activations if base.weight_only else base.name]  # "int8-weights" is bf16 with int8 weights
+    if weights != base.activations:
+        parts.append(f"{weights}-weights")
+    if kv is not None:
+        parts.append(f"{kv}-kv")
+    return Precision("+".join(parts), base.activations, weights, base.compute, kv)
 
 
 # Which argument of a matmul-class op is the weight, for weight-only precisions: the second matrix
@@ -154,10 +222,18 @@ def weight_index(event: OpEvent) -> int | None:
     return index
 
 
+def storage_nbytes(elements: int, key: str) -> int:
+    """Bytes of ``elements`` values stored in precision ``key``: ``ITEMSIZE`` each, or for "int4"
+    half a byte each (rounded up) plus a 2-byte scale per group of ``INT4_GROUP``."""
+    if key == "int4":
+        return (elements + 1) // 2 + 2 * -(-elements // INT4_GROUP)
+    return elements * ITEMSIZE[key]
+
+
 def target_nbytes(tensor: TensorMeta, key: str) -> int:
-    """The tensor's bytes if it were stored in precision ``key`` ("bf16"); integer and bool
-    tensors keep their size."""
-    return tensor.addressed_elements * ITEMSIZE[key] if tensor.is_floating else tensor.nbytes
+    """The tensor's bytes if it were stored in precision ``key`` ("bf16", "int4"); integer and
+    bool tensors keep their size."""
+    return storage_nbytes(tensor.addressed_elements, key) if tensor.is_floating else tensor.nbytes
 
 
 def _ratio(tensors: Sequence[tuple[TensorMeta, str]]) -> tuple[int, int]:

@@ -114,7 +114,7 @@ def llama_7b_a100() -> LLM:
 
 
 def test_llama_2_7b_fp16_decode_on_a100_takes_its_bytes_over_the_bandwidth(llama_7b_a100: LLM) -> None:
-    """Decode at batch 1 is weight-bound: about 13.5 GB per token, 13.5 GB / 2,039 GB/s on an A100-80GB.
+    """Decode at batch 1 is weight-bound: about 13.3 GB per token, 13.3 GB / 2,039 GB/s on an A100-80GB.
 
     The predicted time is the roofline stage's: the sum over ops of max(FLOPs / peak, bytes /
     bandwidth). At batch 1 every op is memory-bound (the matmuls do about 1 FLOP per byte, the
@@ -126,20 +126,22 @@ def test_llama_2_7b_fp16_decode_on_a100_takes_its_bytes_over_the_bandwidth(llama
     assert llm.weight_bytes == 2 * 6_738_415_616
     report = llm.decode(batch=1, context=128)
     step = report.total
-    assert 13.4e9 < step.bytes < 13.6e9  # about 13.5 GB, the fp16 weights
-    # within 1% of the weights: the embedding table (262 MB) is stored but one row of it is read,
-    # and the KV cache, its concatenation and the activations add about as much
-    assert abs(step.bytes - llm.weight_bytes) < 0.01 * llm.weight_bytes
+    # the fp16 weights less the embedding table (262 MB, of which one row is read), the KV cache of
+    # 129 tokens read (68 MB) and the activations: 13.31 GB (tests/llm/test_serving.py: the hand sum)
+    assert 13.25e9 < step.bytes < 13.35e9
+    assert abs(step.bytes - llm.weight_bytes) < 0.02 * llm.weight_bytes
     assert {r.timing.roofline_bound for r in report.ops if r.timing} <= {"memory", None}
     seconds = llm.decode_time(batch=1, context=128)
     assert seconds == report.total.roofline_s
     assert seconds == pytest.approx(step.bytes / 2.039e12, rel=1e-9)
-    assert seconds == pytest.approx(13.5e9 / 2.039e12, rel=0.01)  # about 6.6 ms per token
+    assert seconds == pytest.approx(13.3e9 / 2.039e12, rel=0.01)  # about 6.5 ms per token
     assert llm.tokens_per_second(batch=1, context=128) == pytest.approx(1 / seconds)
     memory = llm.memory(batch=1, context=4096)
     assert memory.kv_cache == 2 * 32 * 32 * 128 * 4096 * 2 == 2 * 2**30
     assert memory.total == memory.weights + memory.kv_cache + memory.activations
-    assert memory.activations == 4096 * 4096 * 2 + 4096 * 32000 * 2  # the logits' matmul: hidden states in, logits out
+    # the MLP's gated product: silu(gate) and up in, their product out, [4096, 11008] each (the
+    # prefill computes only the last token's logits, as generation does)
+    assert memory.activations == 3 * 4096 * 11008 * 2
     assert memory.capacity == 80e9 and memory.fits and memory.device == "NVIDIA A100 80GB SXM4"
 
 
@@ -350,7 +352,9 @@ def test_kaplan_forward_flops_per_token() -> None:
     """
     L, d, V, T = 2, 64, 500, 128
     llm = _gpt(L, d, vocab=V)
-    report = llm.prefill(batch=1, seq_len=T)
+    # a whole forward over T tokens, every position's logits (as training computes them; the serving
+    # prefill keeps only the last token's)
+    report = roofscope.analyze(llm.model, {"input_ids": roofscope.TensorSpec((1, T), torch.long, 0, V)})
     matmul_flops = 2 * report.total.macs
     assert matmul_flops == T * (2 * 12 * L * d * d + 2 * V * d + 4 * L * T * d)
     n = llm.non_embedding_params

@@ -2,14 +2,17 @@
 file each, named in ``SUBCOMMANDS``; ``cli/options.py`` holds what they share.
 
 ``main`` hides the import-time warnings of the libraries roofscope runs on (torch without NumPy,
-deprecations inside torchvision or transformers): a command-line user did not write the code that
-triggers them and cannot act on them. ``python -W ...`` or ``PYTHONWARNINGS`` shows them again.
+deprecations inside torchvision or transformers), and transformers' own log below errors (a
+fallback kernel it would use on a GPU): a command-line user did not write the code that triggers
+them and cannot act on them. ``python -W ...`` or ``PYTHONWARNINGS`` shows the warnings again,
+``TRANSFORMERS_VERBOSITY=info`` the log.
 Nothing heavy is imported before that, so this module imports only the standard library.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import warnings
 
@@ -20,6 +23,7 @@ SUBCOMMANDS = {
     "compare": "roofscope.cli.compare",
     "sweep": "roofscope.cli.sweep",
     "probe": "roofscope.cli.probe",
+    "presets": "roofscope.cli.presets",
 }
 
 #: Warnings attributed to these packages are not shown on the command line.
@@ -45,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             if not sys.warnoptions:
                 warnings.filterwarnings("ignore", module=QUIET_PACKAGES)
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
             command = SUBCOMMANDS[name] if name else "roofscope.cli.analyze"
             return int(importlib.import_module(command).run(argv[1:] if name else argv))
     except SystemExit as stop:  # argparse's --help and its one-line errors

@@ -19,6 +19,7 @@ from roofscope.cli.options import (
     check_writable,
     count,
     device_options,
+    given_inputs,
     notes_printed,
     output_console,
     positive_int,
@@ -34,6 +35,7 @@ from roofscope.inputs import replace_dims
 from roofscope.measurement.run import cast_for_run, measure
 from roofscope.models import ResolvedModel, resolve
 from roofscope.models.examples import EXAMPLES
+from roofscope.models.transformers import GENERATIVE_HEADS
 from roofscope.render.devices import devices_table
 from roofscope.render.export import to_format, to_json
 from roofscope.render.table import render_terminal
@@ -68,6 +70,14 @@ EXAMPLES_TEXT = """examples:
                                            prefill latency, time per output token, tokens/s
   roofscope llama-2-70b --seq 512 --decode-context 4096 --device h200 --dtype fp8
                                            time per output token with 4096 tokens cached
+  roofscope deepseek-v3 --seq 2048 --device h200 --dtype bf16 --weights int4 --kv fp8
+                                           int4 weights and an fp8 KV cache
+  roofscope Qwen/Qwen3-8B --seq 2048 --device h100 --dtype bf16
+                                           a hub id: its config.json from the local Hugging Face cache
+  roofscope llama-2-7b --seq 2048 --device a100 --dtype fp16 --traffic eager
+                                           decode as transformers' eager code moves data
+  roofscope t5-small --input input_ids=1,128:int64 --input decoder_input_ids=1,1:int64
+                                           keyword inputs
   roofscope resnet50 --batch 32 --backward --device h100 --dtype bf16
                                            forward + backward (a training step's work)
 
@@ -80,6 +90,9 @@ EXAMPLES_TEXT = """examples:
 subcommands (roofscope compare --help, roofscope sweep --help, roofscope probe --help):
   roofscope compare resnet18 resnet50 mobilenet_v3_large --device h100 --dtype bf16
   roofscope sweep resnet50 --batch 1,2,4,...,256 --device h100 --dtype bf16 --plot sweep.png
+  roofscope sweep llama-3.1-8b --batch 1,2,4,...,256 --prompt 2048 --device h100 --dtype bf16
+                                           serving curves: tokens/s, time per token, the largest batch
+  roofscope presets                        the transformer presets and their parameters
   roofscope probe cuda -o mine.toml        this machine's ceilings, as a device file
 """
 
@@ -103,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=shape,
         metavar="SHAPE",
-        help="an input shape, e.g. 1,3,224,224, or 1,128:int64 with a dtype; repeat for several inputs",
+        help="an input shape, e.g. 1,3,224,224, or 1,128:int64 with a dtype, or a keyword input name=1,128:int64; repeat for several inputs",
     )
     parser.add_argument("--batch", type=positive_int, help="set the first dimension of the (default) inputs")
     parser.add_argument(
@@ -158,7 +171,7 @@ def _serving_report(args: argparse.Namespace, resolved: ResolvedModel) -> tuple[
     """The prefill report of a causal LM preset, and its serving summary."""
     from roofscope.llm import LLM
 
-    llm = LLM(args.model, model=resolved.model, **_analysis_options(args))
+    llm = LLM(args.model, model=resolved.model, traffic=args.traffic, **_analysis_options(args))
     batch, seq_len = resolved.inputs["input_ids"].shape
     return llm.prefill(batch, seq_len), llm.summary(batch, seq_len, context=args.decode_context)
 
@@ -196,18 +209,26 @@ def _check(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace, errors: Console) -> tuple[Report, ServingSummary | None]:
     """The report the options ask for (and a transformer preset's serving summary)."""
     resolved = resolve(args.model, batch=None if args.input else args.batch, seq_len=args.seq, meta=not args.measure)
-    inputs = args.input if args.input else resolved.inputs
+    inputs = given_inputs(args.input) if args.input else resolved.inputs
     if inputs is None:
         raise ValueError(f"{resolved.name} declares no default inputs: give them with --input, e.g. --input 1,3,224,224")
     if args.input and args.batch is not None:
         inputs = replace_dims(inputs, batch=args.batch)
     # A causal language model preset (or config.json) on its default inputs gets a serving summary.
-    serving = resolved.preset is not None and resolved.preset.head == "causal-lm" and not args.input and not args.backward
-    if args.decode_context is not None and not serving:
-        raise ValueError(
-            "--decode-context sizes the serving summary of a causal language model preset or config.json "
-            "(e.g. llama-2-7b --seq 2048 --decode-context 4096), without --input or --backward"
-        )
+    serving = resolved.preset is not None and resolved.preset.head in GENERATIVE_HEADS
+    serving = serving and not args.input and not args.backward and not args.measure
+    for flag, given in (
+        ("--decode-context", args.decode_context is not None),
+        ("--kv", bool(args.kv)),
+        ("--traffic eager", args.traffic == "eager"),
+    ):
+        if given and not serving:
+            raise ValueError(
+                f"{flag} applies to the serving summary of a causal language model preset or config.json "
+                "(e.g. llama-2-7b --seq 2048 --decode-context 4096), without --input, --backward or --measure"
+            )
+    if args.measure and args.weights:
+        raise ValueError("--measure runs the model as it is cast (--dtype); --weights analyses stored weights it cannot run")
     if args.measure:
         return _measure(args, resolved, inputs, errors), None
     with errors.status(f"counting {resolved.name} ..."):

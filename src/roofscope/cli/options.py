@@ -21,6 +21,7 @@ from roofscope.capture import CaptureError
 from roofscope.extras import MissingDependency
 from roofscope.inputs import TensorSpec, parse_input_spec
 from roofscope.models import ModelSpecError, RealTensorsWarning
+from roofscope.precision import parse_precision
 from roofscope.prediction import MODES
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "device_options",
     "error_console",
     "error_text",
+    "given_inputs",
     "notes_printed",
     "output_console",
     "positive",
@@ -108,18 +110,47 @@ positive = _number(float, lambda value: 0 < value < math.inf, "a positive number
 _non_negative = _number(float, lambda value: 0 <= value < math.inf, "a number >= 0")
 
 
-def shape(text: str) -> TensorSpec:
-    """An ``--input`` value: "1,3,224,224", "1,128:int64"."""
+def shape(text: str) -> TensorSpec | tuple[str, TensorSpec]:
+    """An ``--input`` value: "1,3,224,224", "1,128:int64", or a keyword input "decoder_input_ids=1,1:int64"."""
+    name, equals, rest = text.partition("=")
     try:
+        if equals:
+            if not name.isidentifier():
+                raise ValueError(f"a keyword input is NAME=SHAPE with NAME an argument of the forward; got {text!r}")
+            return name, parse_input_spec(rest)
         return parse_input_spec(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def given_inputs(values: list[Any]) -> list[TensorSpec] | dict[str, TensorSpec]:
+    """The ``--input`` values as the forward's arguments: positional, or all by keyword."""
+    named = [value for value in values if isinstance(value, tuple)]
+    if not named:
+        return list(values)
+    if len(named) != len(values):
+        raise ValueError("--input: give every input by keyword (name=shape) or none")
+    return dict(named)
+
+
 def add_device_options(parser: argparse.ArgumentParser, *, launch: bool = False) -> None:
-    """--device, --dtype, --peak-tflops, --bandwidth-gbs (and --launch-us): the roofline's device."""
+    """--device, --dtype (with --weights and --kv), --peak-tflops, --bandwidth-gbs (and --launch-us):
+    the roofline's device and the precision it runs."""
     parser.add_argument("--device", help="a catalog device (h100, a100, l4, ... see --devices) or a TOML/JSON device file")
     parser.add_argument("--dtype", help=DTYPE_HELP)
+    parser.add_argument(
+        "--weights",
+        metavar="PRECISION",
+        help="store the matmul weights apart: int4 (groups of 128, a 16-bit scale each), int8, fp8 (with --dtype)",
+    )
+    parser.add_argument("--kv", metavar="PRECISION", help="a causal LM's KV cache precision, e.g. fp8 (with --dtype; the serving traffic)")
+    parser.add_argument(
+        "--traffic",
+        choices=("serving", "eager"),
+        default="serving",
+        help="a causal LM's steps: as serving engines move data (default: KV cache read once, new entries written once) "
+        "or as transformers' eager code does (its cache concatenated anew every step)",
+    )
     parser.add_argument("--peak-tflops", type=positive, help="override (or, without --device, define) the peak dense TFLOP/s")
     parser.add_argument("--bandwidth-gbs", type=positive, help="override (or define) the memory bandwidth in decimal GB/s")
     if launch:
@@ -155,10 +186,18 @@ def add_counting_options(parser: argparse.ArgumentParser) -> None:
 
 
 def device_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments of ``analyze`` that the device options give."""
+    """The keyword arguments of ``analyze`` that the device options give (--weights and --kv folded
+    into the precision: "bf16+int4-weights+fp8-kv")."""
+    dtype = args.dtype
+    if args.weights or args.kv:
+        if dtype is None:
+            raise ValueError(
+                "--weights and --kv store parts of the model apart from --dtype: give --dtype too, e.g. --dtype bf16 --weights int4"
+            )
+        dtype = parse_precision(dtype, weights=args.weights, kv=args.kv).name  # type: ignore[union-attr]
     options = {
         "device": args.device,
-        "dtype": args.dtype,
+        "dtype": dtype,
         "peak_tflops": args.peak_tflops,
         "bandwidth_gbs": args.bandwidth_gbs,
         "mode": args.mode,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from roofscope.cli.options import Parser, shape
-from roofscope.cli.rows import RowsJob, add_row_options, run_rows
+from roofscope.cli.rows import RowsJob, add_row_options, is_generative, run_rows, run_serving
 from roofscope.sweep import parse_values, run_sweep
 
 __all__ = ["EXAMPLES", "run"]
@@ -15,6 +15,9 @@ EXAMPLES = """examples:
   roofscope sweep resnet50 --size 128,160,...,320 --device a100
   roofscope sweep gpt2 --seq 128,256,...,1024 --device h100 --format csv -o gpt2-seq.csv
   roofscope sweep seed-linear --input 1,10 --batch 1,8,64
+  roofscope sweep llama-3.1-8b --batch 1,2,4,...,256 --prompt 2048 --device h100 --dtype bf16
+                                           a causal LM: time to first token, time per output token,
+                                           tokens/s, KV cache and memory per batch, the largest batch
   ("1,2,4,...,256" doubles; "128,160,...,320" steps by 32: two values whose ratio is not whole are a step)
 """
 
@@ -33,9 +36,20 @@ def run(argv: list[str]) -> int:
     axis.add_argument("--seq", metavar="VALUES", help="sequence lengths (dimension 1 of the inputs), e.g. 128,256,...,4096")
     parser.add_argument("--input", action="append", type=shape, metavar="SHAPE", help="the base input shape(s), e.g. 1,128:int64")
     parser.add_argument("--plot", metavar="PATH", help="write the sweep chart (PNG or SVG by suffix; needs --device)")
+    parser.add_argument("--prompt", type=int, metavar="TOKENS", help="a causal LM's batch sweep: the prompt's tokens (default 2048)")
+    parser.add_argument(
+        "--decode-context",
+        type=int,
+        metavar="TOKENS",
+        help="a causal LM's batch sweep: the cached tokens at the decode step (default: --prompt)",
+    )
     add_row_options(parser)
     args = parser.parse_args(argv)
     name = "size" if args.size else "seq" if args.seq else "batch"
+    if name == "batch" and not args.input and not args.plot and is_generative(args.model):
+        return run_serving("sweep", args, first="batch")
+    if args.prompt is not None or args.decode_context is not None:
+        return run_serving("sweep", args, first="batch")  # says why it cannot
 
     def plan(options: dict[str, object]) -> RowsJob:
         values = parse_values(args.size or args.seq or args.batch or "1,2,4,...,256")

@@ -23,6 +23,11 @@ changes the bytes, not the work):
 The backward of every backend: MACs = B*H * L * S * (2E + 2Ev) (grad of v, of the probabilities,
 of q and of k) and FLOPs = 2 * MACs + 3 * B*H * L * S (softmax gradient and scaling).
 
+roofscope's own attention op (roofscope::attention, for models with a logit softcap or attention
+sinks, which SDPA lacks: roofscope.models.attention) is counted as scaled dot-product attention,
+plus 3 FLOPs per score for the softcap (s = tanh(s / c) * c) and, with sinks, a softmax over S + 1
+logits per row; its backward adds the softcap's derivative, 3 FLOPs per score.
+
 Multi-head attention (F.multi_head_attention_forward and its fused fast path) is the sum of its
 parts: the input projections as linear layers with bias, the attention above per head, the averaged
 attention weights when they are returned, and the output projection as a linear layer with bias.
@@ -57,6 +62,8 @@ __all__ = [
     "multi_head_attention_forward",
     "multi_head_attention_macs_flops",
     "native_multi_head_attention",
+    "roofscope_attention",
+    "roofscope_attention_backward",
     "scaled_dot_product_attention",
     "sdpa_backward",
     "sdpa_efficient",
@@ -104,6 +111,11 @@ def _apply_causal(shape: AttentionShape, is_causal: bool, causal: str, bottom_ri
     if is_causal and check_causal(causal) == "triangle":
         return dataclasses.replace(shape, kept=causal_row_lengths(shape.query_len, shape.key_len, bottom_right))
     return shape
+
+
+def _causal_shapes(shapes: AttentionShape | list[AttentionShape], is_causal: bool, causal: str) -> list[AttentionShape]:
+    """Each sequence's shape (one for a plain batch) with the causal convention applied."""
+    return [_apply_causal(shape, is_causal, causal) for shape in (shapes if isinstance(shapes, list) else [shapes])]
 
 
 def _scores(shape: AttentionShape) -> int:
@@ -197,6 +209,22 @@ def scaled_dot_product_attention(event: OpEvent, *, causal: str = "full") -> Cos
     mask = event.arg(3, "attn_mask") is not None
     is_causal = bool(event.arg(5, "is_causal", False))
     return _forward(event, _heads_first(query, key, value), mask, is_causal, event.arg(4, "dropout_p", 0.0), causal)
+
+
+@family("roofscope.attention")
+def roofscope_attention(event: OpEvent, *, causal: str = "full") -> Cost:
+    """(query, key, value, mask, sinks, scale, softcap, is_causal): SDPA's formula, plus 3 FLOPs
+    a score for a softcap and a softmax over one more logit (the sink) per row."""
+    query, key, value, mask, sinks, _, softcap, is_causal = event.args[:8]
+    shapes = _heads_first(query, key, value)
+    cost = _forward(event, shapes, mask is not None, bool(is_causal), 0.0, causal)
+    extra = 0
+    for shape in _causal_shapes(shapes, bool(is_causal), causal):
+        extra += 3 * _scores(shape) if softcap else 0
+        if sinks is not None:
+            rows = [shape.key_len] * shape.query_len if shape.kept is None else list(shape.kept)
+            extra += shape.heads * sum(softmax_flops(1, length + 1) - softmax_flops(1, length) for length in rows)
+    return Cost(cost.macs, cost.flops + extra, cost.bytes_read, cost.bytes_written)
 
 
 @family("aten._scaled_dot_product_flash_attention_for_cpu")
@@ -300,6 +328,17 @@ def logical_sdpa_backward(event: OpEvent, *, causal: str = "full") -> Cost:
     as a keyword. Bytes: those read once, the gradients written once, as a fused backward kernel."""
     _, query, key, value = event.args[:4]
     return _backward(event, _heads_first(query, key, value), bool(event.kwargs.get("is_causal", False)), causal)
+
+
+@family("roofscope.attention_backward")
+def roofscope_attention_backward(event: OpEvent, *, causal: str = "full") -> Cost:
+    """(grad, query, key, value, mask, sinks, scale, softcap, is_causal): the fused backward, plus 3
+    FLOPs a score for the softcap's derivative."""
+    _, query, key, value, _, _, _, softcap, is_causal = event.args[:9]
+    shapes = _heads_first(query, key, value)
+    cost = _backward(event, shapes, bool(is_causal), causal)
+    extra = sum(3 * _scores(shape) for shape in _causal_shapes(shapes, bool(is_causal), causal)) if softcap else 0
+    return Cost(cost.macs, cost.flops + extra, cost.bytes_read, cost.bytes_written)
 
 
 @family("aten._flash_attention_backward", "aten._efficient_attention_backward")

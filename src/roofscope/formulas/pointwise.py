@@ -136,6 +136,7 @@ PER_ELEMENT: dict[int, tuple[str, ...]] = {
         "sinc",  # sin(pi x) / (pi x)
     ),
     4: (
+        "polar",  # abs * cos(angle) + i abs * sin(angle)
         "sigmoid",  # 1 / (1 + exp(-x))
         "hardsigmoid",  # min(max(x + 3, 0), 6) / 6
         "hardswish_backward",
@@ -192,6 +193,7 @@ NO_INPLACE = frozenset(
         "softshrink",
         "glu",
         "log_sigmoid_forward",
+        "polar",
     }
 )
 

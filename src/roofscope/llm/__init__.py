@@ -7,32 +7,47 @@
     llm.memory(batch=1, context=2048).fits           # weights + KV cache + activations vs capacity
     llm.prefill_time(seq_len=2048), llm.decode_time(context=2048), llm.tokens_per_second(context=2048)
     llm.summary(batch=1, seq_len=2048)               # all of the above in one ServingSummary
+    LLM("deepseek-v3", dtype="bf16", weights="int4", kv="fp8")   # weights and KV cache stored apart
+    LLM("llama-2-7b", traffic="eager")               # the steps as transformers' eager code moves data
     step = llm.training_step(batch=1, seq_len=2048)  # forward + backward on meta
     roofscope.llm.mfu(step.flops, step_time=1.0, peak=989e12)
 
 ``device`` and ``dtype`` mean what they mean to ``roofscope.analyze``: a catalog device (or a
 file, or a ``Device``; ``peak_tflops=``/``bandwidth_gbs=`` override or define one) and the target
-precision ("fp16", "bf16", "fp8", "int8-weights", a torch dtype...). Times are the roofline
+precision ("fp16", "bf16", "fp8", "int8-weights", a torch dtype...). Steps follow the serving
+convention by default (``roofscope.llm.serving``: the KV cache read once, only the new tokens'
+entries written); ``traffic="eager"`` gives transformers' eager traffic. Times are the roofline
 stage's times (``report.total.roofline_s``: FLOPs and bytes at the device's peaks; each report's
-``total.predicted_s`` holds the predicted time of a plain forward). See docs/conventions.md, "Transformer
-language models".
+``total.predicted_s`` holds the predicted time of a plain forward). See docs/conventions.md,
+"Transformer language models" and "Serving traffic".
 """
 
 from __future__ import annotations
 
-from roofscope.llm.model import LLM, get_preset
-from roofscope.llm.results import MemoryFootprint, ServingSummary, StepEstimate, TrainingStep, mfu
+from roofscope.llm.cache import CacheLayout, LayerCache
+from roofscope.llm.curves import ServingCurve, compare_serving, serving_curve
+from roofscope.llm.model import LLM, get_preset, preset_summaries
+from roofscope.llm.results import MemoryFootprint, PresetSummary, ServingSummary, StepEstimate, TrainingStep, mfu
+from roofscope.llm.serving import TRAFFIC
 from roofscope.models.presets import PRESETS, Preset, preset_names
 
 __all__ = [
     "LLM",
     "PRESETS",
+    "TRAFFIC",
+    "CacheLayout",
+    "LayerCache",
     "MemoryFootprint",
     "Preset",
+    "PresetSummary",
+    "ServingCurve",
     "ServingSummary",
     "StepEstimate",
     "TrainingStep",
+    "compare_serving",
     "get_preset",
     "mfu",
     "preset_names",
+    "preset_summaries",
+    "serving_curve",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -14,24 +15,53 @@ from roofscope.cost import Cost
 from roofscope.devices import Device, DeviceError, get_device, resolve_device
 from roofscope.events import TensorMeta, iter_tensors
 from roofscope.inputs import model_dtype
-from roofscope.llm.results import MemoryFootprint, ServingSummary, StepEstimate, TrainingStep
+from roofscope.llm.cache import CacheLayout, CacheUpdates, cache_layout, empty_cache, filled_cache, model_type
+from roofscope.llm.results import MemoryFootprint, PresetSummary, ServingSummary, StepEstimate, TrainingStep
+from roofscope.llm.serving import check_traffic, serving_report
 from roofscope.models.presets import Preset, lookup, preset_names
-from roofscope.models.transformers import build, is_config_path, preset_from_config_file
+from roofscope.models.transformers import GENERATIVE_HEADS, build, is_config_path, preset_from_config_file, preset_from_hub
 from roofscope.params import count_parameters
-from roofscope.precision import ITEMSIZE, Precision, dtype_key, parse_precision, target_nbytes, weight_index
+from roofscope.precision import Precision, dtype_key, parse_precision, storage_nbytes, target_nbytes, weight_index
 from roofscope.report import Report
 
-__all__ = ["LLM", "get_preset"]
+__all__ = ["LLM", "get_preset", "preset_summaries"]
+
+# The config entries that name a mixture of experts' routed experts, and how many a token runs.
+_EXPERT_COUNT = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
+_EXPERTS_PER_TOKEN = ("num_experts_per_tok", "moe_topk", "num_experts_per_token")
 
 
 def get_preset(spec: str) -> Preset | None:
-    """The preset named ``spec``, or read from a local config.json path; None if neither."""
+    """The preset named ``spec``, read from a local config.json path, or a hub id's config.json
+    (``Qwen/Qwen3-8B``, from the local Hugging Face cache); None if none of these."""
     found = lookup(spec)
     if found is not None:
         return found
     if is_config_path(spec):
         return preset_from_config_file(spec)
-    return None
+    return preset_from_hub(spec)
+
+
+def preset_summaries(progress: Callable[[str], None] | None = None) -> list[PresetSummary]:
+    """Every built-in preset with its parameters, each built on the meta device; ``progress`` is
+    called with each name once it is done."""
+    summaries = []
+    for name in preset_names():
+        llm = LLM(name)
+        summaries.append(
+            PresetSummary(
+                name=name,
+                model_type=llm.model_type,
+                head=llm.preset.head,
+                dtype=dtype_key(llm.dtype) or str(llm.dtype),
+                params=llm.params,
+                active_params=llm.active_params,
+                source=llm.preset.source,
+            )
+        )
+        if progress is not None:
+            progress(name)
+    return summaries
 
 
 class LLM:
@@ -39,8 +69,13 @@ class LLM:
 
     ``dtype``: the target precision, as for ``roofscope.analyze`` ("fp16", "bf16", "fp8",
     "int8-weights", a torch dtype...; None: the checkpoint's published dtype). The model is built
-    in its published dtype and every report's bytes are retargeted to this precision; the KV cache
-    and the activations are in its activation precision, the matmul weights in its weight precision.
+    in its published dtype and every report's bytes are retargeted to this precision; the
+    activations are in its activation precision, the matmul weights in its weight precision.
+    ``weights`` ("int4", "int8", "fp8") and ``kv`` ("fp8") store the weights and the KV cache
+    apart from the activations (``dtype="bf16", weights="int4", kv="fp8"``).
+    ``traffic``: "serving" (the default: the KV cache read once and only the new tokens' entries
+    written, as serving engines do) or "eager" (the step as transformers' eager code runs it, its
+    cache concatenated anew each layer and step); ``roofscope.llm.serving``.
     ``device``: a catalog name, a TOML/JSON file or a ``Device``; ``peak_tflops``,
     ``bandwidth_gbs`` and ``launch_overhead_us`` override its figures or, without one, define a
     device. ``causal`` and ``strict`` are passed to ``analyze``. ``model``: a model already built
@@ -52,6 +87,9 @@ class LLM:
         spec: str | Preset,
         *,
         dtype: str | torch.dtype | Precision | None = None,
+        weights: str | None = None,
+        kv: str | None = None,
+        traffic: str = "serving",
         device: str | Device | None = None,
         peak_tflops: float | dict[str, float] | None = None,
         bandwidth_gbs: float | None = None,
@@ -70,10 +108,16 @@ class LLM:
                 raise AnalysisError(f"unknown transformer preset {spec!r}; known: {', '.join(preset_names())} (or a config.json path)")
             preset, name = found, spec
         try:
-            self.precision: Precision | None = parse_precision(dtype)
+            self.precision: Precision | None = parse_precision(dtype, weights=weights, kv=kv)
             self.device: Device | None = resolve_device(device, peak_tflops, bandwidth_gbs, launch_overhead_us)
         except (ValueError, DeviceError) as error:
             raise AnalysisError(str(error)) from None
+        self.traffic = check_traffic(traffic)
+        if self.traffic == "eager" and self.precision is not None and self.precision.kv is not None:
+            raise AnalysisError(
+                "transformers' eager cache holds keys and values in the activation precision: a KV-cache precision "
+                f"({self.precision.kv}) needs the serving traffic convention"
+            )
         self.name = name
         self.preset = preset
         self.causal = causal
@@ -112,7 +156,17 @@ class LLM:
 
     @property
     def is_causal_lm(self) -> bool:
-        return self.preset.head == "causal-lm"
+        """A model that generates tokens (a decoder-only causal LM or an encoder-decoder): it has a
+        KV cache, a decode step and a serving summary."""
+        return self.preset.head in GENERATIVE_HEADS
+
+    @property
+    def is_encoder_decoder(self) -> bool:
+        return bool(getattr(self.config, "is_encoder_decoder", False))
+
+    @property
+    def model_type(self) -> str:
+        return model_type(self.config)
 
     # -- precision ----------------------------------------------------------------------------
     @property
@@ -122,19 +176,20 @@ class LLM:
             return self.precision.name
         return dtype_key(self.dtype) or str(self.dtype).removeprefix("torch.")
 
-    @property
-    def dtype_bytes(self) -> int:
-        """Bytes per activation / KV-cache element in the target precision."""
-        if self.precision is not None:
-            return ITEMSIZE[self.precision.activations]
-        return self.dtype.itemsize
+    def _storage(self, elements: int, part: str) -> int:
+        """Bytes of ``elements`` values of ``part`` ("activations", "weights", "kv") in the target
+        precision, or in the published dtype without one."""
+        if self.precision is None:
+            return elements * self.dtype.itemsize
+        key = {"activations": self.precision.activations, "weights": self.precision.weights}.get(part, self.precision.kv_cache)
+        if part == "kv" and self.traffic == "eager":
+            key = self.precision.activations
+        return storage_nbytes(elements, key)
 
     @property
-    def weight_dtype_bytes(self) -> int:
-        """Bytes per matmul-weight element in the target precision (1 for "int8-weights")."""
-        if self.precision is not None:
-            return ITEMSIZE[self.precision.weights]
-        return self.dtype.itemsize
+    def dtype_bytes(self) -> int:
+        """Bytes per activation element in the target precision."""
+        return self._storage(1, "activations")
 
     # -- parameters ---------------------------------------------------------------------------
     @functools.cached_property
@@ -162,28 +217,44 @@ class LLM:
         output_id = id(output.weight) if output is not None and hasattr(output, "weight") else None
         total = 0
         for parameter in self.model.parameters():  # deduplicated: a tied weight once
+            if not parameter.is_floating_point():
+                total += parameter.numel() * parameter.element_size()
+                continue
             matmul_weight = parameter.ndim >= 2 and (id(parameter) not in embeddings or id(parameter) == output_id)
-            itemsize = self.weight_dtype_bytes if matmul_weight and parameter.is_floating_point() else self.dtype_bytes
-            total += parameter.numel() * (itemsize if parameter.is_floating_point() else parameter.element_size())
+            total += self._storage(parameter.numel(), "weights" if matmul_weight else "activations")
         return total
 
     def _expert_params(self) -> tuple[int, int]:
-        """(parameters in MoE experts, of which active per token)."""
-        total = 0
-        experts = getattr(self.text_config, "num_local_experts", None) or getattr(self.text_config, "num_experts", None)
-        top_k = getattr(self.text_config, "num_experts_per_tok", None)
+        """(parameters in routed MoE experts, of which active per token: top_k of num_experts)."""
+        text = self.text_config
+        experts = next((getattr(text, key) for key in _EXPERT_COUNT if getattr(text, key, None)), None)
+        top_k = next((getattr(text, key) for key in _EXPERTS_PER_TOKEN if getattr(text, key, None)), None)
         if not experts or not top_k:
             return 0, 0
+        total = 0
         for name, parameter in self.model.named_parameters():
             if ".experts." in f".{name}" or name.split(".")[-2:-1] == ["experts"]:
                 total += parameter.numel()
-        return total, total * top_k // experts
+        return total, total * int(top_k) // int(experts)
 
     @property
     def active_params(self) -> int:
-        """Parameters one token uses: for a mixture of experts, top_k of num_experts expert weights."""
+        """Parameters one token uses: for a mixture of experts, top_k of num_experts routed expert
+        weights (shared experts, attention, embeddings and the output projection in full)."""
         total, active = self._expert_params()
         return self.params - total + active
+
+    @property
+    def active_params_without_embedding(self) -> int:
+        """``active_params`` less the input embedding tables (not an output projection tied to
+        one): the figure model cards quote as activated parameters (DeepSeek-V3's 36.6 B)."""
+        return self.active_params - self._input_embedding_params()
+
+    def _input_embedding_params(self) -> int:
+        output = self._output_embeddings()
+        output_id = id(output.weight) if output is not None and hasattr(output, "weight") else None
+        tables = {id(m.weight): m.weight.numel() for m in self.model.modules() if isinstance(m, torch.nn.Embedding)}
+        return sum(count for key, count in tables.items() if key != output_id)
 
     def _output_embeddings(self) -> Any:
         """The output projection (lm_head) of a transformers model, None for a model without one."""
@@ -227,6 +298,19 @@ class LLM:
             self._reports[key] = report
         return self._reports[key]
 
+    def _step(self, key: tuple[Any, ...], kwargs: dict[str, Any], cache: Any, *, decode: bool) -> Report:
+        """One prefill or decode step with ``cache`` (ours, filled as the step needs it), under the
+        LLM's traffic convention."""
+        if key in self._reports:
+            return self._reports[key]
+        updates = CacheUpdates(cache)
+        traced = self._analyze(("traced", *key), {**kwargs, self._cache_keyword: cache, "use_cache": True})
+        if self.traffic == "serving":
+            self._reports[key] = serving_report(traced, updates.updates, self.cache_layout, self.precision, self.device, decode=decode)
+        else:
+            self._reports[key] = traced
+        return self._reports[key]
+
     def _input_ids(self, batch: int, seq_len: int) -> torch.Tensor:
         for name, value in (("batch", batch), ("seq_len", seq_len)):
             if not isinstance(value, int) or value <= 0:
@@ -234,41 +318,46 @@ class LLM:
         return torch.zeros(batch, seq_len, dtype=torch.long, device="meta")
 
     def prefill(self, batch: int = 1, seq_len: int = 2048) -> Report:
-        """One forward over ``seq_len`` prompt tokens (the KV cache is written, as in generation)."""
+        """One forward over ``seq_len`` prompt tokens; the KV cache is written, as in generation,
+        and only the last token's logits are computed (``logits_to_keep=1``, as transformers'
+        ``generate`` and serving engines do). An encoder-decoder's encoder reads the prompt and its
+        decoder the start token."""
         kwargs: dict[str, Any] = {"input_ids": self._input_ids(batch, seq_len)}
-        if self.is_causal_lm:
-            kwargs["use_cache"] = True
-        return self._analyze(("prefill", batch, seq_len), kwargs)
-
-    def _kv_cache(self, batch: int, context: int) -> Any:
-        from transformers import DynamicCache
-
-        cache = DynamicCache(config=self.config)
-        shape = (batch, self.num_kv_heads, context, self.head_dim)
-        for layer in range(self.num_layers):
-            keys = torch.empty(shape, dtype=self.dtype, device="meta")
-            cache.update(keys, torch.empty_like(keys), layer)
-        return cache
+        if not self.is_causal_lm:
+            return self._analyze(("prefill", batch, seq_len), kwargs)
+        if self.is_encoder_decoder:
+            kwargs["decoder_input_ids"] = self._input_ids(batch, 1)
+        elif "logits_to_keep" in inspect.signature(self.model.forward).parameters:
+            kwargs["logits_to_keep"] = 1
+        return self._step(("prefill", batch, seq_len), kwargs, empty_cache(self.config), decode=False)
 
     def _require_causal_lm(self, what: str) -> None:
         if not self.is_causal_lm:
             raise AnalysisError(f"{self.name} is not a causal language model: it has no {what}")
 
-    def decode(self, batch: int = 1, context: int = 2048) -> Report:
+    def decode(self, batch: int = 1, context: int = 2048, *, encoder_tokens: int | None = None) -> Report:
         """One new token per sequence against a KV cache holding ``context`` earlier tokens.
 
-        The cache is a transformers DynamicCache of meta tensors; as in eager transformers, each
-        layer concatenates the new keys and values onto it (aten.cat, counted as memory traffic).
+        The cache is the model's own transformers cache, filled by a forward over ``context``
+        tokens on meta (``roofscope.llm.cache``); the step's traffic follows the LLM's convention.
+        An encoder-decoder's cross-attention reads ``encoder_tokens`` encoded tokens (default:
+        ``context``).
         """
         self._require_causal_lm("decode step")
         if not isinstance(context, int) or context < 0:
             raise AnalysisError(f"context must be a non-negative integer, got {context!r}")
-        kwargs = {
-            "input_ids": self._input_ids(batch, 1),
-            self._cache_keyword: self._kv_cache(batch, context),
-            "use_cache": True,
-        }
-        return self._analyze(("decode", batch, context), kwargs)
+        kwargs: dict[str, Any] = {"input_ids": self._input_ids(batch, 1)}
+        encoded = None
+        if self.is_encoder_decoder:
+            encoded = context if encoder_tokens is None else encoder_tokens
+            # the encoder ran at the prefill: the decoder reads its output, and the cross-attention cache
+            hidden = torch.zeros(batch, encoded, self.hidden_size, dtype=self.dtype, device="meta")
+            kwargs = {"decoder_input_ids": kwargs["input_ids"], "encoder_outputs": (hidden,)}
+        key = ("decode", batch, context, encoded)
+        if key in self._reports:
+            return self._reports[key]
+        cache = filled_cache(self.model, batch, context, self._cache_keyword, encoder_tokens=encoded)
+        return self._step(key, kwargs, cache, decode=True)
 
     @functools.cached_property
     def _cache_keyword(self) -> str:
@@ -277,12 +366,30 @@ class LLM:
         return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
     # -- memory -------------------------------------------------------------------------------
-    def kv_cache_bytes(self, batch: int = 1, context: int = 2048, dtype: str | torch.dtype | None = None) -> int:
-        """2 (keys and values) * layers * kv_heads * head_dim * context * batch * bytes per element
-        (the target precision's activation size, or ``dtype``'s)."""
+    @functools.cached_property
+    def cache_layout(self) -> CacheLayout:
+        """What each layer caches per token and sequence (``roofscope.llm.cache``), read from the
+        model's own cache after one token."""
         self._require_causal_lm("KV cache")
-        itemsize = ITEMSIZE[parse_precision(dtype).activations] if dtype is not None else self.dtype_bytes  # type: ignore[union-attr]
-        return 2 * self.num_layers * self.num_kv_heads * self.head_dim * context * batch * itemsize
+        cache = filled_cache(self.model, 1, 1, self._cache_keyword, encoder_tokens=1 if self.is_encoder_decoder else None)
+        return cache_layout(self.config, cache)
+
+    def kv_cache_bytes(
+        self, batch: int = 1, context: int = 2048, dtype: str | torch.dtype | None = None, *, encoder_tokens: int | None = None
+    ) -> int:
+        """Bytes the KV cache holds at ``context`` tokens of ``batch`` sequences: per layer, the
+        cached tokens (all of them, a sliding window's last window - 1, an encoder's for
+        cross-attention) x the elements a token takes, in the KV-cache precision (``dtype``'s
+        activation precision when given), plus linear attention's fixed states in the activation
+        precision. Under the serving convention latent attention caches its latent (kv_lora_rank +
+        qk_rope_head_dim per token and layer); under the eager one, transformers' per-head keys and values."""
+        self._require_causal_lm("KV cache")
+        tokens, states = self.cache_layout.elements(batch, context, encoder_tokens, eager=self.traffic == "eager")
+        if dtype is not None:
+            parsed = parse_precision(dtype)
+            assert parsed is not None
+            return storage_nbytes(tokens + states, parsed.activations)
+        return self._storage(tokens, "kv") + self._storage(states, "activations")
 
     def activation_bytes(self, batch: int = 1, seq_len: int = 2048) -> int:
         """The activation estimate of a prefill: the largest working set of one op that moves data
@@ -314,7 +421,8 @@ class LLM:
         device). See ``activation_bytes``; the framework's own memory (CUDA context, allocator
         slack, workspaces) is not included."""
         target = self.device if device is None else _device(device)
-        kv = self.kv_cache_bytes(batch, context) if self.is_causal_lm else 0
+        encoded = (seq_len if seq_len is not None else context) if self.is_encoder_decoder else None
+        kv = self.kv_cache_bytes(batch, context, encoder_tokens=encoded) if self.is_causal_lm else 0
         return MemoryFootprint(
             weights=self.weight_bytes,
             kv_cache=kv,
@@ -322,6 +430,29 @@ class LLM:
             capacity=target.memory_capacity if target is not None else None,
             device=target.name if target is not None else None,
         )
+
+    def largest_batch(self, seq_len: int = 2048, context: int | None = None, *, device: str | Device | None = None) -> int | None:
+        """The largest batch whose memory (``memory(batch, max(seq_len, context), seq_len=seq_len)``)
+        fits the device's capacity: 0 when even one sequence does not, None without a capacity.
+
+        Weights are fixed and the KV cache and the activation estimate grow with the batch, so the
+        batch 1 footprint gives a first guess, (capacity - weights) / (the rest at batch 1), which
+        is then checked and moved one batch at a time until the next one no longer fits.
+        """
+        context = seq_len if context is None else context
+        tokens = max(seq_len, context)
+        one = self.memory(1, tokens, seq_len=seq_len, device=device)
+        if one.capacity is None:
+            return None
+        if not one.fits:
+            return 0
+        per_sequence = one.total - one.weights
+        batch = max(1, int((one.capacity - one.weights) // per_sequence)) if per_sequence else 1
+        while batch > 1 and not self.memory(batch, tokens, seq_len=seq_len, device=device).fits:
+            batch -= 1
+        while self.memory(batch + 1, tokens, seq_len=seq_len, device=device).fits:
+            batch += 1
+        return batch
 
     # -- time ---------------------------------------------------------------------------------
     def _predicted(self, report: Report, what: str) -> float:
@@ -347,8 +478,9 @@ class LLM:
         ``seq_len``) cached tokens."""
         self._require_causal_lm("decode step, so no serving summary")
         context = seq_len if context is None else context
+        encoded = seq_len if self.is_encoder_decoder else None  # the encoder read the prompt
         prefill = self.prefill(batch, seq_len)
-        decode = self.decode(batch, context)
+        decode = self.decode(batch, context, encoder_tokens=encoded)
         return ServingSummary(
             model=self.name,
             device=self.device.name if self.device is not None else None,
@@ -358,10 +490,13 @@ class LLM:
             context=context,
             params=self.params,
             active_params=self.active_params,
-            kv_cache_bytes=self.kv_cache_bytes(batch, context),
+            active_params_without_embedding=self.active_params_without_embedding,
+            kv_cache_bytes=self.kv_cache_bytes(batch, context, encoder_tokens=encoded),
             memory=self.memory(batch, max(seq_len, context), seq_len=seq_len),
             prefill=StepEstimate.of(prefill, batch * seq_len),
             decode=StepEstimate.of(decode, batch),
+            traffic=self.traffic,
+            cache_layout=self.cache_layout.describe(),
         )
 
     # -- training -----------------------------------------------------------------------------
@@ -390,7 +525,7 @@ class LLM:
 
     def __repr__(self) -> str:
         on = f" on {self.device.name}" if self.device is not None else ""
-        return f"<roofscope.llm.LLM {self.name}: {self.params:,} params, {self.precision_name}{on}>"
+        return f"<roofscope.llm.LLM {self.name}: {self.params:,} params, {self.precision_name}{on}, {self.traffic} traffic>"
 
 
 def _device(device: str | Device) -> Device:

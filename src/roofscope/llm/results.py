@@ -10,7 +10,7 @@ from roofscope.cost import Cost
 from roofscope.report import Report
 from roofscope.report.views import StepViews, SummaryViews
 
-__all__ = ["MemoryFootprint", "ServingSummary", "StepEstimate", "TrainingStep", "mfu"]
+__all__ = ["MemoryFootprint", "PresetSummary", "ServingSummary", "StepEstimate", "TrainingStep", "mfu"]
 
 
 def mfu(
@@ -117,10 +117,13 @@ class ServingSummary(SummaryViews):
     context: int  # tokens in the KV cache at the decode step
     params: int
     active_params: int  # params for a dense model; for a mixture of experts, those one token uses
+    active_params_without_embedding: int  # active_params less the input embedding table, as model cards quote it
     kv_cache_bytes: int  # at ``context``
     memory: MemoryFootprint  # KV cache at max(seq_len, context)
     prefill: StepEstimate
     decode: StepEstimate  # one new token per sequence
+    traffic: str = "serving"  # the traffic convention of the steps: "serving" or "eager"
+    cache_layout: str = ""  # what the layers cache, e.g. "34 layers: 28 sliding (window 1024), 6 full"
 
     @property
     def moe(self) -> bool:
@@ -151,6 +154,9 @@ class ServingSummary(SummaryViews):
             "context": self.context,
             "params": self.params,
             "active_params": self.active_params,
+            "active_params_without_embedding": self.active_params_without_embedding,
+            "traffic": self.traffic,
+            "cache_layout": self.cache_layout,
             "kv_cache_bytes": self.kv_cache_bytes,
             "memory": self.memory.to_dict(),
             "prefill": self.prefill.to_dict(),
@@ -181,3 +187,19 @@ class TrainingStep(StepViews):
     @property
     def backward_forward_ratio(self) -> float:
         return self.backward.flops / self.forward.flops
+
+
+@dataclasses.dataclass(frozen=True)
+class PresetSummary:
+    """One built-in preset: what it is and what it holds (``roofscope.llm.preset_summaries``)."""
+
+    name: str
+    model_type: str
+    head: str  # "causal-lm", "seq2seq-lm", "base", "image-classification"
+    dtype: str  # the published checkpoint's
+    params: int
+    active_params: int  # for a mixture of experts, those one token uses
+    source: str  # the hub repository whose config.json the preset holds
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -10,6 +10,11 @@ gathering a copy of the expert weights per (token, expert) pair and multiplying 
 Its formula (``roofscope.formulas.matmul.expert_linear``) reads each distinct expert's weight once,
 as a grouped-GEMM kernel does. The op has a meta/fake kernel, a real one (index + bmm, for models
 on CPU or GPU), and a backward made of itself and ``expert_linear_weight_grad``.
+
+A few families run their experts their own way instead. Llama 4's ``Llama4TextMoe`` runs every
+expert on every token (the router's scores are zero for the unselected ones): ``route_top_k``
+gives roofscope's models of it a forward that runs each token's ``top_k`` experts through the same
+``expert_linear`` op, scaling the input by the router's sigmoid score as Llama 4 does.
 """
 
 from __future__ import annotations
@@ -19,7 +24,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["IMPLEMENTATION", "expert_linear", "expert_linear_weight_grad", "experts_forward", "register"]
+__all__ = [
+    "IMPLEMENTATION",
+    "expert_linear",
+    "expert_linear_weight_grad",
+    "experts_forward",
+    "llama4_moe_forward",
+    "register",
+    "route_top_k",
+]
 
 #: The name of roofscope's experts implementation in transformers' ExpertsInterface.
 IMPLEMENTATION = "roofscope"
@@ -102,3 +115,35 @@ def register() -> None:
     from transformers.integrations.moe import ExpertsInterface
 
     ExpertsInterface.register(IMPLEMENTATION, experts_forward)
+
+
+def llama4_moe_forward(self: Any, hidden_states: Tensor) -> tuple[Tensor, Tensor]:
+    """Llama 4's mixture of experts with each token run through its top_k experts only."""
+    hidden_states = hidden_states.reshape(-1, self.hidden_dim)
+    router_scores, router_logits = self.router(hidden_states)
+    top_index = torch.topk(router_logits, self.top_k, dim=1).indices  # the experts the router's scores keep
+    expert_ids = top_index.reshape(-1)
+    scores = router_scores.gather(1, top_index).reshape(-1, 1)
+    routed_in = hidden_states.repeat_interleave(self.top_k, dim=0) * scores
+    experts = self.experts
+    gate, up = expert_linear(routed_in, experts.gate_up_proj, expert_ids, True).chunk(2, dim=-1)
+    routed_out = expert_linear(up * experts.act_fn(gate), experts.down_proj, expert_ids, True)
+    out = self.shared_expert(hidden_states)
+    out.add_(routed_out.view(-1, self.top_k, self.hidden_dim).sum(dim=1))
+    return out, router_logits
+
+
+#: Mixture-of-experts modules that do not go through transformers' ExpertsInterface, by class name,
+#: and the forward that routes each token to its top_k experts.
+_TOP_K_FORWARDS = {"Llama4TextMoe": llama4_moe_forward}
+
+
+def route_top_k(model: torch.nn.Module) -> None:
+    """Give the model's own mixture-of-experts modules that run every expert densely (Llama 4's) a
+    forward that runs each token's top_k experts only. For models roofscope builds."""
+    import types
+
+    for module in model.modules():
+        forward = _TOP_K_FORWARDS.get(type(module).__name__)
+        if forward is not None:
+            module.forward = types.MethodType(forward, module)

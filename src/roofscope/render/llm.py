@@ -3,22 +3,36 @@ Markdown. It formats what the summary holds; it computes nothing."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from roofscope.render.sweep import columns_text
 from roofscope.render.units import nbytes, seconds, si
 
-__all__ = ["llm_html", "llm_items", "llm_markdown", "render_llm_summary"]
+__all__ = ["llm_html", "llm_items", "llm_markdown", "presets_table", "render_llm_summary", "serving_rows_table", "serving_rows_text"]
 
 
 def _params(summary: Any, exact: bool) -> str:
     text = si(summary.params, exact=exact)
     if summary.moe:
-        text = f"{si(summary.active_params, exact=exact)} active per token of {text} (mixture of experts)"
+        without = si(summary.active_params_without_embedding, exact=exact)
+        text = f"{si(summary.active_params, exact=exact)} active per token ({without} without the embedding table) of {text} (mixture of experts)"
     return text
+
+
+_TRAFFIC = {
+    "serving": "serving: the KV cache read once, only the new tokens' entries written (docs/conventions.md, Serving traffic)",
+    "eager": "eager: as transformers' own code runs, its cache concatenated anew each layer and step",
+}
+
+
+def _kv(summary: Any, exact: bool) -> str:
+    layout = f"; {summary.cache_layout}" if summary.cache_layout else ""
+    return f"{nbytes(summary.kv_cache_bytes, exact=exact)} at {summary.context} tokens x batch {summary.batch}{layout}"
 
 
 def _memory(summary: Any, exact: bool) -> tuple[str, str | None, str]:
@@ -61,7 +75,7 @@ def render_llm_summary(summary: Any, *, exact: bool = False) -> Panel:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
     grid.add_row("params", _params(summary, exact))
-    grid.add_row("KV cache", f"{nbytes(summary.kv_cache_bytes, exact=exact)} at {summary.context} tokens x batch {summary.batch}")
+    grid.add_row("KV cache", _kv(summary, exact))
     text, verdict, style = _memory(summary, exact)
     line = Text(text)
     if verdict:
@@ -72,6 +86,7 @@ def render_llm_summary(summary: Any, *, exact: bool = False) -> Panel:
     grid.add_row("per output token", _step(summary.decode, exact))
     if summary.tokens_per_second is not None:
         grid.add_row("tokens/s", f"{_rate(summary.tokens_per_second)}  (batch / time per output token)")
+    grid.add_row("traffic", _TRAFFIC.get(summary.traffic, summary.traffic))
     return Panel(grid, title=f"LLM serving: {_heading(summary)}", title_align="left", border_style="cyan", expand=False)
 
 
@@ -80,13 +95,14 @@ def llm_items(summary: Any, *, exact: bool = False) -> list[tuple[str, str]]:
     text, verdict, _ = _memory(summary, exact)
     items = [
         ("params", _params(summary, exact)),
-        ("KV cache", f"{nbytes(summary.kv_cache_bytes, exact=exact)} at {summary.context} tokens x batch {summary.batch}"),
+        ("KV cache", _kv(summary, exact)),
         ("memory", text + (f"; {verdict}" if verdict else "")),
         ("prefill", _step(summary.prefill, exact)),
         ("per output token", _step(summary.decode, exact)),
     ]
     if summary.tokens_per_second is not None:
         items.append(("tokens/s", f"{_rate(summary.tokens_per_second)} (batch / time per output token)"))
+    items.append(("traffic", _TRAFFIC.get(summary.traffic, summary.traffic)))
     return items
 
 
@@ -118,3 +134,70 @@ def llm_html(summary: Any) -> str:
         f"<th>FLOP/B</th><th>time</th><th>bound</th></tr></thead><tbody>{phases}</tbody></table></div>"
     )
     return f'<h2>LLM serving</h2><p class="muted">{escape(_heading(summary))}</p>{table}<ul>{items}</ul>'
+
+
+def presets_table(presets: Any, *, exact: bool = False) -> Table:
+    """The built-in presets (``roofscope.llm.preset_summaries``), one row each."""
+    table = Table(title="transformer presets (built on the meta device from their published config.json)", title_justify="left")
+    for column in ("preset", "model type", "head", "dtype", "params", "active", "source"):
+        table.add_column(column, justify="right" if column in ("params", "active") else "left", no_wrap=column != "source")
+    for preset in presets:
+        active = si(preset.active_params, exact=exact) if preset.active_params != preset.params else ""
+        table.add_row(preset.name, preset.model_type, preset.head, preset.dtype, si(preset.params, exact=exact), active, preset.source)
+    return table
+
+
+def _serving_row(summary: Any) -> dict[str, Any]:
+    """The columns of one serving row, from the summary's own figures."""
+    memory = summary.memory
+    return {
+        "model": summary.model,
+        "batch": summary.batch,
+        "prompt": summary.seq_len,
+        "context": summary.context,
+        "ttft_s": summary.prefill_s,
+        "tpot_s": summary.time_per_output_token,
+        "tokens_per_s": summary.tokens_per_second,
+        "kv_cache_bytes": summary.kv_cache_bytes,
+        "memory_bytes": memory.total,
+        "fits": memory.fits,
+        "decode_bound": summary.decode.bound,
+        "traffic": summary.traffic,
+    }
+
+
+def serving_rows_table(rows: list[Any], *, first: str, exact: bool = False) -> Table:
+    """Serving summaries side by side (``first``: "batch" over a sweep, "model" for a comparison):
+    time to first token, time per output token, tokens/s, KV cache and memory against capacity."""
+    table = Table(title_justify="left")
+    table.add_column(first, overflow="fold")
+    for column in ("TTFT", "TPOT", "tokens/s", "KV cache", "memory", "fits", "decode"):
+        table.add_column(column, justify="right", overflow="fold")
+    for summary in rows:
+        row = _serving_row(summary)
+        fits = "-" if row["fits"] is None else ("yes" if row["fits"] else "NO")
+        table.add_row(
+            str(row[first]),
+            seconds(row["ttft_s"]) if row["ttft_s"] is not None else "-",
+            seconds(row["tpot_s"]) if row["tpot_s"] is not None else "-",
+            _rate(row["tokens_per_s"]) if row["tokens_per_s"] is not None else "-",
+            nbytes(row["kv_cache_bytes"], exact=exact),
+            nbytes(row["memory_bytes"], exact=exact),
+            fits,
+            row["decode_bound"] or "-",
+        )
+    return table
+
+
+def serving_rows_text(rows: list[Any], fmt: str, *, largest_batch: int | None = None) -> str:
+    """The serving rows as JSON (each summary's ``to_dict``, with ``largest_batch`` for a sweep),
+    CSV or Markdown (their columns)."""
+    if fmt == "json":
+        data: Any = [summary.to_dict() for summary in rows]
+        if largest_batch is not None:
+            data = {"largest_batch": largest_batch, "rows": data}
+        return json.dumps(data, indent=2) + "\n"
+    if fmt not in ("csv", "md"):
+        raise ValueError(f"serving rows are written as json, csv or md, not {fmt}")
+    table = [_serving_row(summary) for summary in rows]
+    return columns_text(table, list(table[0]), fmt)

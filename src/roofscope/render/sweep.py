@@ -17,7 +17,7 @@ from roofscope.extras import require
 from roofscope.render.units import nbytes, seconds, si
 from roofscope.sweep import Row, crossing, rows_dicts
 
-__all__ = ["INCOMPLETE", "plot_compare", "plot_sweep", "rows_html", "rows_table", "rows_text", "uncounted_note"]
+__all__ = ["INCOMPLETE", "columns_text", "plot_compare", "plot_sweep", "rows_html", "rows_table", "rows_text", "uncounted_note"]
 
 #: The mark beside a total that leaves out ops without a formula (the caveat below says which).
 INCOMPLETE = "*"
@@ -80,13 +80,20 @@ def rows_text(rows: list[Row], fmt: str, *, first: str = "model") -> str:
         return json.dumps(data, indent=2) + "\n"
     if fmt == "html":
         return rows_html(rows, first=first)
-    columns = [key for key in data[0] if key != "inputs"]
     flat = [{**row, "uncounted": _uncounted_cell(row["uncounted"])} for row in data]
+    text = columns_text(flat, [key for key in data[0] if key != "inputs"], fmt)
+    note = uncounted_note(rows)
+    return text + f"\n**{note}**\n" if note and fmt == "md" else text
+
+
+def columns_text(data: list[dict[str, Any]], columns: list[str], fmt: str) -> str:
+    """Rows of a table as CSV or a Markdown table, with only ``columns`` (floats to 4 digits in
+    Markdown, None as an empty cell)."""
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
-        writer.writerows(flat)
+        writer.writerows(data)
         return buffer.getvalue()
     if fmt != "md":
         raise ValueError(f"the rows are written as json, csv, md or html, not {fmt}")
@@ -96,10 +103,7 @@ def rows_text(rows: list[Row], fmt: str, *, first: str = "model") -> str:
         return text.replace("|", "\\|")
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in flat]
-    note = uncounted_note(rows)
-    if note:
-        lines += ["", f"**{note}**"]
+    lines += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in data]
     return "\n".join(lines) + "\n"
 
 

@@ -82,6 +82,13 @@ class Report(Views):
             notes=self.notes,
         )
 
+    def with_ops(self, ops: list[OpRecord]) -> Report:
+        """A new report of the same model and inputs over these op records (the same ops, counted by
+        another convention: ``roofscope.llm``'s serving traffic)."""
+        if len(ops) != len(self.ops):
+            raise ValueError(f"{len(ops)} op records for {len(self.ops)} ops in the report")
+        return self._with(ops, self.measurement)
+
     def with_measured(self, samples: Sequence[Sequence[float]] | None, measurement: Measurement) -> Report:
         """A new report: this one with a real run's figures. ``samples`` holds, for each op in
         ``ops`` order, its time in seconds in each timed repeat (None when the timed ops could not
