@@ -50,21 +50,8 @@ def test_llama_2_7b_prefill_128_tokens_is_850_gmacs() -> None:
     assert not report.uncounted
 
 
-def test_analyze_accepts_a_config_json_path(tmp_path) -> None:
-    config = {
-        "model_type": "llama",
-        "architectures": ["LlamaForCausalLM"],
-        "vocab_size": 1000,
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "torch_dtype": "bfloat16",
-        "tie_word_embeddings": False,
-    }
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
+def test_analyze_accepts_a_config_json_path(tiny_llama_config) -> None:
+    path = tiny_llama_config()
     report = roofscope.analyze(str(path), batch=2, seq_len=16)
     # per layer: q,o 64x64; k,v 64x32; mlp 3 x 64x128; plus lm_head 64x1000
     per_token = 2 * (2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 128) + 64 * 1000
