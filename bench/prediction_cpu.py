@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     if probe_path is None:
         print("probing the CPU (a few minutes) ...", file=sys.stderr)
         started = time.perf_counter()
-        result = roofscope.probe("cpu", dtypes=["fp32"], repeats=5, progress=lambda step: print(f"  {step}", file=sys.stderr))
+        result = roofscope.probe(
+            "cpu", dtypes=["fp32"], repeats=5, progress=lambda step, done, total: print(f"  {step} ({done}/{total})", file=sys.stderr)
+        )
         probe_path = result.save(RESULTS / "cpu-probe.toml")
         print(f"  {time.perf_counter() - started:.0f} s", file=sys.stderr)
     device = roofscope.get_device(probe_path)
