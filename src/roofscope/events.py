@@ -60,7 +60,7 @@ class TensorMeta:
         if tensor.is_nested:
             return cls._nested(tensor, buffer)
         offset = int(tensor.storage_offset()) if buffer else 0
-        return cls(tuple(int(s) for s in tensor.shape), tuple(int(s) for s in tensor.stride()), tensor.dtype, buffer, offset)
+        return cls(tuple(map(int, tensor.shape)), tuple(map(int, tensor.stride())), tensor.dtype, buffer, offset)
 
     @classmethod
     def _nested(cls, tensor: Any, buffer: int = 0) -> TensorMeta:

@@ -26,11 +26,23 @@ VALUE_ARGUMENTS: dict[str, tuple[int, ...]] = {
 }
 
 
+#: Argument types kept as they are. Most of an op's arguments are of these (strides, paddings, dims,
+#: flags), and recognising them by exact type first keeps recording an op cheap.
+_PLAIN_TYPES = frozenset({int, float, bool, str, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format})
+
+
 def describe(value: Any, buffers: Buffers | None = None) -> Any:
     """An op argument as an OpEvent holds it: tensors as TensorMeta (with their buffer's number
     when ``buffers`` numbers them), symbolic ints as ints."""
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return value
     if isinstance(value, torch.Tensor):
         return TensorMeta.of(value, buffers.of(value) if buffers is not None else 0)
+    if kind is list or kind is tuple:
+        if _PLAIN_TYPES.issuperset(map(type, value)):
+            return tuple(value)
+        return tuple(describe(item, buffers) for item in value)
     if isinstance(value, (list, tuple)):
         return tuple(describe(item, buffers) for item in value)
     if isinstance(value, torch.SymInt):
@@ -164,12 +176,12 @@ class Recorder(TorchDispatchMode):
         self.record(*names, args, kwargs, result)
         return result
 
-    def _output_buffers(self, args: Any, result: Any) -> list[int]:
+    def _output_buffers(self, args: Any, results: tuple[torch.Tensor, ...]) -> list[int]:
         """The buffer of each output: a view's or an in-place op's is its argument's (the op's
         schema says which; ``_base`` is not set yet where the recorder sees the output)."""
         aliases, self._aliases = self._aliases, ()
         numbers = []
-        for position, tensor in enumerate(iter_tensors(result, torch.Tensor)):
+        for position, tensor in enumerate(results):
             source = aliases[position] if position < len(aliases) else None
             if source is not None and source < len(args) and isinstance(args[source], torch.Tensor):
                 numbers.append(self.buffers.of(args[source]))
@@ -179,6 +191,8 @@ class Recorder(TorchDispatchMode):
 
     def _argument(self, value: Any) -> Any:
         """``describe(value)``, with a tensor's TensorMeta taken from what is known of it."""
+        if type(value) in _PLAIN_TYPES:
+            return value
         if not isinstance(value, torch.Tensor):
             return describe(value, self.buffers)
         known = self._described.get(id(value))
@@ -196,7 +210,8 @@ class Recorder(TorchDispatchMode):
             module = self.backward_modules.current()
         else:
             module = self.modules.current
-        outputs = tuple(map(self._output, iter_tensors(result, torch.Tensor), self._output_buffers(args, result)))
+        results = (result,) if isinstance(result, torch.Tensor) else tuple(iter_tensors(result, torch.Tensor))
+        outputs = tuple(map(self._output, results, self._output_buffers(args, results)))
         with_values = VALUE_ARGUMENTS.get(op)
         if with_values is None:
             arguments = tuple(map(self._argument, args))
