@@ -215,3 +215,50 @@ def test_a_formula_that_fails_is_an_analysis_error_naming_the_op() -> None:
 
     with pytest.raises(roofscope.AnalysisError, match=r"the formula for aten.relu \(user\) failed .*ValueError: not this shape"):
         roofscope.analyze(torch.nn.ReLU(), (2, 3), formulas=formulas)
+
+
+def test_a_parameter_shared_below_a_module_is_counted_once_at_every_level_above() -> None:
+    # outer -> (pair -> (a, b), c); a and b hold one weight, c holds a buffer and a weight of its own
+    shared = nn.Parameter(torch.zeros(3, 5))
+    pair = nn.ModuleDict({"a": nn.Linear(5, 3, bias=False), "b": nn.Linear(5, 3, bias=False)})
+    pair["a"].weight = pair["b"].weight = shared
+    c = nn.BatchNorm1d(4)
+    outer = nn.ModuleDict({"pair": pair, "c": c})
+    counts = roofscope.params.count_parameters(outer)
+    assert counts["pair"].total == 15  # one 3 x 5 weight, not two
+    assert counts["c"].total == 8 and counts["c"].buffers == 4 + 4 + 1  # running mean, var, batches seen
+    assert counts[""].total == 15 + 8 and counts[""].buffers == 9
+    assert counts[""].bytes == (15 + 8) * 4
+
+
+def test_progress_follows_the_modules_as_they_first_run() -> None:
+    model = SimpleConv()
+    calls: list[tuple[str, int, int]] = []
+    roofscope.analyze(model, (1, 1, 28, 28), progress=lambda step, done, total: calls.append((step, done, total)))
+    total = len(list(model.named_modules()))
+    assert {step for step, _, _ in calls} == {"forward"}
+    assert [done for _, done, _ in calls] == list(range(1, len(calls) + 1))  # each module once, in order
+    assert all(t == total for _, _, t in calls) and calls[-1][1] <= total
+
+
+def test_a_named_model_takes_the_execution_mode() -> None:
+    eager = roofscope.analyze("resnet18", device="h100")
+    compiled = roofscope.analyze("resnet18", device="h100", mode="compiled")
+    assert compiled.prediction is not None and compiled.prediction.mode == "compiled"
+    assert compiled.total.predicted_s < eager.total.predicted_s  # fewer launches, fused bytes
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_garbage_collector_is_left_as_it_was(enabled: bool) -> None:
+    import gc
+
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        roofscope.analyze(SimpleConv(), (1, 1, 28, 28))
+        assert gc.isenabled() is enabled
+        with pytest.raises(roofscope.CaptureError):
+            roofscope.analyze(SimpleConv(), (1, 3, 28, 28))  # wrong channels: the forward raises
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()

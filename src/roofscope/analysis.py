@@ -8,7 +8,10 @@ module tree. ``roofscope.measure`` adds measured figures to the report this retu
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import warnings
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -44,6 +47,21 @@ def _fake_mode_of(values: Any) -> Any:
     return None
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the duration, as it was afterwards. An analysis
+    allocates many small objects and few cycles; each full collection it would trigger scans every
+    live object of the process (torch alone holds some 300,000), which costs a large model's
+    analysis a tenth of a second or more each time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def analyze(
     model: torch.nn.Module | str,
     inputs: Any = None,
@@ -65,6 +83,7 @@ def analyze(
     name: str | None = None,
     mode: str = "eager",
     tf32: bool | MathFlags | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Report:
     """Count what one forward pass of ``model`` on ``inputs`` costs.
 
@@ -130,6 +149,8 @@ def analyze(
     ``roofscope.models.RealTensorsWarning`` says so. The counts are the same either way.
 
     ``name``: what the report calls the model (default: the name given, or the module's class).
+    ``progress(step, done, total)``: called as the forward runs, with step "forward" and how many
+    of the model's modules have run so far out of how many it has (some may never run).
     """
     options = {
         "formulas": formulas,
@@ -143,6 +164,11 @@ def analyze(
         "strict": strict,
         "backward": backward,
         "name": name,
+        "partial": partial,
+        "shared": shared,
+        "mode": mode,
+        "tf32": tf32,
+        "progress": progress,
     }
     if isinstance(model, str):
         from roofscope.models import resolve
@@ -190,42 +216,51 @@ def analyze(
         fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
         args = tuple(fake_mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in args)
         kwargs = {k: fake_mode.from_tensor(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
-    try:
-        captured = capture(
-            model, args, kwargs, fake_mode=fake_mode, loss=sum_of_outputs if backward else None, partial=partial, shared=shared
-        )
-    except BackwardError as error:
-        raise AnalysisError(f"backward=True: cannot differentiate the forward of {type(model).__name__}: {error}") from None
-    if not captured.events:
-        raise AnalysisError(
-            f"the forward of {type(model).__name__} ran no tensor operation on the inputs given "
-            f"({', '.join(describe_inputs(args, kwargs)) or 'none'}): there is nothing to count"
-            + (
-                " (it is an empty container: it has no layers)"
-                if len(list(model.children())) == 0 and isinstance(model, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict))
-                else ""
+    with _collector_paused():
+        try:
+            captured = capture(
+                model,
+                args,
+                kwargs,
+                fake_mode=fake_mode,
+                loss=sum_of_outputs if backward else None,
+                partial=partial,
+                shared=shared,
+                progress=None if progress is None else lambda done, total: progress("forward", done, total),
             )
+        except BackwardError as error:
+            raise AnalysisError(f"backward=True: cannot differentiate the forward of {type(model).__name__}: {error}") from None
+        if not captured.events:
+            raise AnalysisError(
+                f"the forward of {type(model).__name__} ran no tensor operation on the inputs given "
+                f"({', '.join(describe_inputs(args, kwargs)) or 'none'}): there is nothing to count"
+                + (
+                    " (it is an empty container: it has no layers)"
+                    if len(list(model.children())) == 0
+                    and isinstance(model, (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict))
+                    else ""
+                )
+            )
+        if captured.stopped is not None:
+            notes.append(captured.stopped)
+        ops, prediction = op_records(captured, formulas, precision, target_device, mode=mode, flags=flags)
+        report = Report(
+            model_name=name or model_name,
+            inputs=describe_inputs(args, kwargs),
+            ops=ops,
+            modules=_modules(captured, count_parameters(model, every_name=shared == "caller")),
+            device=target_device,
+            precision=precision,
+            prediction=prediction,
+            notes=notes,
         )
-    if captured.stopped is not None:
-        notes.append(captured.stopped)
-    ops, prediction = op_records(captured, formulas, precision, target_device, mode=mode, flags=flags)
-    report = Report(
-        model_name=name or model_name,
-        inputs=describe_inputs(args, kwargs),
-        ops=ops,
-        modules=_modules(captured, count_parameters(model, every_name=shared == "caller")),
-        device=target_device,
-        precision=precision,
-        prediction=prediction,
-        notes=notes,
-    )
-    if strict and report.uncounted:
-        listed = ", ".join(f"{name} (x{calls})" for name, calls in report.uncounted.items())
-        raise AnalysisError(
-            f"strict: {len(report.uncounted)} op(s) in the forward of {type(model).__name__} have no formula: "
-            f"{listed}. Register one with formulas.register(...) or drop strict to report them as uncounted"
-        )
-    return report
+        if strict and report.uncounted:
+            listed = ", ".join(f"{name} (x{calls})" for name, calls in report.uncounted.items())
+            raise AnalysisError(
+                f"strict: {len(report.uncounted)} op(s) in the forward of {type(model).__name__} have no formula: "
+                f"{listed}. Register one with formulas.register(...) or drop strict to report them as uncounted"
+            )
+        return report
 
 
 def analyze_resolved(

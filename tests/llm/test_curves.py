@@ -29,3 +29,11 @@ def test_compare_is_each_models_summary_at_the_same_shape(tiny_llama_config: Cal
     rows = compare_serving([small, wide], batch=2, seq_len=16, device="h100", dtype="bf16")
     assert [row.to_dict() for row in rows] == [LLM(spec, device="h100", dtype="bf16").summary(2, 16).to_dict() for spec in (small, wide)]
     assert rows[1].kv_cache_bytes == 2 * rows[0].kv_cache_bytes  # twice the key/value heads
+
+
+def test_an_llm_reports_the_progress_of_each_step_it_analyses(tiny_llama_config: Callable[..., str]) -> None:
+    steps: list[str] = []
+    llm = LLM(tiny_llama_config(), device="h100", progress=lambda step, done, total: steps.append(step))
+    llm.summary(batch=1, seq_len=16)
+    assert steps and set(steps) == {"prefill forward", "decode forward"}
+    assert steps.index("decode forward") > steps.index("prefill forward")

@@ -75,6 +75,7 @@ def capture(
     fake_mode: Any = None,
     partial: bool = False,
     shared: str = "owner",
+    progress: Callable[[int, int], None] | None = None,
 ) -> Capture:
     """Run ``model(*args, **kwargs)`` once and record every aten op with the module it ran in.
 
@@ -87,8 +88,9 @@ def capture(
     tensor's values stops there, and the ops recorded until then are returned, with ``stopped``
     saying where. ``shared``: "owner" or "caller", where a submodule held by several parents is
     charged (``ModuleStack``). Every ``.grad`` of the parameters and of the inputs is put back as it was.
+    ``progress(done, total)``: how many of the model's modules have run, as each first runs.
     """
-    modules = ModuleStack(model, shared)
+    modules = ModuleStack(model, shared, progress)
     guard = Guard(model)
     rng = RandomState()
     recorder = Recorder(modules, guard, BackwardModules(model) if loss is not None else None)

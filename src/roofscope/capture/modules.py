@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -26,7 +26,7 @@ class ModuleStack:
     the name under the parent that is running when it is called (the first name when none is).
     """
 
-    def __init__(self, model: torch.nn.Module, shared: str = "owner") -> None:
+    def __init__(self, model: torch.nn.Module, shared: str = "owner", progress: Callable[[int, int], None] | None = None) -> None:
         named = list(model.named_modules(remove_duplicate=shared != "caller"))
         self.names: dict[int, str] = {}
         self.aliases: dict[int, list[str]] = {}
@@ -38,6 +38,9 @@ class ModuleStack:
         self.types: dict[str, str] = {name: type(module).__name__ for name, module in named}
         #: Module calls begun since the recorder last took the count (``entered()``).
         self.pending_calls = 0
+        #: ``progress(modules run so far, modules of the model)``, called as each module first runs:
+        #: a forward runs its modules in order, so this is how far through the model it is.
+        self.progress = progress
 
     @property
     def current(self) -> str:
@@ -50,8 +53,11 @@ class ModuleStack:
             if len(aliases) > 1:
                 name = next((alias for alias in aliases if alias.rpartition(".")[0] == self.current), name)
             self.stack.append(name)
-            self.calls[name] = self.calls.get(name, 0) + 1
+            calls = self.calls.get(name, 0)
+            self.calls[name] = calls + 1
             self.pending_calls += 1
+            if not calls and self.progress is not None:
+                self.progress(len(self.calls), len(self.types))
 
     def entered(self) -> int:
         """How many module calls began since the last time this was asked."""

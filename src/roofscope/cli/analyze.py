@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -167,11 +168,13 @@ def _analysis_options(args: argparse.Namespace) -> dict[str, Any]:
     return {**device_options(args), "causal": args.causal, "strict": args.strict}
 
 
-def _serving_report(args: argparse.Namespace, resolved: ResolvedModel) -> tuple[Report, ServingSummary]:
+def _serving_report(
+    args: argparse.Namespace, resolved: ResolvedModel, progress: Callable[[str, int, int], None]
+) -> tuple[Report, ServingSummary]:
     """The prefill report of a causal LM preset, and its serving summary."""
     from roofscope.llm import LLM
 
-    llm = LLM(args.model, model=resolved.model, traffic=args.traffic, **_analysis_options(args))
+    llm = LLM(args.model, model=resolved.model, traffic=args.traffic, progress=progress, **_analysis_options(args))
     batch, seq_len = resolved.inputs["input_ids"].shape
     return llm.prefill(batch, seq_len), llm.summary(batch, seq_len, context=args.decode_context)
 
@@ -231,9 +234,14 @@ def _report(args: argparse.Namespace, errors: Console) -> tuple[Report, ServingS
         raise ValueError("--measure runs the model as it is cast (--dtype); --weights analyses stored weights it cannot run")
     if args.measure:
         return _measure(args, resolved, inputs, errors), None
-    with errors.status(f"counting {resolved.name} ..."):
+    with progress_bar(errors) as bar:
+        task = bar.add_task(f"counting {resolved.name}", total=None)
+
+        def advance(step: str, done: int, total: int) -> None:
+            bar.update(task, description=f"counting {resolved.name} ({step})", completed=done, total=total)
+
         if serving:
-            return _serving_report(args, resolved)
+            return _serving_report(args, resolved, advance)
         return analyze_resolved(
             resolved,
             inputs if isinstance(inputs, dict) else list(inputs),
@@ -241,6 +249,7 @@ def _report(args: argparse.Namespace, errors: Console) -> tuple[Report, ServingS
             batch=None if args.input else args.batch,
             seq_len=args.seq,
             backward=args.backward,
+            progress=advance,
             **_analysis_options(args),
         ), None
 

@@ -287,7 +287,7 @@ def progress_bar(console: Console) -> Progress:
     it disappears when done. An unknown total shows as a pulsing bar until the first update."""
     columns = (
         TextColumn("{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=10),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("eta"),

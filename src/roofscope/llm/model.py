@@ -80,6 +80,8 @@ class LLM:
     ``bandwidth_gbs`` and ``launch_overhead_us`` override its figures or, without one, define a
     device. ``causal`` and ``strict`` are passed to ``analyze``. ``model``: a model already built
     from ``spec`` (e.g. by ``roofscope.models.resolve``), reused instead of building another.
+    ``progress(step, done, total)``: called as each analysis runs the model's modules, the step
+    naming it ("prefill forward", "decode forward", "train forward"); ``roofscope.analyze``.
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class LLM:
         model: torch.nn.Module | None = None,
         mode: str = "eager",
         tf32: bool | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
         if isinstance(spec, Preset):
             preset, name = spec, spec.source or spec.config_class
@@ -124,6 +127,7 @@ class LLM:
         self.strict = strict
         self.mode = mode
         self.tf32 = tf32
+        self.progress = progress
         self.model: torch.nn.Module = model if model is not None else build(preset)
         self.dtype = model_dtype(self.model)  # the dtype the model is built (and captured) in: the published one
         self.config: Any = self.model.config
@@ -283,6 +287,7 @@ class LLM:
     # -- analysis -----------------------------------------------------------------------------
     def _analyze(self, key: tuple[Any, ...], kwargs: dict[str, Any], *, backward: bool = False) -> Report:
         if key not in self._reports:
+            step = key[1] if key[0] == "traced" else key[0]
             report = analyze(
                 self.model,
                 kwargs,
@@ -294,6 +299,7 @@ class LLM:
                 name=self.name,
                 mode=self.mode,
                 tf32=self.tf32,
+                progress=None if self.progress is None else _labelled(self.progress, step),
             )
             self._reports[key] = report
         return self._reports[key]
@@ -526,6 +532,11 @@ class LLM:
     def __repr__(self) -> str:
         on = f" on {self.device.name}" if self.device is not None else ""
         return f"<roofscope.llm.LLM {self.name}: {self.params:,} params, {self.precision_name}{on}, {self.traffic} traffic>"
+
+
+def _labelled(progress: Callable[[str, int, int], None], step: str) -> Callable[[str, int, int], None]:
+    """``progress`` with the analysis's stage prefixed by the step it belongs to ("decode forward")."""
+    return lambda stage, done, total: progress(f"{step} {stage}", done, total)
 
 
 def _device(device: str | Device) -> Device:
