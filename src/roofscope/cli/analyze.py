@@ -39,11 +39,13 @@ from roofscope.models.examples import EXAMPLES
 from roofscope.models.transformers import GENERATIVE_HEADS
 from roofscope.render.devices import devices_table
 from roofscope.render.export import to_format, to_json
+from roofscope.render.prediction import inductor_line
 from roofscope.render.table import render_terminal
 from roofscope.report import Report
 
 if TYPE_CHECKING:
     from roofscope.llm import ServingSummary
+    from roofscope.measurement.inductor import InductorBytes
 
 __all__ = ["build_parser", "run"]
 
@@ -158,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--warmup", type=count, default=3, help="with --measure: untimed forwards first (default 3)")
 
+    parser.add_argument(
+        "--inductor",
+        action="store_true",
+        help="with --mode compiled and --device: also compile the model with torch.compile's inductor on the CPU (real "
+        "tensors) and print inductor's own count of the bytes its kernels move beside the estimate; slow (a minute or more)",
+    )
     parser.add_argument("--devices", action="store_true", help="list the device catalog and exit")
     add_counting_options(parser)
     return parser
@@ -201,17 +209,33 @@ def _measure(args: argparse.Namespace, resolved: ResolvedModel, inputs: Any, err
         )
 
 
+def _inductor_count(resolved: ResolvedModel, inputs: Any, errors: Console) -> InductorBytes:
+    """``--inductor``: inductor's byte count of the forward just analysed (same model, same inputs)."""
+    from roofscope.measurement.inductor import inductor_bytes
+
+    with progress_bar(errors) as bar:
+        bar.add_task(f"compiling {resolved.name} with inductor on the CPU (a minute or more)", total=None)
+        return inductor_bytes(resolved.model, inputs)
+
+
 def _check(args: argparse.Namespace) -> None:
     """What the options cannot mean together, before any work is done."""
     if args.measure and args.backward:
         raise ValueError("--measure times the forward pass: it does not combine with --backward")
+    if args.inductor and (args.mode != "compiled" or not args.device or args.measure or args.backward):
+        raise ValueError(
+            "--inductor checks the compiled-mode estimate of a forward: it needs --mode compiled and --device, "
+            "without --measure or --backward (e.g. resnet18 --device h100 --mode compiled --inductor)"
+        )
     if args.json and (args.format or args.output):
         raise ValueError("--json prints the JSON report to stdout: use --format json -o PATH for a file")
 
 
-def _report(args: argparse.Namespace, errors: Console) -> tuple[Report, ServingSummary | None]:
-    """The report the options ask for (and a transformer preset's serving summary)."""
-    resolved = resolve(args.model, batch=None if args.input else args.batch, seq_len=args.seq, meta=not args.measure)
+def _report(args: argparse.Namespace, errors: Console) -> tuple[Report, ServingSummary | None, InductorBytes | None]:
+    """The report the options ask for (and a transformer preset's serving summary, or inductor's
+    count of the same forward)."""
+    real = args.measure or args.inductor  # both run the model
+    resolved = resolve(args.model, batch=None if args.input else args.batch, seq_len=args.seq, meta=not real)
     inputs = given_inputs(args.input) if args.input else resolved.inputs
     if inputs is None:
         raise ValueError(f"{resolved.name} declares no default inputs: give them with --input, e.g. --input 1,3,224,224")
@@ -219,7 +243,7 @@ def _report(args: argparse.Namespace, errors: Console) -> tuple[Report, ServingS
         inputs = replace_dims(inputs, batch=args.batch)
     # A causal language model preset (or config.json) on its default inputs gets a serving summary.
     serving = resolved.preset is not None and resolved.preset.head in GENERATIVE_HEADS
-    serving = serving and not args.input and not args.backward and not args.measure
+    serving = serving and not args.input and not args.backward and not real
     for flag, given in (
         ("--decode-context", args.decode_context is not None),
         ("--kv", bool(args.kv)),
@@ -233,7 +257,7 @@ def _report(args: argparse.Namespace, errors: Console) -> tuple[Report, ServingS
     if args.measure and args.weights:
         raise ValueError("--measure runs the model as it is cast (--dtype); --weights analyses stored weights it cannot run")
     if args.measure:
-        return _measure(args, resolved, inputs, errors), None
+        return _measure(args, resolved, inputs, errors), None, None
     with progress_bar(errors) as bar:
         task = bar.add_task(f"counting {resolved.name}", total=None)
 
@@ -241,17 +265,19 @@ def _report(args: argparse.Namespace, errors: Console) -> tuple[Report, ServingS
             bar.update(task, description=f"counting {resolved.name} ({step})", completed=done, total=total)
 
         if serving:
-            return _serving_report(args, resolved, advance)
-        return analyze_resolved(
+            return (*_serving_report(args, resolved, advance), None)
+        inputs = inputs if isinstance(inputs, dict) else list(inputs)
+        report = analyze_resolved(
             resolved,
-            inputs if isinstance(inputs, dict) else list(inputs),
+            inputs,
             spec=args.model,
             batch=None if args.input else args.batch,
             seq_len=args.seq,
             backward=args.backward,
             progress=advance,
             **_analysis_options(args),
-        ), None
+        )
+    return report, None, _inductor_count(resolved, inputs, errors) if args.inductor else None
 
 
 def run(argv: list[str]) -> int:
@@ -270,7 +296,7 @@ def run(argv: list[str]) -> int:
         if args.plot:
             require("matplotlib", "--plot")  # before the analysis, not after it
         with notes_printed(errors, "roofscope"):
-            report, summary = _report(args, errors)
+            report, summary, inductor = _report(args, errors)
         if args.plot:
             report.plot_roofline(args.plot)
         if fmt or args.output:
@@ -280,6 +306,8 @@ def run(argv: list[str]) -> int:
             sys.stdout.write(to_json(report, serving=summary))
         else:
             console.print(render_terminal(report, depth=args.depth, exact=args.exact, ops=args.ops, serving=summary))
+        if inductor is not None and report.total.timing is not None:
+            errors.print(inductor_line(inductor, report.total.timing.bytes), highlight=False)
     except USER_ERRORS as error:
         print_error(errors, "roofscope", error)
         return 2

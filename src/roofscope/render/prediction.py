@@ -5,10 +5,15 @@ take."""
 
 from __future__ import annotations
 
-from roofscope.render.units import seconds, si
+from typing import TYPE_CHECKING
+
+from roofscope.render.units import nbytes, seconds, si
 from roofscope.report import Report
 
-__all__ = ["prediction_lines"]
+if TYPE_CHECKING:
+    from roofscope.measurement.inductor import InductorBytes
+
+__all__ = ["inductor_line", "prediction_lines"]
 
 
 def _signed(value: float) -> str:
@@ -52,3 +57,11 @@ def prediction_lines(report: Report) -> list[str]:
             )
         )
     return lines
+
+
+def inductor_line(counted: InductorBytes, estimate: int) -> str:
+    """inductor's own byte count beside the compiled-mode estimate of the same forward."""
+    return (
+        f"inductor (torch.compile on the CPU): {nbytes(counted.bytes)} over {counted.kernels} kernels, compiled in "
+        f"{counted.compile_s:.0f} s; the compiled-mode estimate {nbytes(estimate)} ({100 * counted.difference(estimate):+.1f}%)"
+    )
