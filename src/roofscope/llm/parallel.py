@@ -457,8 +457,8 @@ class Split:
         if tp > 1:
             cross = tp > per_node
             found.append((Collective("all-reduce", "TP", "after the vocabulary-split embedding", 1, tp, hidden), cross))
-            found.append((Collective("all-reduce", "TP", "after attention (o_proj's partial sums)", layers, tp, hidden), cross))
-            found.append((Collective("all-reduce", "TP", "after the MLP (down_proj's partial sums)", layers, tp, hidden), cross))
+            found.append((Collective("all-reduce", "TP", "after attention: o_proj's partial sums", layers, tp, hidden), cross))
+            found.append((Collective("all-reduce", "TP", "after the MLP: down_proj's partial sums", layers, tp, hidden), cross))
             vocab = int(getattr(llm.text_config, "vocab_size", 0) or 0)
             if vocab:
                 logits = logits_tokens * _ceil_div(vocab, tp) * tp * act
