@@ -1,0 +1,54 @@
+"""``roofscope MODEL --tp/--pp/--ep/--dp``: the serving summary split over GPUs, through main() in
+this process (tests/cli/test_commands.py shows that main's exit status reaches the shell)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from roofscope.cli import main
+
+
+def test_llama_2_70b_on_four_h100s(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["llama-2-70b", "--seq", "2048", "--device", "h100", "--dtype", "bf16", "--tp", "4", "--ops", "0"]) == 0
+    out = " ".join(capsys.readouterr().out.replace("│", " ").split())  # the panel's wrapped lines as one
+    assert "TP 4 x PP 1 x DP 1 = 4 GPUs (1 node)" in out
+    # weights 137,950,658,560 / 4 + 2 x 1,318,912 (replicated norms) = 34,490,302,464 B
+    assert "memory per GPU 34.7GB = weights 34.5GB + KV cache 168MB" in out and "fits in 80GB" in out
+    assert "80 TP all-reduces of 16.4KB (after attention" in out  # batch 1 x 8192 x 2 B
+    assert "of the step, not overlapped" in out and "per GPU (dp x batch / time per output token)" in out
+
+
+def test_json_carries_the_layout_and_its_collectives(tiny_llama_config, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tiny_llama_config()
+    assert main([path, "--seq", "16", "--device", "h100", "--dtype", "bf16", "--tp", "2", "--pp", "2", "--json"]) == 0
+    parallel = json.loads(capsys.readouterr().out)["llm"]["parallel"]
+    assert parallel["layout"] == {"tp": 2, "pp": 2, "ep": 1, "dp": 1, "gpus": 4}
+    counts = {(c["kind"], c["where"]): c["count"] for c in parallel["decode"]["collectives"]}
+    assert counts[("all-reduce", "after attention: o_proj's partial sums")] == 2  # one per layer, 2 layers
+    assert counts[("send-recv", "the activations between stages")] == 1  # p - 1
+    # stage 0: embedding 1000 x 64 / 2 + layer 0 (q, o 64 x 64; k, v 32 x 64; gate, up, down 128 x 64) / 2 + 2 norms
+    layer = (2 * 64 * 64 + 2 * 32 * 64 + 3 * 128 * 64) // 2
+    assert parallel["stage_weights"][0] == 2 * (1000 * 64 // 2 + layer + 2 * 64)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tp", "3"], "tp=3 must divide the 4 attention heads"),
+        (["--tp", "0"], "argument --tp: expected a positive integer, got 0"),
+        (["--ep", "2"], "ep=2 must divide tp x dp = 1"),
+        (["--pp", "3"], "pp=3 stages need at least 3 layers; the model has 2"),
+    ],
+)
+def test_bad_layouts_exit_2_in_one_line(tiny_llama_config, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    assert main([tiny_llama_config(), "--seq", "16", "--device", "h100", *args]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_a_layout_needs_a_serving_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["seed-conv", "--tp", "2"]) == 2
+    assert "--tp 2 applies to the serving summary" in capsys.readouterr().err
