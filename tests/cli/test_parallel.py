@@ -52,3 +52,26 @@ def test_bad_layouts_exit_2_in_one_line(tiny_llama_config, capsys: pytest.Captur
 def test_a_layout_needs_a_serving_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["seed-conv", "--tp", "2"]) == 2
     assert "--tp 2 applies to the serving summary" in capsys.readouterr().err
+
+
+def test_plan_chooses_one_gpu_for_a_tiny_model(tiny_llama_config, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["plan", tiny_llama_config(), "--device", "h100", "--dtype", "bf16", "--seq", "16", "--max-tpot", "30ms", "--max-gpus", "2"])
+        == 0
+    )
+    out = " ".join(capsys.readouterr().out.split())
+    assert "> TP 1 x PP 1 x DP 1" in out and "the fewest GPUs (1) that fit in memory and meet time per output token <= 30 ms" in out
+
+
+def test_plan_exits_2_in_one_line_when_nothing_qualifies(tiny_llama_config, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", tiny_llama_config(), "--device", "h100", "--seq", "16", "--max-tpot", "0.001us", "--max-gpus", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "roofscope plan: no layout of up to 2 GPUs serves" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [("--max-tpot=-3ms", "expected a positive time"), ("--max-tpot=fast", "expected a positive time")]
+)
+def test_plan_bad_target(capsys: pytest.CaptureFixture[str], text: str, message: str) -> None:
+    assert main(["plan", "llama-2-7b", "--device", "h100", text]) == 2
+    assert message in capsys.readouterr().err

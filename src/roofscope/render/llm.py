@@ -13,7 +13,16 @@ from rich.text import Text
 from roofscope.render.sweep import columns_text
 from roofscope.render.units import nbytes, seconds, si
 
-__all__ = ["llm_html", "llm_items", "llm_markdown", "presets_table", "render_llm_summary", "serving_rows_table", "serving_rows_text"]
+__all__ = [
+    "llm_html",
+    "llm_items",
+    "llm_markdown",
+    "plan_table",
+    "presets_table",
+    "render_llm_summary",
+    "serving_rows_table",
+    "serving_rows_text",
+]
 
 
 def _params(summary: Any, exact: bool) -> str:
@@ -265,3 +274,36 @@ def serving_rows_text(rows: list[Any], fmt: str, *, largest_batch: int | None = 
         raise ValueError(f"serving rows are written as json, csv or md, not {fmt}")
     table = [_serving_row(summary) for summary in rows]
     return columns_text(table, list(table[0]), fmt)
+
+
+def _yes(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "NO")
+
+
+def plan_table(plan: Any) -> Table:
+    """The candidates a plan weighed (``roofscope.llm.plan``), the chosen one marked, and why."""
+    title = (
+        f"{plan.model} on {plan.device}, {plan.precision}, batch {plan.batch}, prompt {plan.seq_len}, decode at context "
+        f"{plan.context}, time per output token <= {seconds(plan.max_tpot)}"
+    )
+    table = Table(title=title, title_justify="left", caption=plan.reason, caption_justify="left")
+    for column in ("layout", "GPUs", "memory/GPU", "fits", "TPOT", "meets", "tokens/s/GPU", "collectives"):
+        table.add_column(column, justify="left" if column == "layout" else "right", no_wrap=True)
+    for candidate in plan.candidates:
+        summary = candidate.summary
+        tpot = summary.time_per_output_token
+        rate = summary.tokens_per_second_per_gpu
+        share = summary.decode.collective_share
+        chosen = candidate is plan.chosen
+        table.add_row(
+            ("> " if chosen else "  ") + candidate.layout.describe(),
+            str(candidate.gpus),
+            nbytes(summary.memory.total),
+            _yes(candidate.fits),
+            seconds(tpot) if tpot is not None else "-",
+            _yes(candidate.meets_target),
+            _rate(rate) if rate is not None else "-",
+            f"{100 * share:.1f}%" if share is not None else "-",
+            style="bold green" if chosen else None,
+        )
+    return table
