@@ -177,3 +177,27 @@ def test_interconnect_figures_have_sources() -> None:
     assert get_device("h100-pcie").interconnect.link_bandwidth == 64e9  # type: ignore[union-attr]
     for figure in ("link_bandwidth", "link_latency", "network_bandwidth", "network_latency", "gpus_per_node"):
         assert len(h100.source(figure)) > 20, figure
+
+
+@pytest.mark.parametrize(
+    ("zero", "kinds"),
+    [(0, [("all-reduce", 1)]), (1, [("reduce-scatter", 1), ("all-gather", 1)]), (3, [("reduce-scatter", 1), ("all-gather", 2)])],
+)
+def test_training_collectives(llama70b: LLM, zero: int, kinds: list[tuple[str, int]]) -> None:
+    llm = _split(llama70b, tp=8, pp=2, dp=4)
+    found = llm.training_collectives(zero=zero, micro_batch=1, seq_len=4096, micro_batches=8)
+    by_kind = {(c.parallelism, c.kind): c for c in found}
+    activations = 4096 * 8192 * 2  # micro-batch x seq x hidden x bf16 = 67,108,864 B
+    tp = by_kind[("TP", "all-reduce")]
+    assert (tp.count, tp.message, tp.group) == (4 * 80 * 8, activations, 8)  # 2 forward + 2 backward per layer and micro-batch
+    pp = by_kind[("PP", "send-recv")]
+    assert (pp.count, pp.message) == (2 * 1 * 8, activations)  # 2 (p - 1) per micro-batch
+    # DP: the fullest stage's parameters at TP 8: stage 1 (layers 40-79, final norm, lm_head)
+    psi = (40 * 855_638_016 + 262_144_000) // 8 + 81 * 8192
+    assert [(c.kind, c.count) for c in found if c.parallelism == "DP"] == kinds
+    assert all(c.message == 2 * psi and c.group == 4 for c in found if c.parallelism == "DP")
+    # TP x DP = 32 GPUs > 8 per node: DP crosses nodes, on InfiniBand NDR (50 GB/s); TP stays on NVLink
+    dp = next(c for c in found if c.parallelism == "DP")
+    assert dp.link is not None and dp.link.startswith("InfiniBand") and tp.link == "NVLink 4 through NVSwitch"
+    steps = 2 * 3 if dp.kind == "all-reduce" else 3
+    assert dp.seconds == pytest.approx(dp.count * (steps * 1e-6 + dp.wire_bytes / 50e9))

@@ -16,7 +16,17 @@ from roofscope.devices import Device, DeviceError, get_device, resolve_device
 from roofscope.events import TensorMeta, iter_tensors
 from roofscope.inputs import model_dtype
 from roofscope.llm.cache import CacheLayout, CacheUpdates, cache_layout, empty_cache, filled_cache, model_type
-from roofscope.llm.parallel import Layout, ParallelSummary, Split, TrainingMemory, check_layout, serving, zero_memory
+from roofscope.llm.parallel import (
+    Collective,
+    Layout,
+    ParallelSummary,
+    Split,
+    TrainingMemory,
+    check_layout,
+    serving,
+    training_collectives,
+    zero_memory,
+)
 from roofscope.llm.results import MemoryFootprint, PresetSummary, ServingSummary, StepEstimate, TrainingStep
 from roofscope.llm.serving import check_traffic, serving_report
 from roofscope.models.presets import Preset, lookup, preset_names
@@ -549,6 +559,16 @@ class LLM:
         """Mixed-precision Adam state per GPU of the fullest stage under ZeRO stage ``zero`` over
         the layout's ``dp`` GPUs (2 + 2 + 12 bytes per parameter, ``roofscope.llm.parallel``)."""
         return zero_memory(max(Split(self, self.layout).stage_params()), self.layout.dp, zero)
+
+    def training_collectives(
+        self, zero: int = 0, micro_batch: int = 1, seq_len: int = 2048, micro_batches: int = 1
+    ) -> tuple[Collective, ...]:
+        """The collectives of one training step on the layout, timed on the device's interconnect
+        (``roofscope.llm.parallel.training_collectives``)."""
+        interconnect = self.device.interconnect if self.device is not None else None
+        return training_collectives(
+            self, self.layout, zero=zero, micro_batch=micro_batch, seq_len=seq_len, micro_batches=micro_batches, interconnect=interconnect
+        )
 
     # -- training -----------------------------------------------------------------------------
     def training_step(self, batch: int = 1, seq_len: int = 2048) -> TrainingStep:

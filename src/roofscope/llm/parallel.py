@@ -48,6 +48,7 @@ __all__ = [
     "layer_index",
     "serving",
     "stage_layers",
+    "training_collectives",
     "wire_bytes",
     "zero_memory",
 ]
@@ -488,6 +489,53 @@ class Split:
     def stage_fraction(self) -> tuple[int, int]:
         """(layers of the largest stage, all layers)."""
         return max(len(layers) for layers in self.stages), self.llm.num_layers
+
+
+def training_collectives(
+    llm: LLM,
+    layout: Layout,
+    *,
+    zero: int = 0,
+    micro_batch: int = 1,
+    seq_len: int = 2048,
+    micro_batches: int = 1,
+    interconnect: Interconnect | None = None,
+) -> tuple[Collective, ...]:
+    """The collectives of one training step of ``micro_batches`` micro-batches of ``micro_batch`` x
+    ``seq_len`` tokens, per replica (docs/conventions.md, "Parallelism", training): TP 4 all-reduces
+    per layer and micro-batch (2 forward, 2 backward), PP 2 (p - 1) send-recvs per micro-batch
+    (activations forward, their gradients back), and DP's gradient synchronisation of the fullest
+    stage's parameters in 2-byte gradients: ZeRO-0 an all-reduce; ZeRO-1 and 2 a reduce-scatter of
+    the gradients and an all-gather of the updated parameters; ZeRO-3 also an all-gather of the
+    parameters before the backward (3 transfers instead of 2, Rajbhandari et al. 2020)."""
+    split = Split(llm, layout)
+    if zero not in (0, 1, 2, 3):
+        raise AnalysisError(f"zero must be 0, 1, 2 or 3, got {zero!r}")
+    activations = micro_batch * seq_len * llm.hidden_size * llm.dtype_bytes
+    per_node = interconnect.gpus_per_node if interconnect is not None else layout.gpus
+    found: list[tuple[Collective, bool]] = []
+    if layout.tp > 1:
+        count = 4 * llm.num_layers * micro_batches
+        found.append(
+            (
+                Collective("all-reduce", "TP", "attention and MLP outputs, forward and backward", count, layout.tp, activations),
+                layout.tp > per_node,
+            )
+        )
+    if layout.pp > 1:
+        count = 2 * (layout.pp - 1) * micro_batches
+        crosses = layout.gpus > per_node
+        found.append((Collective("send-recv", "PP", "activations forward, their gradients back", count, 2, activations), crosses))
+    if layout.dp > 1:
+        gradients = 2 * max(split.stage_params())
+        crosses = layout.tp * layout.dp > per_node
+        if zero == 0:
+            found.append((Collective("all-reduce", "DP", "the gradients", 1, layout.dp, gradients), crosses))
+        else:
+            found.append((Collective("reduce-scatter", "DP", "the gradients", 1, layout.dp, gradients), crosses))
+            gathers = 2 if zero == 3 else 1
+            found.append((Collective("all-gather", "DP", "the parameters", gathers, layout.dp, gradients), crosses))
+    return tuple(_timed(c, interconnect, crosses_nodes=cross) for c, cross in found)
 
 
 def serving(llm: LLM, layout: Layout, batch: int, seq_len: int, context: int, device: Device | None) -> ParallelSummary:
