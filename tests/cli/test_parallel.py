@@ -24,7 +24,7 @@ def test_json_carries_the_layout_and_its_collectives(tiny_llama_config, capsys: 
     path = tiny_llama_config()
     assert main([path, "--seq", "16", "--device", "h100", "--dtype", "bf16", "--tp", "2", "--pp", "2", "--json"]) == 0
     parallel = json.loads(capsys.readouterr().out)["llm"]["parallel"]
-    assert parallel["layout"] == {"tp": 2, "pp": 2, "ep": 1, "dp": 1, "gpus": 4}
+    assert parallel["layout"] == {"tp": 2, "pp": 2, "ep": 1, "dp": 1, "gpus": 4, "nodes": 0}
     counts = {(c["kind"], c["where"]): c["count"] for c in parallel["decode"]["collectives"]}
     assert counts[("all-reduce", "after attention: o_proj's partial sums")] == 2  # one per layer, 2 layers
     assert counts[("send-recv", "the activations between stages")] == 1  # p - 1

@@ -201,3 +201,15 @@ def test_training_collectives(llama70b: LLM, zero: int, kinds: list[tuple[str, i
     assert dp.link is not None and dp.link.startswith("InfiniBand") and tp.link == "NVLink 4 through NVSwitch"
     steps = 2 * 3 if dp.kind == "all-reduce" else 3
     assert dp.seconds == pytest.approx(dp.count * (steps * 1e-6 + dp.wire_bytes / 50e9))
+
+
+def test_nodes_place_the_tp_group_across_servers(llama70b: LLM) -> None:
+    # TP 8 on 2 nodes of 4: the TP group crosses them, its all-reduces run on InfiniBand NDR (50 GB/s)
+    summary = _split(llama70b, tp=8, nodes=2).parallel_summary(batch=1, seq_len=128)
+    attention = next(c for c in summary.decode.collectives if c.where.startswith("after attention"))
+    assert attention.link is not None and attention.link.startswith("InfiniBand") and summary.nodes == 2
+    assert attention.seconds == pytest.approx(80 * (2 * 7 * 1e-6 + attention.wire_bytes / 50e9))
+    with pytest.raises(AnalysisError, match="must divide the layout's 8 GPUs"):
+        _split(llama70b, tp=8, nodes=3)
+    with pytest.raises(AnalysisError, match="a node holds 8"):
+        _split(llama70b, tp=8, dp=2, nodes=1).parallel_summary(batch=1, seq_len=128)

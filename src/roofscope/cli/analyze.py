@@ -175,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="N",
             help=f"a causal LM preset's serving summary split over GPUs: {what} (default 1)",
         )
+    parser.add_argument(
+        "--nodes",
+        type=positive_int,
+        metavar="N",
+        help="with --tp/--pp/--ep/--dp: the servers the GPUs are spread over, as many in each (default: as few as hold them)",
+    )
     parser.add_argument("--devices", action="store_true", help="list the device catalog and exit")
     add_counting_options(parser)
     return parser
@@ -189,7 +195,7 @@ def _serving_report(args: argparse.Namespace, resolved: ResolvedModel) -> tuple[
     """The prefill report of a causal LM preset, and its serving summary."""
     from roofscope.llm import LLM
 
-    split = {"tp": args.tp, "pp": args.pp, "ep": args.ep, "dp": args.dp}
+    split = {"tp": args.tp, "pp": args.pp, "ep": args.ep, "dp": args.dp, "nodes": args.nodes or 0}
     llm = LLM(args.model, model=resolved.model, traffic=args.traffic, **split, **_analysis_options(args))
     batch, seq_len = resolved.inputs["input_ids"].shape
     return llm.prefill(batch, seq_len), llm.summary(batch, seq_len, context=args.decode_context)
@@ -241,6 +247,7 @@ def _report(args: argparse.Namespace, errors: Console) -> tuple[Report, ServingS
         ("--kv", bool(args.kv)),
         ("--traffic eager", args.traffic == "eager"),
         *((f"--{name} {getattr(args, name)}", getattr(args, name) != 1) for name in ("tp", "pp", "ep", "dp")),
+        (f"--nodes {args.nodes}", args.nodes is not None),
     ):
         if given and not serving:
             raise ValueError(

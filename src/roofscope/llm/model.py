@@ -93,6 +93,7 @@ class LLM:
     from ``spec`` (e.g. by ``roofscope.models.resolve``), reused instead of building another.
     ``tp``, ``pp``, ``ep``, ``dp``: the model split over tensor, pipeline, expert and data parallel
     GPUs (``roofscope.llm.parallel``); ``summary`` then says what each GPU holds and does.
+    ``nodes``: the servers the GPUs are spread over (default: as few as hold them).
     """
 
     def __init__(
@@ -116,6 +117,7 @@ class LLM:
         pp: int = 1,
         ep: int = 1,
         dp: int = 1,
+        nodes: int = 0,
     ) -> None:
         if isinstance(spec, Preset):
             preset, name = spec, spec.source or spec.config_class
@@ -145,7 +147,7 @@ class LLM:
         self.dtype = model_dtype(self.model)  # the dtype the model is built (and captured) in: the published one
         self.config: Any = self.model.config
         self._reports: dict[tuple[Any, ...], Report] = {}
-        self.layout = Layout(tp=tp, pp=pp, ep=ep, dp=dp)
+        self.layout = Layout(tp=tp, pp=pp, ep=ep, dp=dp, nodes=nodes)
         if not self.layout.single or self.layout.ep > 1:
             check_layout(self, self.layout)
 

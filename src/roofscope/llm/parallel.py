@@ -46,6 +46,7 @@ __all__ = [
     "collective_steps",
     "collective_time",
     "layer_index",
+    "placed",
     "serving",
     "stage_layers",
     "training_collectives",
@@ -70,18 +71,24 @@ COLLECTIVE_KINDS = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", 
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """TP x PP x DP GPUs; ``ep`` GPUs share a stage's routed experts (1: none spread)."""
+    """TP x PP x DP GPUs; ``ep`` GPUs share a stage's routed experts (1: none spread); ``nodes``:
+    the servers they are spread over, as many GPUs in each (0: as few as the device's servers hold)."""
 
     tp: int = 1
     pp: int = 1
     ep: int = 1
     dp: int = 1
+    nodes: int = 0
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "ep", "dp"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise AnalysisError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.nodes, int) or self.nodes < 0:
+            raise AnalysisError(f"nodes must be a positive integer, got {self.nodes!r}")
+        if self.nodes and self.gpus % self.nodes:
+            raise AnalysisError(f"nodes={self.nodes} must divide the layout's {self.gpus} GPUs (as many in each node)")
         if self.ep > 1 and (self.tp * self.dp) % self.ep:
             raise AnalysisError(
                 f"ep={self.ep} must divide tp x dp = {self.tp * self.dp}: the experts of a stage spread over its TP x DP GPUs"
@@ -100,7 +107,20 @@ class Layout:
         return text + (f", EP {self.ep}" if self.ep > 1 else "")
 
     def to_dict(self) -> dict[str, int]:
-        return {"tp": self.tp, "pp": self.pp, "ep": self.ep, "dp": self.dp, "gpus": self.gpus}
+        return {"tp": self.tp, "pp": self.pp, "ep": self.ep, "dp": self.dp, "gpus": self.gpus, "nodes": self.nodes}
+
+
+def placed(interconnect: Interconnect | None, layout: Layout) -> Interconnect | None:
+    """The interconnect as the layout is placed: with ``layout.nodes`` given, gpus / nodes GPUs in
+    each node (no more than a node of the device holds)."""
+    if interconnect is None or not layout.nodes:
+        return interconnect
+    per_node = layout.gpus // layout.nodes
+    if per_node > interconnect.gpus_per_node:
+        raise AnalysisError(
+            f"{layout.gpus} GPUs on {layout.nodes} node{'s' if layout.nodes > 1 else ''} is {per_node} a node; a node holds {interconnect.gpus_per_node}"
+        )
+    return dataclasses.replace(interconnect, gpus_per_node=per_node)
 
 
 def stage_layers(num_layers: int, pp: int) -> list[range]:
@@ -509,6 +529,7 @@ def training_collectives(
     the gradients and an all-gather of the updated parameters; ZeRO-3 also an all-gather of the
     parameters before the backward (3 transfers instead of 2, Rajbhandari et al. 2020)."""
     split = Split(llm, layout)
+    interconnect = placed(interconnect, layout)
     if zero not in (0, 1, 2, 3):
         raise AnalysisError(f"zero must be 0, 1, 2 or 3, got {zero!r}")
     activations = micro_batch * seq_len * llm.hidden_size * llm.dtype_bytes
@@ -544,6 +565,7 @@ def serving(llm: LLM, layout: Layout, batch: int, seq_len: int, context: int, de
     interconnect = device.interconnect if device is not None else None
     if layout.gpus > 1 and device is not None and interconnect is None:
         raise AnalysisError(f"{device.name} has no interconnect figures: a layout of {layout.gpus} GPUs cannot be timed on it")
+    interconnect = placed(interconnect, layout)
     weights = split.stage_weight_bytes()
     largest, layers = split.stage_fraction()
     kv_total = llm.kv_cache_bytes(batch, max(seq_len, context))
