@@ -175,6 +175,8 @@ def test_interconnect_figures_have_sources() -> None:
     assert get_device("a100").interconnect.link_bandwidth == 300e9  # type: ignore[union-attr]
     assert get_device("h200").interconnect.link_bandwidth == 450e9  # type: ignore[union-attr]
     assert get_device("h100-pcie").interconnect.link_bandwidth == 64e9  # type: ignore[union-attr]
+    assert get_device("b200").interconnect.link_bandwidth == 900e9  # type: ignore[union-attr]  # NVLink 5: 1.8 TB/s both ways
+    assert get_device("mi325x").interconnect is None
     for figure in ("link_bandwidth", "link_latency", "network_bandwidth", "network_latency", "gpus_per_node"):
         assert len(h100.source(figure)) > 20, figure
 
