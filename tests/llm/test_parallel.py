@@ -15,7 +15,7 @@ import pytest
 
 from roofscope.analysis import AnalysisError
 from roofscope.devices import get_device
-from roofscope.llm import LLM, Preset
+from roofscope.llm import LLM
 from roofscope.llm.parallel import Layout, bubble_fraction, collective_time, stage_layers, wire_bytes, zero_memory
 
 PARAMS_70B = 68_976_648_192
@@ -135,23 +135,8 @@ def test_layouts_the_model_cannot_take(llama70b: LLM) -> None:
         Layout(tp=2, ep=4)
 
 
-def _tiny_mixtral(**layout: int) -> LLM:
-    config = dict(
-        vocab_size=1000,
-        hidden_size=64,
-        intermediate_size=96,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        num_local_experts=8,
-        num_experts_per_tok=2,
-        tie_word_embeddings=False,
-    )
-    return LLM(Preset("MixtralConfig", config), device="h100", dtype="bf16", **layout)
-
-
-def test_ep_spreads_the_experts_and_adds_two_all_to_alls_per_moe_layer() -> None:
-    single, split = _tiny_mixtral(), _tiny_mixtral(tp=4, ep=4)
+def test_ep_spreads_the_experts_and_adds_two_all_to_alls_per_moe_layer(tiny_mixtral) -> None:
+    single, split = tiny_mixtral(device="h100", dtype="bf16"), tiny_mixtral(device="h100", dtype="bf16", tp=4, ep=4)
     expert = 3 * 64 * 96  # gate, up, down of one expert
     (whole,) = single.weight_bytes_per_gpu()
     (per_gpu,) = split.weight_bytes_per_gpu()
@@ -166,7 +151,7 @@ def test_ep_spreads_the_experts_and_adds_two_all_to_alls_per_moe_layer() -> None
     assert dispatch.message == 2 * 2 * 64 * 2  # tokens x top_k x hidden x bf16
     assert dispatch.wire_bytes == 3 * dispatch.message // 4
     with pytest.raises(AnalysisError, match="must divide the 8 routed experts"):
-        _tiny_mixtral(tp=2, dp=3, ep=6)
+        tiny_mixtral(tp=2, dp=3, ep=6)
 
 
 def test_interconnect_figures_have_sources() -> None:
