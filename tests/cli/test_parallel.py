@@ -75,3 +75,10 @@ def test_plan_exits_2_in_one_line_when_nothing_qualifies(tiny_llama_config, caps
 def test_plan_bad_target(capsys: pytest.CaptureFixture[str], text: str, message: str) -> None:
     assert main(["plan", "llama-2-7b", "--device", "h100", text]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_markdown_shows_the_layout(tiny_llama_config, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([tiny_llama_config(), "--seq", "16", "--device", "h100", "--dtype", "bf16", "--tp", "2", "--format", "md"]) == 0
+    out = capsys.readouterr().out
+    assert "- layout: TP 2 x PP 1 x DP 1 = 2 GPUs (1 node), batch 1 per replica; NVLink 4 through NVSwitch (450 GB/s per direction)" in out
+    assert "- memory per GPU: " in out and "- collectives: per output token: 1 TP all-reduce of 128B" in out  # 1 x 64 x 2 B
