@@ -82,3 +82,25 @@ def test_markdown_shows_the_layout(tiny_llama_config, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert "- layout: TP 2 x PP 1 x DP 1 = 2 GPUs (1 node), batch 1 per replica; NVLink 4 through NVSwitch (450 GB/s per direction)" in out
     assert "- memory per GPU: " in out and "- collectives: per output token: 1 TP all-reduce of 128B" in out  # 1 x 64 x 2 B
+
+
+def test_plan_json(tiny_llama_config, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "plan",
+        tiny_llama_config(),
+        "--device",
+        "h100",
+        "--dtype",
+        "bf16",
+        "--seq",
+        "16",
+        "--max-tpot",
+        "1s",
+        "--max-gpus",
+        "2",
+        "--json",
+    ]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [c["layout"]["gpus"] for c in data["candidates"]] == [1, 2, 2]  # TP 1; TP 1 x PP 2; TP 2
+    assert data["chosen"]["layout"] == {"tp": 1, "pp": 1, "ep": 1, "dp": 1, "gpus": 1, "nodes": 0} and data["max_tpot_s"] == 1.0

@@ -43,3 +43,12 @@ def test_nothing_qualifies(tiny_llama_config) -> None:
     assert [(l.tp, l.pp) for l in candidate_layouts(llm, 4)] == [(1, 1), (1, 2), (2, 1), (2, 2), (4, 1)]
     with pytest.raises(AnalysisError, match="needs a device"):
         plan(LLM(tiny_llama_config("other")), max_tpot=1.0)
+
+
+def test_a_mixture_of_experts_weighs_ep_up_to_tp(tiny_mixtral) -> None:
+    llm = tiny_mixtral(device="h100", dtype="bf16")
+    layouts = [(l.tp, l.pp, l.ep) for l in candidate_layouts(llm, 4)]
+    # TP in {1, 2, 4} (4 heads), PP in {1, 2} (2 layers), EP in {1, 2, 4} with EP <= TP (it divides TP x DP = TP)
+    assert layouts == [(1, 1, 1), (1, 2, 1), (2, 1, 1), (2, 1, 2), (2, 2, 1), (2, 2, 2), (4, 1, 1), (4, 1, 2), (4, 1, 4)]
+    result = plan(llm, max_tpot=1.0, seq_len=16, max_gpus=4)
+    assert result.chosen is not None and result.chosen.gpus == 1
