@@ -120,6 +120,8 @@ def test_zero_3_on_a_tp_8_dp_4_layout(llama70b: LLM) -> None:
     memory = _split(llama70b, tp=8, dp=4).training_memory(zero=3)
     assert memory.params == SPLIT_70B // 8 + NORMS_70B == 8_623_235_072
     assert memory.total == 16 * (8_623_235_072 // 4) == 34_492_940_288
+    assert memory.fits  # 34.5 GB of the H100's 80 GB, activations aside
+    assert _split(llama70b, tp=8, dp=4).training_memory(zero=0).fits is False  # 16 x 8,623,235,072 = 138 GB
 
 
 def test_layouts_the_model_cannot_take(llama70b: LLM) -> None:

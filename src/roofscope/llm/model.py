@@ -3,6 +3,7 @@ training queries."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
@@ -560,7 +561,9 @@ class LLM:
     def training_memory(self, zero: int = 0) -> TrainingMemory:
         """Mixed-precision Adam state per GPU of the fullest stage under ZeRO stage ``zero`` over
         the layout's ``dp`` GPUs (2 + 2 + 12 bytes per parameter, ``roofscope.llm.parallel``)."""
-        return zero_memory(max(Split(self, self.layout).stage_params()), self.layout.dp, zero)
+        memory = zero_memory(max(Split(self, self.layout).stage_params()), self.layout.dp, zero)
+        capacity = self.device.memory_capacity if self.device is not None else None
+        return dataclasses.replace(memory, capacity=capacity)
 
     def training_collectives(
         self, zero: int = 0, micro_batch: int = 1, seq_len: int = 2048, micro_batches: int = 1

@@ -605,13 +605,19 @@ class TrainingMemory:
     parameters: int
     gradients: int
     optimizer: int
+    capacity: float | None = None  # the device's, bytes; None without one
 
     @property
     def total(self) -> int:
         return self.parameters + self.gradients + self.optimizer
 
-    def to_dict(self) -> dict[str, int]:
-        return {**dataclasses.asdict(self), "total": self.total}
+    @property
+    def fits(self) -> bool | None:
+        """total <= capacity (activations not included); None when the capacity is unknown."""
+        return None if self.capacity is None else self.total <= self.capacity
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "total": self.total, "fits": self.fits}
 
 
 def zero_memory(params: int, dp: int, zero: int, *, param_bytes: int = 2, grad_bytes: int = 2, optimizer_bytes: int = 12) -> TrainingMemory:
