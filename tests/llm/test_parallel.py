@@ -202,3 +202,8 @@ def test_nodes_place_the_tp_group_across_servers(llama70b: LLM) -> None:
         _split(llama70b, tp=8, nodes=3)
     with pytest.raises(AnalysisError, match="a node holds 8"):
         _split(llama70b, tp=8, dp=2, nodes=1).parallel_summary(batch=1, seq_len=128)
+
+
+def test_an_encoder_decoder_is_not_split() -> None:
+    with pytest.raises(AnalysisError, match="encoder-decoder"):
+        LLM("t5-small", tp=2)

@@ -329,7 +329,9 @@ def layer_index(name: str) -> int | None:
 
 
 def check_layout(llm: LLM, layout: Layout) -> None:
-    """What the model cannot be split into: heads, KV heads, the MLP width, the experts."""
+    """What the model cannot be split into: heads, KV heads, the MLP width, layers, the experts."""
+    if llm.is_encoder_decoder:
+        raise AnalysisError(f"{llm.name} is an encoder-decoder: parallel layouts cover decoder-only language models")
     tp = layout.tp
     if tp > 1:
         if llm.num_heads % tp:
@@ -341,6 +343,8 @@ def check_layout(llm: LLM, layout: Layout) -> None:
         if width and width % tp:
             raise AnalysisError(f"tp={tp} must divide the MLP width {width} of {llm.name}")
     stage_layers(llm.num_layers, layout.pp)
+    if layout.pp > 1 and not any(layer_index(name) is not None for name, _, _ in llm.parameter_parts()):
+        raise AnalysisError(f"pp={layout.pp}: the layers of {llm.name} are not named layers.N, h.N or blocks.N, so they cannot be staged")
     if layout.ep > 1:
         if not llm.num_experts:
             raise AnalysisError(f"ep={layout.ep}: {llm.name} has no routed experts to spread")
