@@ -70,3 +70,23 @@ def tiny_llama_config(tmp_path):
         return str(folder / "config.json")
 
     return write
+
+
+@pytest.fixture
+def tiny_mixtral():
+    """``tiny_mixtral(**options)``: an ``LLM`` of a two-layer Mixtral (64 wide, 4 heads, 2 key/value
+    heads, 8 experts of width 96, 2 per token, vocabulary 1000, untied), built on meta."""
+    from roofscope.llm import LLM, Preset
+
+    config = dict(
+        vocab_size=1000,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_local_experts=8,
+        num_experts_per_tok=2,
+        tie_word_embeddings=False,
+    )
+    return lambda **options: LLM(Preset("MixtralConfig", config), **options)

@@ -18,6 +18,16 @@ __all__ = ["OpEvent", "TensorMeta", "iter_tensors"]
 T = TypeVar("T")
 
 
+def _local_shard(tensor: torch.Tensor) -> torch.Tensor | None:
+    """A DTensor's local tensor (this rank's shard); None for any other tensor. Told by its type's
+    name and module: this module imports no torch, and a model that is not distributed never loads
+    ``torch.distributed``."""
+    if type(tensor).__name__ == "DTensor" and type(tensor).__module__.startswith("torch.distributed.tensor"):
+        local = getattr(tensor, "_local_tensor", None)
+        return local if hasattr(local, "shape") else None
+    return None
+
+
 def iter_tensors(value: Any, kind: type[T]) -> Iterator[T]:
     """Every instance of ``kind`` (``TensorMeta``, ``torch.Tensor``) in ``value``, depth first: the
     value itself, the items of lists and tuples, the values of mappings (a ModelOutput is one)."""
@@ -42,7 +52,10 @@ class TensorMeta:
     A nested jagged tensor (``torch.nested``, layout ``torch.jagged``) is described by its packed
     values, [total tokens, ...], so that its element count and bytes are exact, and ``lengths``
     holds its sequences' lengths; on meta and fake tensors, whose offsets have no values, each
-    sequence is taken at the tensor's maximum length where it knows one (an upper bound), else None."""
+    sequence is taken at the tensor's maximum length where it knows one (an upper bound), else None.
+
+    A DTensor (``torch.distributed.tensor``) is described by its local shard, the tensor this rank
+    holds: an analysis of a model parallelised with DTensor counts one GPU's work."""
 
     shape: tuple[int, ...]
     stride: tuple[int, ...]
@@ -57,6 +70,9 @@ class TensorMeta:
 
     @classmethod
     def of(cls, tensor: torch.Tensor, buffer: int = 0) -> TensorMeta:
+        local = _local_shard(tensor)
+        if local is not None:
+            tensor = local
         if tensor.is_nested:
             return cls._nested(tensor, buffer)
         offset = int(tensor.storage_offset()) if buffer else 0

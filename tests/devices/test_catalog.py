@@ -47,6 +47,13 @@ def test_h100_figures_are_dense_and_decimal():
     assert get_device("A100 80GB SXM4").key == "a100-80gb"
 
 
+def test_b200_and_mi325x_figures_are_dense() -> None:
+    b200, mi325x = get_device("b200"), get_device("mi325x")
+    assert b200.matrix["bf16"] == 2250e12 and b200.matrix["fp8"] == 4500e12  # HGX B200: 4.5 and 9 PFLOPS with sparsity, / 2
+    assert b200.memory_bandwidth == 7700e9 and b200.memory_capacity == 180e9
+    assert mi325x.matrix["bf16"] == 1307.4e12 and mi325x.memory_bandwidth == 6000e9 and mi325x.memory_capacity == 256e9
+
+
 _SPARSE = re.compile(r"sparse ([\d,]+(?:\.\d+)?)")
 
 

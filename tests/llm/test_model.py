@@ -241,26 +241,6 @@ def test_mixtral_total_versus_active_parameters_and_decode_bytes() -> None:
     assert 0.985 * 2 * llm.active_params < step < 2 * llm.active_params
 
 
-def _tiny_mixtral(**options) -> LLM:
-    return LLM(
-        Preset(
-            "MixtralConfig",
-            dict(
-                vocab_size=1000,
-                hidden_size=64,
-                intermediate_size=96,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                num_key_value_heads=2,
-                num_local_experts=8,
-                num_experts_per_tok=2,
-                tie_word_embeddings=False,
-            ),
-        ),
-        **options,
-    )
-
-
 def _expert_weight_bytes(report) -> int:
     """Bytes the expert projections read beyond their inputs and routing ids: the expert weights."""
     ops = [r for r in report.ops if r.name == "roofscope.expert_linear" and r.event.phase == "forward"]
@@ -268,10 +248,10 @@ def _expert_weight_bytes(report) -> int:
     return sum(r.cost.bytes_read - r.event.args[0].nbytes - r.event.args[2].nbytes for r in ops)
 
 
-def test_moe_expert_flops_are_top_k_per_token_and_each_used_expert_is_read_once() -> None:
+def test_moe_expert_flops_are_top_k_per_token_and_each_used_expert_is_read_once(tiny_mixtral) -> None:
     """docs/conventions.md, "Mixture of experts": exact expert FLOPs (tokens x top_k x one expert's
     MLP); each distinct expert's weights read once, with min(num_experts, tokens x top_k) distinct."""
-    llm = _tiny_mixtral()
+    llm = tiny_mixtral()
     expert_bytes = 3 * 64 * 96 * 4  # one expert's gate, up and down weights, fp32
     report = llm.prefill(batch=2, seq_len=10)
     expert_macs = sum(r.cost.macs for r in report.ops if ".experts" in r.module)
@@ -281,15 +261,15 @@ def test_moe_expert_flops_are_top_k_per_token_and_each_used_expert_is_read_once(
     assert _expert_weight_bytes(llm.decode(batch=1, context=5)) == 2 * 2 * expert_bytes  # one token: its 2 experts
     assert _expert_weight_bytes(llm.decode(batch=3, context=5)) == 2 * 6 * expert_bytes  # 6 pairs: at most 6 experts
     # int8 weights: the expert weights are read at 1 byte (proportionally, as retarget scales a gather)
-    int8 = _tiny_mixtral(dtype="int8-weights").decode(batch=1, context=5)
-    bf16 = _tiny_mixtral(dtype="bf16").decode(batch=1, context=5)
+    int8 = tiny_mixtral(dtype="int8-weights").decode(batch=1, context=5)
+    bf16 = tiny_mixtral(dtype="bf16").decode(batch=1, context=5)
     assert _expert_weight_bytes(int8) == pytest.approx(_expert_weight_bytes(bf16) / 2, rel=0.02)
 
 
-def test_moe_training_step_and_real_run() -> None:
+def test_moe_training_step_and_real_run(tiny_mixtral) -> None:
     """The expert op has a backward (itself, and a weight gradient) and a real kernel: a CPU model
     gives the same counts as the meta one, and the same output as transformers' batched_mm path."""
-    llm = _tiny_mixtral()
+    llm = tiny_mixtral()
     step = llm.training_step(batch=1, seq_len=8)
     assert not step.report.uncounted
     assert 1.9 < step.backward_forward_ratio < 2.1

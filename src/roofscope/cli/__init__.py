@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "sweep": "roofscope.cli.sweep",
     "probe": "roofscope.cli.probe",
     "presets": "roofscope.cli.presets",
+    "plan": "roofscope.cli.plan",
 }
 
 #: Warnings attributed to these packages are not shown on the command line.

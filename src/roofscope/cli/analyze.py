@@ -79,6 +79,11 @@ EXAMPLES_TEXT = """examples:
                                            a hub id: its config.json from the local Hugging Face cache
   roofscope llama-2-7b --seq 2048 --device a100 --dtype fp16 --traffic eager
                                            decode as transformers' eager code moves data
+  roofscope llama-2-70b --seq 2048 --device h100 --dtype bf16 --tp 4
+                                           split over 4 GPUs: per-GPU memory, the all-reduces
+                                           on NVLink and their share of each step, tokens/s per GPU
+  roofscope plan llama-2-70b --device h100 --dtype bf16 --seq 2048 --max-tpot 30ms
+                                           the fewest GPUs that fit and meet a latency target
   roofscope t5-small --input input_ids=1,128:int64 --input decoder_input_ids=1,1:int64
                                            keyword inputs
   roofscope resnet50 --batch 32 --backward --device h100 --dtype bf16
@@ -166,6 +171,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --mode compiled and --device: also compile the model with torch.compile's inductor on the CPU (real "
         "tensors) and print inductor's own count of the bytes its kernels move beside the estimate; slow (a minute or more)",
     )
+    for flag, what in (
+        ("--tp", "tensor parallel GPUs: attention and MLP matrices split Megatron-style"),
+        ("--pp", "pipeline stages: the layers cut into this many consecutive stages"),
+        ("--ep", "expert parallel GPUs: a mixture of experts' routed experts spread over them"),
+        ("--dp", "data parallel replicas, each serving its own batch"),
+    ):
+        parser.add_argument(
+            flag,
+            type=positive_int,
+            default=1,
+            metavar="N",
+            help=f"a causal LM preset's serving summary split over GPUs: {what} (default 1)",
+        )
+    parser.add_argument(
+        "--nodes",
+        type=positive_int,
+        metavar="N",
+        help="with --tp/--pp/--ep/--dp: the servers the GPUs are spread over, as many in each (default: as few as hold them)",
+    )
     parser.add_argument("--devices", action="store_true", help="list the device catalog and exit")
     add_counting_options(parser)
     return parser
@@ -182,7 +206,8 @@ def _serving_report(
     """The prefill report of a causal LM preset, and its serving summary."""
     from roofscope.llm import LLM
 
-    llm = LLM(args.model, model=resolved.model, traffic=args.traffic, progress=progress, **_analysis_options(args))
+    split = {"tp": args.tp, "pp": args.pp, "ep": args.ep, "dp": args.dp, "nodes": args.nodes or 0}
+    llm = LLM(args.model, model=resolved.model, traffic=args.traffic, progress=progress, **split, **_analysis_options(args))
     batch, seq_len = resolved.inputs["input_ids"].shape
     return llm.prefill(batch, seq_len), llm.summary(batch, seq_len, context=args.decode_context)
 
@@ -248,6 +273,8 @@ def _report(args: argparse.Namespace, errors: Console) -> tuple[Report, ServingS
         ("--decode-context", args.decode_context is not None),
         ("--kv", bool(args.kv)),
         ("--traffic eager", args.traffic == "eager"),
+        *((f"--{name} {getattr(args, name)}", getattr(args, name) != 1) for name in ("tp", "pp", "ep", "dp")),
+        (f"--nodes {args.nodes}", args.nodes is not None),
     ):
         if given and not serving:
             raise ValueError(

@@ -11,11 +11,13 @@ from __future__ import annotations
 from roofscope.devices.catalog import devices, get_device, resolve_device
 from roofscope.devices.device import Device, DeviceError, figure_value
 from roofscope.devices.files import device_from_entry, load_devices, to_toml
+from roofscope.devices.interconnect import Interconnect
 from roofscope.devices.match import catalog_match
 
 __all__ = [
     "Device",
     "DeviceError",
+    "Interconnect",
     "catalog_match",
     "device_from_entry",
     "devices",

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from roofscope.devices.execution import KINDS, Execution
+from roofscope.devices.interconnect import Interconnect
 from roofscope.precision import PEAK_PRECISIONS
 
 __all__ = ["Device", "DeviceError", "figure_value"]
@@ -29,7 +30,9 @@ class Device:
     "memory_bandwidth", "memory_capacity", "matrix.bf16", "sustained.matrix.bf16", "kernel_floor"...
     ``launch_overhead_s``: the host's time to issue one op that launches a kernel in eager PyTorch
     (Python, the dispatcher and the launch; 0 = none). ``execution``: the figures the prediction
-    reads beyond the peaks (``roofscope.devices.execution``).
+    reads beyond the peaks (``roofscope.devices.execution``). ``interconnect``: how several of it
+    talk to each other (``roofscope.devices.interconnect``; None where not given), read by the
+    parallel layouts of ``roofscope.llm`` and not part of one device's roofline (nor of ``to_dict``).
     """
 
     name: str
@@ -42,6 +45,7 @@ class Device:
     key: str = ""
     aliases: tuple[str, ...] = ()
     execution: Execution = dataclasses.field(default_factory=Execution)
+    interconnect: Interconnect | None = None
 
     def __post_init__(self) -> None:
         if not self.memory_bandwidth or self.memory_bandwidth <= 0:

@@ -2,7 +2,8 @@
 
 A file holds a table per device (or one device at the top level): ``name``, ``memory_bandwidth_gbs``
 (decimal GB/s), ``memory_capacity_gb`` or ``_gib``, ``[matrix]`` and ``[vector]`` peaks in TFLOP/s,
-``launch_overhead_us``, ``source`` and a ``[notes]`` table of per-figure sources.
+``launch_overhead_us``, ``source`` and a ``[notes]`` table of per-figure sources; an
+``[interconnect]`` table (``roofscope.devices.interconnect``) for several GPUs together.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from roofscope.devices.device import Device, DeviceError
 from roofscope.devices.execution import Execution
+from roofscope.devices.interconnect import interconnect_from_entry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -134,6 +136,10 @@ def device_from_entry(key: str, entry: Mapping[str, Any], origin: str, defaults:
     launch = entry.get("launch_overhead_us", class_defaults.get("launch_overhead_us", 0.0))
     if "launch_overhead_us" not in entry and "launch_overhead_us" in class_defaults:
         sources["launch_overhead"] = _default_note(class_defaults, "launch_overhead_us")
+    try:
+        interconnect = interconnect_from_entry(entry["interconnect"], key) if "interconnect" in entry else None
+    except (ValueError, TypeError) as error:
+        raise DeviceError(f"{origin}: {error}") from None
     return Device(
         name=str(entry.get("name", key)),
         memory_bandwidth=bandwidth,
@@ -145,6 +151,7 @@ def device_from_entry(key: str, entry: Mapping[str, Any], origin: str, defaults:
         key=key,
         aliases=tuple(str(a) for a in entry.get("aliases", ())),
         execution=execution,
+        interconnect=interconnect,
     )
 
 

@@ -25,6 +25,8 @@ _CATALOG_NAMES = (
     (r"RTX 4090", "rtx4090"),
     (r"RTX 3090", "rtx3090"),
     (r"MI300X", "mi300x"),
+    (r"MI325X", "mi325x"),
+    (r"\bB200\b", "b200"),  # not GB200 (a Grace-Blackwell superchip's GPU, at other clocks)
 )
 
 

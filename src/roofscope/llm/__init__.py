@@ -11,6 +11,8 @@
     LLM("llama-2-7b", traffic="eager")               # the steps as transformers' eager code moves data
     step = llm.training_step(batch=1, seq_len=2048)  # forward + backward on meta
     roofscope.llm.mfu(step.flops, step_time=1.0, peak=989e12)
+    LLM("llama-2-70b", device="h100", dtype="bf16", tp=4).summary()   # split over 4 GPUs: .parallel
+    roofscope.llm.plan(LLM("llama-2-70b", device="h100", dtype="bf16"), max_tpot=0.03)
 
 ``device`` and ``dtype`` mean what they mean to ``roofscope.analyze``: a catalog device (or a
 file, or a ``Device``; ``peak_tflops=``/``bandwidth_gbs=`` override or define one) and the target
@@ -27,6 +29,8 @@ from __future__ import annotations
 from roofscope.llm.cache import CacheLayout, LayerCache
 from roofscope.llm.curves import ServingCurve, compare_serving, serving_curve
 from roofscope.llm.model import LLM, get_preset, preset_summaries
+from roofscope.llm.parallel import Layout, ParallelSummary, bubble_fraction, zero_memory
+from roofscope.llm.plan import Plan, plan
 from roofscope.llm.results import MemoryFootprint, PresetSummary, ServingSummary, StepEstimate, TrainingStep, mfu
 from roofscope.llm.serving import TRAFFIC
 from roofscope.models.presets import PRESETS, Preset, preset_names
@@ -37,17 +41,23 @@ __all__ = [
     "TRAFFIC",
     "CacheLayout",
     "LayerCache",
+    "Layout",
     "MemoryFootprint",
+    "ParallelSummary",
+    "Plan",
     "Preset",
     "PresetSummary",
     "ServingCurve",
     "ServingSummary",
     "StepEstimate",
     "TrainingStep",
+    "bubble_fraction",
     "compare_serving",
     "get_preset",
     "mfu",
+    "plan",
     "preset_names",
     "preset_summaries",
     "serving_curve",
+    "zero_memory",
 ]

@@ -3,6 +3,7 @@ training queries."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
@@ -16,6 +17,17 @@ from roofscope.devices import Device, DeviceError, get_device, resolve_device
 from roofscope.events import TensorMeta, iter_tensors
 from roofscope.inputs import model_dtype
 from roofscope.llm.cache import CacheLayout, CacheUpdates, cache_layout, empty_cache, filled_cache, model_type
+from roofscope.llm.parallel import (
+    Collective,
+    Layout,
+    ParallelSummary,
+    Split,
+    TrainingMemory,
+    check_layout,
+    serving,
+    training_collectives,
+    zero_memory,
+)
 from roofscope.llm.results import MemoryFootprint, PresetSummary, ServingSummary, StepEstimate, TrainingStep
 from roofscope.llm.serving import check_traffic, serving_report
 from roofscope.models.presets import Preset, lookup, preset_names
@@ -82,6 +94,9 @@ class LLM:
     from ``spec`` (e.g. by ``roofscope.models.resolve``), reused instead of building another.
     ``progress(step, done, total)``: called as each analysis runs the model's modules, the step
     naming it ("prefill forward", "decode forward", "train forward"); ``roofscope.analyze``.
+    ``tp``, ``pp``, ``ep``, ``dp``: the model split over tensor, pipeline, expert and data parallel
+    GPUs (``roofscope.llm.parallel``); ``summary`` then says what each GPU holds and does.
+    ``nodes``: the servers the GPUs are spread over (default: as few as hold them).
     """
 
     def __init__(
@@ -102,6 +117,11 @@ class LLM:
         mode: str = "eager",
         tf32: bool | None = None,
         progress: Callable[[str, int, int], None] | None = None,
+        tp: int = 1,
+        pp: int = 1,
+        ep: int = 1,
+        dp: int = 1,
+        nodes: int = 0,
     ) -> None:
         if isinstance(spec, Preset):
             preset, name = spec, spec.source or spec.config_class
@@ -132,6 +152,9 @@ class LLM:
         self.dtype = model_dtype(self.model)  # the dtype the model is built (and captured) in: the published one
         self.config: Any = self.model.config
         self._reports: dict[tuple[Any, ...], Report] = {}
+        self.layout = Layout(tp=tp, pp=pp, ep=ep, dp=dp, nodes=nodes)
+        if not self.layout.single or self.layout.ep > 1:
+            check_layout(self, self.layout)
 
     # -- shapes -------------------------------------------------------------------------------
     @property
@@ -216,17 +239,38 @@ class LLM:
         """
         if self.precision is None:
             return int(self._param_count.bytes)
+        return sum(self.part_bytes(elements, part) for _, elements, part in self.parameter_parts())
+
+    def parameter_parts(self) -> list[tuple[str, int, str]]:
+        """(name, elements, part) of every parameter, a tied one once: its part is "weights" for a
+        matmul weight (two or more dimensions, the output projection included; not an input
+        embedding table), "activations" for the rest (embeddings, biases, norms), "integer" for an
+        integer tensor (its elements are then its bytes), as ``weight_bytes`` charges them."""
         embeddings = {id(m.weight) for m in self.model.modules() if isinstance(m, torch.nn.Embedding)}
         output = self._output_embeddings()
         output_id = id(output.weight) if output is not None and hasattr(output, "weight") else None
-        total = 0
-        for parameter in self.model.parameters():  # deduplicated: a tied weight once
+        parts = []
+        for name, parameter in self.model.named_parameters():  # deduplicated: a tied weight once
             if not parameter.is_floating_point():
-                total += parameter.numel() * parameter.element_size()
+                parts.append((name, parameter.numel() * parameter.element_size(), "integer"))
                 continue
             matmul_weight = parameter.ndim >= 2 and (id(parameter) not in embeddings or id(parameter) == output_id)
-            total += self._storage(parameter.numel(), "weights" if matmul_weight else "activations")
-        return total
+            parts.append((name, parameter.numel(), "weights" if matmul_weight else "activations"))
+        return parts
+
+    def part_bytes(self, elements: int, part: str) -> int:
+        """Bytes of ``elements`` values of a ``parameter_parts`` part in the target precision."""
+        return elements if part == "integer" else self._storage(elements, part)
+
+    @property
+    def num_experts(self) -> int:
+        """Routed experts per mixture-of-experts layer (0 for a dense model)."""
+        return int(next((getattr(self.text_config, key) for key in _EXPERT_COUNT if getattr(self.text_config, key, None)), 0))
+
+    @property
+    def experts_per_token(self) -> int:
+        """Routed experts each token runs (top_k; 0 for a dense model)."""
+        return int(next((getattr(self.text_config, key) for key in _EXPERTS_PER_TOKEN if getattr(self.text_config, key, None)), 0))
 
     def _expert_params(self) -> tuple[int, int]:
         """(parameters in routed MoE experts, of which active per token: top_k of num_experts)."""
@@ -503,6 +547,38 @@ class LLM:
             decode=StepEstimate.of(decode, batch),
             traffic=self.traffic,
             cache_layout=self.cache_layout.describe(),
+            parallel=None if self.layout.single and self.layout.ep == 1 else self.parallel_summary(batch, seq_len, context),
+        )
+
+    # -- several GPUs -------------------------------------------------------------------------
+    def parallel_summary(self, batch: int = 1, seq_len: int = 2048, context: int | None = None) -> ParallelSummary:
+        """Serving ``batch`` sequences per replica on the LLM's layout (``tp``, ``pp``, ``ep``,
+        ``dp``): per-GPU weights, KV cache and activations against the device's capacity, the
+        prefill and decode steps per GPU with their collectives on the device's interconnect, and
+        tokens/s over the replicas and per GPU (``roofscope.llm.parallel``)."""
+        self._require_causal_lm("decode step, so no serving summary")
+        context = seq_len if context is None else context
+        return serving(self, self.layout, batch, seq_len, context, self.device)
+
+    def weight_bytes_per_gpu(self) -> list[int]:
+        """Weight bytes on one GPU of each pipeline stage of the layout."""
+        return Split(self, self.layout).stage_weight_bytes()
+
+    def training_memory(self, zero: int = 0) -> TrainingMemory:
+        """Mixed-precision Adam state per GPU of the fullest stage under ZeRO stage ``zero`` over
+        the layout's ``dp`` GPUs (2 + 2 + 12 bytes per parameter, ``roofscope.llm.parallel``)."""
+        memory = zero_memory(max(Split(self, self.layout).stage_params()), self.layout.dp, zero)
+        capacity = self.device.memory_capacity if self.device is not None else None
+        return dataclasses.replace(memory, capacity=capacity)
+
+    def training_collectives(
+        self, zero: int = 0, micro_batch: int = 1, seq_len: int = 2048, micro_batches: int = 1
+    ) -> tuple[Collective, ...]:
+        """The collectives of one training step on the layout, timed on the device's interconnect
+        (``roofscope.llm.parallel.training_collectives``)."""
+        interconnect = self.device.interconnect if self.device is not None else None
+        return training_collectives(
+            self, self.layout, zero=zero, micro_batch=micro_batch, seq_len=seq_len, micro_batches=micro_batches, interconnect=interconnect
         )
 
     # -- training -----------------------------------------------------------------------------

@@ -124,6 +124,7 @@ class ServingSummary(SummaryViews):
     decode: StepEstimate  # one new token per sequence
     traffic: str = "serving"  # the traffic convention of the steps: "serving" or "eager"
     cache_layout: str = ""  # what the layers cache, e.g. "34 layers: 28 sliding (window 1024), 6 full"
+    parallel: Any = None  # a ParallelSummary (roofscope.llm.parallel) when the model is split over GPUs
 
     @property
     def moe(self) -> bool:
@@ -164,6 +165,7 @@ class ServingSummary(SummaryViews):
             "prefill_s": self.prefill_s,
             "time_per_output_token_s": self.time_per_output_token,
             "tokens_per_s": self.tokens_per_second,
+            **({"parallel": self.parallel.to_dict()} if self.parallel is not None else {}),
         }
 
 

@@ -13,7 +13,16 @@ from rich.text import Text
 from roofscope.render.sweep import columns_text
 from roofscope.render.units import nbytes, seconds, si
 
-__all__ = ["llm_html", "llm_items", "llm_markdown", "presets_table", "render_llm_summary", "serving_rows_table", "serving_rows_text"]
+__all__ = [
+    "llm_html",
+    "llm_items",
+    "llm_markdown",
+    "plan_table",
+    "presets_table",
+    "render_llm_summary",
+    "serving_rows_table",
+    "serving_rows_text",
+]
 
 
 def _params(summary: Any, exact: bool) -> str:
@@ -35,9 +44,9 @@ def _kv(summary: Any, exact: bool) -> str:
     return f"{nbytes(summary.kv_cache_bytes, exact=exact)} at {summary.context} tokens x batch {summary.batch}{layout}"
 
 
-def _memory(summary: Any, exact: bool) -> tuple[str, str | None, str]:
-    """(the sum, the capacity verdict or None, its style)."""
-    memory = summary.memory
+def _memory(summary: Any, exact: bool, memory: Any = None) -> tuple[str, str | None, str]:
+    """(the sum, the capacity verdict or None, its style), of ``memory`` (default: the summary's)."""
+    memory = summary.memory if memory is None else memory
     text = (
         f"{nbytes(memory.total, exact=exact)} = weights {nbytes(memory.weights, exact=exact)}"
         f" + KV cache {nbytes(memory.kv_cache, exact=exact)} + activations {nbytes(memory.activations, exact=exact)}"
@@ -70,12 +79,72 @@ def _heading(summary: Any) -> str:
     )
 
 
+_KIND_PLURAL = {"all-reduce": "all-reduces", "all-gather": "all-gathers", "reduce-scatter": "reduce-scatters", "all-to-all": "all-to-alls"}
+
+
+def _layout(parallel: Any) -> str:
+    layout = parallel.layout
+    nodes = f"{parallel.nodes} node{'s' if parallel.nodes != 1 else ''}"
+    link = f"; {parallel.interconnect}" if parallel.interconnect else ""
+    return f"{layout.describe()} = {layout.gpus} GPUs ({nodes}), batch {parallel.batch} per replica{link}"
+
+
+def _collectives(step: Any, exact: bool) -> str:
+    parts = []
+    for c in step.collectives:
+        kind = _KIND_PLURAL.get(c.kind, c.kind) if c.count != 1 else c.kind
+        parts.append(
+            f"{c.count} {c.parallelism} {kind} of {nbytes(c.message, exact=exact)} ({c.where}; {nbytes(c.wire_bytes, exact=exact)} on the wire each"
+            + (f", {seconds(c.seconds)})" if c.seconds is not None else ")")
+        )
+    return "; ".join(parts) if parts else "none"
+
+
+def _parallel_step(step: Any, exact: bool) -> str:
+    moved = f"per GPU {si(step.flops, exact=exact)} FLOPs, {nbytes(step.bytes, exact=exact)} moved"
+    if step.seconds is None:
+        return moved
+    share = f"{100 * step.collective_share:.1f}%" if step.collective_share is not None else "-"
+    return (
+        f"{seconds(step.seconds)} = compute {seconds(step.compute_s)} + collectives {seconds(step.collective_s)} "
+        f"({share} of the step, not overlapped)  ({moved})"
+    )
+
+
+def _parallel_items(summary: Any, exact: bool) -> list[tuple[str, Any, str | None, str]]:
+    """(label, text, verdict, verdict style) of the rows a split model shows instead of one GPU's."""
+    parallel = summary.parallel
+    text, verdict, style = _memory(summary, exact, parallel.memory)
+    items: list[tuple[str, Any, str | None, str]] = [
+        ("layout", _layout(parallel), None, ""),
+        ("memory per GPU", text, verdict, style),
+        ("prefill", _parallel_step(parallel.prefill, exact), None, ""),
+        ("per output token", _parallel_step(parallel.decode, exact), None, ""),
+        ("collectives", f"per output token: {_collectives(parallel.decode, exact)}", None, ""),
+    ]
+    if parallel.tokens_per_second is not None:
+        rate = f"{_rate(parallel.tokens_per_second)} over {parallel.layout.dp} replica{'s' if parallel.layout.dp != 1 else ''}"
+        items.append(
+            ("tokens/s", f"{rate}, {_rate(parallel.tokens_per_second_per_gpu)} per GPU (dp x batch / time per output token)", None, "")
+        )
+    return items
+
+
 def render_llm_summary(summary: Any, *, exact: bool = False) -> Panel:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
     grid.add_row("params", _params(summary, exact))
     grid.add_row("KV cache", _kv(summary, exact))
+    if summary.parallel is not None:
+        for label, text, verdict, style in _parallel_items(summary, exact):
+            line = Text(text)
+            if verdict:
+                line.append("  ")
+                line.append(verdict, style=style)
+            grid.add_row(label, line)
+        grid.add_row("traffic", _TRAFFIC.get(summary.traffic, summary.traffic))
+        return Panel(grid, title=f"LLM serving: {_heading(summary)}", title_align="left", border_style="cyan", expand=False)
     text, verdict, style = _memory(summary, exact)
     line = Text(text)
     if verdict:
@@ -92,6 +161,10 @@ def render_llm_summary(summary: Any, *, exact: bool = False) -> Panel:
 
 def llm_items(summary: Any, *, exact: bool = False) -> list[tuple[str, str]]:
     """(label, text) per line of the summary, for Markdown and HTML."""
+    if summary.parallel is not None:
+        items = [("params", _params(summary, exact)), ("KV cache", _kv(summary, exact))]
+        items += [(label, text + (f"; {verdict}" if verdict else "")) for label, text, verdict, _ in _parallel_items(summary, exact)]
+        return [*items, ("traffic", _TRAFFIC.get(summary.traffic, summary.traffic))]
     text, verdict, _ = _memory(summary, exact)
     items = [
         ("params", _params(summary, exact)),
@@ -201,3 +274,36 @@ def serving_rows_text(rows: list[Any], fmt: str, *, largest_batch: int | None = 
         raise ValueError(f"serving rows are written as json, csv or md, not {fmt}")
     table = [_serving_row(summary) for summary in rows]
     return columns_text(table, list(table[0]), fmt)
+
+
+def _yes(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "NO")
+
+
+def plan_table(plan: Any) -> Table:
+    """The candidates a plan weighed (``roofscope.llm.plan``), the chosen one marked, and why."""
+    title = (
+        f"{plan.model} on {plan.device}, {plan.precision}, batch {plan.batch}, prompt {plan.seq_len}, decode at context "
+        f"{plan.context}, time per output token <= {seconds(plan.max_tpot)}"
+    )
+    table = Table(title=title, title_justify="left", caption=plan.reason, caption_justify="left")
+    for column in ("layout", "GPUs", "memory/GPU", "fits", "TPOT", "meets", "tokens/s/GPU", "collectives"):
+        table.add_column(column, justify="left" if column == "layout" else "right", no_wrap=True)
+    for candidate in plan.candidates:
+        summary = candidate.summary
+        tpot = summary.time_per_output_token
+        rate = summary.tokens_per_second_per_gpu
+        share = summary.decode.collective_share
+        chosen = candidate is plan.chosen
+        table.add_row(
+            ("> " if chosen else "  ") + candidate.layout.describe(),
+            str(candidate.gpus),
+            nbytes(summary.memory.total),
+            _yes(candidate.fits),
+            seconds(tpot) if tpot is not None else "-",
+            _yes(candidate.meets_target),
+            _rate(rate) if rate is not None else "-",
+            f"{100 * share:.1f}%" if share is not None else "-",
+            style="bold green" if chosen else None,
+        )
+    return table

@@ -1,0 +1,642 @@
+"""Beyond one GPU: a transformer split over tensor (TP), pipeline (PP), expert (EP) and data (DP)
+parallel GPUs, what each GPU holds and does, and the collectives the split implies.
+
+A ``Layout`` is TP x PP x DP GPUs (EP spreads the routed experts over GPUs of a stage's TP x DP
+group). The split of the weights is Megatron-LM's: attention's q/k/v and the MLP's up/gate are
+split by columns (output features), o_proj and down by rows (input features), so each GPU holds
+1/TP of every such matrix; the embedding table and the output projection are split over the
+vocabulary; norms, routers and the low-rank projections of latent attention are replicated; the
+routed experts are spread over EP GPUs (over TP when EP is 1); the layers are cut into PP stages of
+consecutive layers, the embedding in the first, the final norm and output projection in the last.
+
+The per-GPU work of a step is the single-GPU step's ops (``LLM.prefill``, ``LLM.decode``), each
+divided by the split of the module that runs it, and each stage's ops kept apart. The collectives
+are counted from the layout (``collectives``), each timed on the interconnect's own roofline:
+latency x steps + bytes on the wire / the link's bandwidth per direction. docs/conventions.md,
+"Parallelism", holds every formula and factor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from roofscope.analysis import AnalysisError
+from roofscope.cost import Cost
+from roofscope.devices import Device, Interconnect
+from roofscope.llm.results import MemoryFootprint
+from roofscope.report import Report
+
+if TYPE_CHECKING:
+    from roofscope.llm.model import LLM
+
+__all__ = [
+    "COLLECTIVE_KINDS",
+    "Collective",
+    "Layout",
+    "ParallelStep",
+    "ParallelSummary",
+    "Split",
+    "TrainingMemory",
+    "bubble_fraction",
+    "check_layout",
+    "collective_steps",
+    "collective_time",
+    "layer_index",
+    "placed",
+    "serving",
+    "stage_layers",
+    "training_collectives",
+    "wire_bytes",
+    "zero_memory",
+]
+
+#: Linear layers split by output features (each GPU computes a slice of the outputs).
+COLUMN = frozenset(
+    {"q_proj", "k_proj", "v_proj", "qkv_proj", "query_key_value", "c_attn", "q_b_proj", "kv_b_proj", "gate_proj", "up_proj"}
+    | {"gate_up_proj", "fc1", "w1", "w3", "c_fc", "dense_h_to_4h", "wi", "wi_0", "wi_1", "query", "key", "value"}
+)
+#: Linear layers split by input features (each GPU holds partial sums, summed by an all-reduce).
+ROW = frozenset({"o_proj", "out_proj", "down_proj", "fc2", "w2", "c_proj", "dense_4h_to_h", "wo", "dense"})
+#: Modules whose own ops (rotary embedding, attention, activations) run on the GPU's heads or slice.
+_SPLIT_BLOCKS = frozenset({"self_attn", "attention", "attn", "self_attention", "mlp", "feed_forward", "ffn", "act_fn", "act"})
+_LAYER = re.compile(r"(?:^|\.)(?:layers|h|layer|blocks)\.(\d+)(?:\.|$)")
+
+#: Collective kinds: steps of the ring (or pairwise exchange) and the wire factor on the message.
+COLLECTIVE_KINDS = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "send-recv")
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """TP x PP x DP GPUs; ``ep`` GPUs share a stage's routed experts (1: none spread); ``nodes``:
+    the servers they are spread over, as many GPUs in each (0: as few as the device's servers hold)."""
+
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    dp: int = 1
+    nodes: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("tp", "pp", "ep", "dp"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise AnalysisError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.nodes, int) or self.nodes < 0:
+            raise AnalysisError(f"nodes must be a positive integer, got {self.nodes!r}")
+        if self.nodes and self.gpus % self.nodes:
+            raise AnalysisError(f"nodes={self.nodes} must divide the layout's {self.gpus} GPUs (as many in each node)")
+        if self.ep > 1 and (self.tp * self.dp) % self.ep:
+            raise AnalysisError(
+                f"ep={self.ep} must divide tp x dp = {self.tp * self.dp}: the experts of a stage spread over its TP x DP GPUs"
+            )
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    @property
+    def single(self) -> bool:
+        return self.gpus == 1
+
+    def describe(self) -> str:
+        text = f"TP {self.tp} x PP {self.pp} x DP {self.dp}"
+        return text + (f", EP {self.ep}" if self.ep > 1 else "")
+
+    def to_dict(self) -> dict[str, int]:
+        return {"tp": self.tp, "pp": self.pp, "ep": self.ep, "dp": self.dp, "gpus": self.gpus, "nodes": self.nodes}
+
+
+def placed(interconnect: Interconnect | None, layout: Layout) -> Interconnect | None:
+    """The interconnect as the layout is placed: with ``layout.nodes`` given, gpus / nodes GPUs in
+    each node (no more than a node of the device holds)."""
+    if interconnect is None or not layout.nodes:
+        return interconnect
+    per_node = layout.gpus // layout.nodes
+    if per_node > interconnect.gpus_per_node:
+        raise AnalysisError(
+            f"{layout.gpus} GPUs on {layout.nodes} node{'s' if layout.nodes > 1 else ''} is {per_node} a node; a node holds {interconnect.gpus_per_node}"
+        )
+    return dataclasses.replace(interconnect, gpus_per_node=per_node)
+
+
+def stage_layers(num_layers: int, pp: int) -> list[range]:
+    """The layers of each pipeline stage: consecutive, the first ``num_layers % pp`` stages one more."""
+    if pp > num_layers:
+        raise AnalysisError(f"pp={pp} stages need at least {pp} layers; the model has {num_layers}")
+    base, extra = divmod(num_layers, pp)
+    stages, start = [], 0
+    for stage in range(pp):
+        size = base + (1 if stage < extra else 0)
+        stages.append(range(start, start + size))
+        start += size
+    return stages
+
+
+def bubble_fraction(stages: int, micro_batches: int) -> float:
+    """1F1B pipeline bubble: the idle share of a training step, (p - 1) / (m + p - 1) (Narayanan et
+    al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters Using Megatron-LM")."""
+    if stages < 1 or micro_batches < 1:
+        raise AnalysisError("stages and micro-batches must be positive")
+    return (stages - 1) / (micro_batches + stages - 1)
+
+
+# -- collectives --------------------------------------------------------------------------------
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def wire_bytes(kind: str, message: int, group: int) -> int:
+    """Bytes each GPU sends for one collective over ``group`` GPUs on a ``message`` of bytes (the
+    full tensor: the all-reduced one, the gathered output, the scattered input, all a GPU's
+    all-to-all input): ring all-reduce 2(n-1)/n, all-gather, reduce-scatter and all-to-all (n-1)/n,
+    send-recv 1; rounded up to a byte."""
+    if kind not in COLLECTIVE_KINDS:
+        raise AnalysisError(f"unknown collective {kind!r}; known: {', '.join(COLLECTIVE_KINDS)}")
+    if kind == "send-recv":
+        return message
+    if group <= 1:
+        return 0
+    factor = 2 * (group - 1) if kind == "all-reduce" else group - 1
+    return _ceil_div(factor * message, group)
+
+
+def collective_steps(kind: str, group: int) -> int:
+    """Latency steps of one collective: a ring all-reduce 2(n-1) (reduce-scatter then all-gather),
+    all-gather, reduce-scatter and all-to-all n-1, send-recv 1."""
+    if kind == "send-recv":
+        return 1
+    if group <= 1:
+        return 0
+    return 2 * (group - 1) if kind == "all-reduce" else group - 1
+
+
+def collective_time(kind: str, message: int, group: int, *, bandwidth: float, latency: float) -> float:
+    """Seconds of one collective on the interconnect's roofline: latency x steps + wire bytes / the
+    link's bandwidth per GPU and direction."""
+    return collective_steps(kind, group) * latency + wire_bytes(kind, message, group) / bandwidth
+
+
+@dataclasses.dataclass(frozen=True)
+class Collective:
+    """``count`` collectives of one kind over ``group`` GPUs per step, each on ``message`` bytes;
+    ``link``: the interconnect they cross ("NVLink 4 through NVSwitch", "InfiniBand NDR ...");
+    ``seconds``: all ``count`` of them (None without an interconnect)."""
+
+    kind: str
+    parallelism: str  # "TP", "EP", "PP", "DP"
+    where: str  # what it carries: "after attention", "after the MLP", ...
+    count: int
+    group: int
+    message: int
+    link: str | None = None
+    seconds: float | None = None
+
+    @property
+    def wire_bytes(self) -> int:
+        """Bytes each GPU sends for one of them."""
+        return wire_bytes(self.kind, self.message, self.group)
+
+    @property
+    def total_wire_bytes(self) -> int:
+        return self.count * self.wire_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "wire_bytes": self.wire_bytes, "total_wire_bytes": self.total_wire_bytes}
+
+
+def _timed(collective: Collective, interconnect: Interconnect | None, *, crosses_nodes: bool) -> Collective:
+    if interconnect is None:
+        return collective
+    if crosses_nodes and interconnect.network_bandwidth is not None:
+        bandwidth, latency = interconnect.network_bandwidth, interconnect.network_latency_s or interconnect.link_latency_s
+        link = interconnect.network
+    else:
+        bandwidth, latency, link = interconnect.link_bandwidth, interconnect.link_latency_s, interconnect.link
+    one = collective_time(collective.kind, collective.message, collective.group, bandwidth=bandwidth, latency=latency)
+    return dataclasses.replace(collective, link=link, seconds=collective.count * one)
+
+
+# -- results ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ParallelStep:
+    """One prefill or decode step on the layout, per GPU: ``flops`` and ``bytes`` of the busiest
+    stage's GPU, ``compute_s`` the roofline time of every stage's ops in turn (a token passes all
+    stages), ``collectives`` those of one step of one replica, ``seconds`` = compute_s + their time
+    (not overlapped)."""
+
+    tokens: int  # of one replica
+    flops: int
+    bytes: int
+    compute_s: float | None
+    collectives: tuple[Collective, ...]
+
+    @property
+    def collective_s(self) -> float | None:
+        times = [c.seconds for c in self.collectives]
+        return None if any(t is None for t in times) else sum(t for t in times if t is not None)
+
+    @property
+    def seconds(self) -> float | None:
+        collective = self.collective_s
+        return None if self.compute_s is None or collective is None else self.compute_s + collective
+
+    @property
+    def collective_share(self) -> float | None:
+        """The collectives' share of the step time."""
+        seconds, collective = self.seconds, self.collective_s
+        return None if not seconds or collective is None else collective / seconds
+
+    def count(self, kind: str, parallelism: str | None = None) -> int:
+        return sum(c.count for c in self.collectives if c.kind == kind and parallelism in (None, c.parallelism))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tokens": self.tokens,
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "compute_s": self.compute_s,
+            "collective_s": self.collective_s,
+            "seconds": self.seconds,
+            "collective_share": self.collective_share,
+            "collectives": [c.to_dict() for c in self.collectives],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ParallelSummary:
+    """Serving on a layout: per-GPU memory of the fullest stage, the prefill and decode steps per
+    GPU with their collectives, tokens/s over all replicas and per GPU."""
+
+    layout: Layout
+    batch: int  # sequences per replica
+    memory: MemoryFootprint  # per GPU, the fullest stage
+    stage_weights: tuple[int, ...]  # weight bytes per GPU of each stage
+    prefill: ParallelStep
+    decode: ParallelStep
+    interconnect: str | None  # "NVLink 4 through NVSwitch (450 GB/s per direction)", None without one
+    nodes: int
+
+    @property
+    def gpus(self) -> int:
+        return self.layout.gpus
+
+    @property
+    def time_per_output_token(self) -> float | None:
+        return self.decode.seconds
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """dp x batch / time per output token: one batch in flight per replica."""
+        seconds = self.decode.seconds
+        return self.layout.dp * self.batch / seconds if seconds else None
+
+    @property
+    def tokens_per_second_per_gpu(self) -> float | None:
+        rate = self.tokens_per_second
+        return None if rate is None else rate / self.gpus
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layout": self.layout.to_dict(),
+            "batch_per_replica": self.batch,
+            "nodes": self.nodes,
+            "interconnect": self.interconnect,
+            "memory_per_gpu": self.memory.to_dict(),
+            "stage_weights": list(self.stage_weights),
+            "prefill": self.prefill.to_dict(),
+            "decode": self.decode.to_dict(),
+            "time_per_output_token_s": self.time_per_output_token,
+            "tokens_per_s": self.tokens_per_second,
+            "tokens_per_s_per_gpu": self.tokens_per_second_per_gpu,
+        }
+
+
+# -- the split of one model ---------------------------------------------------------------------
+
+
+def layer_index(name: str) -> int | None:
+    """The decoder layer a parameter or module name belongs to ("model.layers.3.mlp" -> 3)."""
+    match = _LAYER.search(name)
+    return int(match.group(1)) if match else None
+
+
+def check_layout(llm: LLM, layout: Layout) -> None:
+    """What the model cannot be split into: heads, KV heads, the MLP width, layers, the experts."""
+    if llm.is_encoder_decoder:
+        raise AnalysisError(f"{llm.name} is an encoder-decoder: parallel layouts cover decoder-only language models")
+    tp = layout.tp
+    if tp > 1:
+        if llm.num_heads % tp:
+            raise AnalysisError(f"tp={tp} must divide the {llm.num_heads} attention heads of {llm.name}")
+        kv = llm.num_kv_heads
+        if kv % tp and tp % kv:
+            raise AnalysisError(f"tp={tp} and the {kv} KV heads of {llm.name}: one must divide the other")
+        width = getattr(llm.text_config, "intermediate_size", None)
+        if width and width % tp:
+            raise AnalysisError(f"tp={tp} must divide the MLP width {width} of {llm.name}")
+    stage_layers(llm.num_layers, layout.pp)
+    if layout.pp > 1 and not any(layer_index(name) is not None for name, _, _ in llm.parameter_parts()):
+        raise AnalysisError(f"pp={layout.pp}: the layers of {llm.name} are not named layers.N, h.N or blocks.N, so they cannot be staged")
+    if layout.ep > 1:
+        if not llm.num_experts:
+            raise AnalysisError(f"ep={layout.ep}: {llm.name} has no routed experts to spread")
+        if llm.num_experts % layout.ep:
+            raise AnalysisError(f"ep={layout.ep} must divide the {llm.num_experts} routed experts of {llm.name}")
+
+
+class Split:
+    """How one model's parameters and modules divide over a layout."""
+
+    def __init__(self, llm: LLM, layout: Layout) -> None:
+        check_layout(llm, layout)
+        self.llm = llm
+        self.layout = layout
+        self.stages = stage_layers(llm.num_layers, layout.pp)
+        self._stage_of_layer = {layer: s for s, layers in enumerate(self.stages) for layer in layers}
+        self.expert_split = layout.ep if layout.ep > 1 else layout.tp
+        output = llm._output_embeddings()
+        modules = dict(llm.model.named_modules())
+        self.output_module = next((name for name, module in modules.items() if module is output), None) if output is not None else None
+        self.input_tables = {name for name, module in modules.items() if isinstance(module, torch.nn.Embedding)}
+        self.module_divisor = {name: self._divisor(name, module) for name, module in modules.items()}
+        self.moe_layers = sorted(
+            {i for name, _, _ in llm.parameter_parts() if ".experts." in f".{name}." for i in [layer_index(name)] if i is not None}
+        )
+
+    def _divisor(self, name: str, module: Any) -> int:
+        parts = name.split(".")
+        leaf = parts[-1] if parts else ""
+        if "experts" in parts:
+            return self.expert_split
+        if leaf in COLUMN or leaf in ROW or name == self.output_module:
+            return self.layout.tp
+        if leaf in _SPLIT_BLOCKS and not hasattr(module, "experts"):
+            return self.layout.tp
+        return 1
+
+    def parameter_divisor(self, name: str) -> int:
+        """1/divisor of the parameter is on each GPU of its stage."""
+        parts = name.split(".")
+        module, attribute = ".".join(parts[:-1]), parts[-1]
+        if "experts" in parts:
+            return self.expert_split
+        if module in self.input_tables or module == self.output_module:
+            return self.layout.tp  # split over the vocabulary
+        leaf = module.rsplit(".", 1)[-1]
+        if leaf in ROW and attribute == "bias":
+            return 1  # added once, after the all-reduce
+        if leaf in COLUMN or leaf in ROW:
+            return self.layout.tp
+        return 1
+
+    def parameter_stages(self, name: str) -> list[int]:
+        """The stages holding a parameter: its layer's; the embedding the first, the rest the last
+        (an output projection tied to the embedding: both)."""
+        layer = layer_index(name)
+        if layer is not None:
+            return [self._stage_of_layer[layer]]
+        module = name.rsplit(".", 1)[0]
+        last = len(self.stages) - 1
+        if module in self.input_tables:
+            tied = self.output_module is not None and self.output_module != module and self._tied(module)
+            return sorted({0, last}) if tied else [0]
+        return [last]
+
+    def _tied(self, table: str) -> bool:
+        output = self.llm._output_embeddings()
+        modules = dict(self.llm.model.named_modules())
+        return output is not None and getattr(output, "weight", None) is getattr(modules[table], "weight", None)
+
+    def stage_weight_bytes(self) -> list[int]:
+        """Weight bytes on one GPU of each stage: each parameter's shard (its elements / divisor,
+        rounded up) in its precision."""
+        totals = [0] * len(self.stages)
+        for name, elements, part in self.llm.parameter_parts():
+            shard = self.llm.part_bytes(_ceil_div(elements, self.parameter_divisor(name)), part)
+            for stage in self.parameter_stages(name):
+                totals[stage] += shard
+        return totals
+
+    def stage_params(self) -> list[int]:
+        """Parameters (elements) on one GPU of each stage."""
+        totals = [0] * len(self.stages)
+        for name, elements, part in self.llm.parameter_parts():
+            if part == "integer":
+                continue
+            for stage in self.parameter_stages(name):
+                totals[stage] += _ceil_div(elements, self.parameter_divisor(name))
+        return totals
+
+    def op_divisor(self, module: str) -> int:
+        """The split of the innermost module (or its nearest ancestor) that ran an op."""
+        name = module
+        while name:
+            if name in self.module_divisor:
+                return self.module_divisor[name]
+            name = name.rsplit(".", 1)[0] if "." in name else ""
+        return 1
+
+    def step_per_stage(self, report: Report) -> list[tuple[Cost, float | None]]:
+        """Each stage's (cost, roofline seconds) on one of its GPUs: every op's cost and time divided
+        by its module's split (rounded up), in the stage of its layer; an op outside the layers goes
+        to the first stage before any layer ran, to the last after."""
+        costs = [Cost()] * len(self.stages)
+        times: list[float | None] = [0.0] * len(self.stages)
+        seen_layer = False
+        for record in report.ops:
+            if record.cost is None:
+                continue
+            layer = layer_index(record.event.module)
+            if layer is not None:
+                seen_layer = True
+                stage = self._stage_of_layer.get(layer, 0)
+            else:
+                stage = len(self.stages) - 1 if seen_layer else 0
+            divisor = self.op_divisor(record.event.module)
+            cost = record.cost
+            costs[stage] = costs[stage] + Cost(
+                _ceil_div(cost.macs, divisor),
+                _ceil_div(cost.flops, divisor),
+                _ceil_div(cost.bytes_read, divisor),
+                _ceil_div(cost.bytes_written, divisor),
+            )
+            seconds = record.roofline_s
+            current = times[stage]
+            times[stage] = None if seconds is None or current is None else current + seconds / divisor
+        return list(zip(costs, times, strict=True))
+
+    def collectives(self, tokens: int, *, logits_tokens: int, interconnect: Interconnect | None) -> tuple[Collective, ...]:
+        """The collectives of one step of one replica over ``tokens`` tokens (``logits_tokens`` of
+        them reach the output projection)."""
+        llm, layout = self.llm, self.layout
+        act = llm.dtype_bytes
+        hidden = tokens * llm.hidden_size * act
+        per_node = interconnect.gpus_per_node if interconnect is not None else layout.gpus
+        found: list[tuple[Collective, bool]] = []
+        tp, ep = layout.tp, layout.ep
+        layers = llm.num_layers
+        moe = len(self.moe_layers) if ep > 1 else 0
+        if tp > 1:
+            cross = tp > per_node
+            found.append((Collective("all-reduce", "TP", "after the vocabulary-split embedding", 1, tp, hidden), cross))
+            found.append((Collective("all-reduce", "TP", "after attention: o_proj's partial sums", layers, tp, hidden), cross))
+            found.append((Collective("all-reduce", "TP", "after the MLP: down_proj's partial sums", layers, tp, hidden), cross))
+            vocab = int(getattr(llm.text_config, "vocab_size", 0) or 0)
+            if vocab:
+                logits = logits_tokens * _ceil_div(vocab, tp) * tp * act
+                found.append((Collective("all-gather", "TP", "the vocabulary-split logits", 1, tp, logits), cross))
+        if moe:
+            routed = tokens * llm.experts_per_token * llm.hidden_size * act
+            cross = ep > per_node
+            found.append((Collective("all-to-all", "EP", "dispatch of tokens to their experts", moe, ep, routed), cross))
+            found.append((Collective("all-to-all", "EP", "combine of the experts' outputs", moe, ep, routed), cross))
+        if layout.pp > 1:
+            cross = layout.tp * layout.dp * layout.pp > per_node
+            found.append((Collective("send-recv", "PP", "the activations between stages", layout.pp - 1, 2, hidden), cross))
+        return tuple(_timed(c, interconnect, crosses_nodes=cross) for c, cross in found)
+
+    def kv_split(self) -> int:
+        """How many ways a layer's KV cache splits over TP: its KV heads over min(tp, kv heads)
+        GPUs (beyond that each GPU holds whole heads); a latent cache is needed whole on every GPU."""
+        if self.llm.is_causal_lm and self.llm.cache_layout.latent:
+            return 1
+        return min(self.layout.tp, self.llm.num_kv_heads)
+
+    def stage_fraction(self) -> tuple[int, int]:
+        """(layers of the largest stage, all layers)."""
+        return max(len(layers) for layers in self.stages), self.llm.num_layers
+
+
+def training_collectives(
+    llm: LLM,
+    layout: Layout,
+    *,
+    zero: int = 0,
+    micro_batch: int = 1,
+    seq_len: int = 2048,
+    micro_batches: int = 1,
+    interconnect: Interconnect | None = None,
+) -> tuple[Collective, ...]:
+    """The collectives of one training step of ``micro_batches`` micro-batches of ``micro_batch`` x
+    ``seq_len`` tokens, per replica (docs/conventions.md, "Parallelism", training): TP 4 all-reduces
+    per layer and micro-batch (2 forward, 2 backward), PP 2 (p - 1) send-recvs per micro-batch
+    (activations forward, their gradients back), and DP's gradient synchronisation of the fullest
+    stage's parameters in 2-byte gradients: ZeRO-0 an all-reduce; ZeRO-1 and 2 a reduce-scatter of
+    the gradients and an all-gather of the updated parameters; ZeRO-3 also an all-gather of the
+    parameters before the backward (3 transfers instead of 2, Rajbhandari et al. 2020)."""
+    split = Split(llm, layout)
+    interconnect = placed(interconnect, layout)
+    if zero not in (0, 1, 2, 3):
+        raise AnalysisError(f"zero must be 0, 1, 2 or 3, got {zero!r}")
+    activations = micro_batch * seq_len * llm.hidden_size * llm.dtype_bytes
+    per_node = interconnect.gpus_per_node if interconnect is not None else layout.gpus
+    found: list[tuple[Collective, bool]] = []
+    if layout.tp > 1:
+        count = 4 * llm.num_layers * micro_batches
+        found.append(
+            (
+                Collective("all-reduce", "TP", "attention and MLP outputs, forward and backward", count, layout.tp, activations),
+                layout.tp > per_node,
+            )
+        )
+    if layout.pp > 1:
+        count = 2 * (layout.pp - 1) * micro_batches
+        crosses = layout.gpus > per_node
+        found.append((Collective("send-recv", "PP", "activations forward, their gradients back", count, 2, activations), crosses))
+    if layout.dp > 1:
+        gradients = 2 * max(split.stage_params())
+        crosses = layout.tp * layout.dp > per_node
+        if zero == 0:
+            found.append((Collective("all-reduce", "DP", "the gradients", 1, layout.dp, gradients), crosses))
+        else:
+            found.append((Collective("reduce-scatter", "DP", "the gradients", 1, layout.dp, gradients), crosses))
+            gathers = 2 if zero == 3 else 1
+            found.append((Collective("all-gather", "DP", "the parameters", gathers, layout.dp, gradients), crosses))
+    return tuple(_timed(c, interconnect, crosses_nodes=cross) for c, cross in found)
+
+
+def serving(llm: LLM, layout: Layout, batch: int, seq_len: int, context: int, device: Device | None) -> ParallelSummary:
+    """Serving ``batch`` sequences per replica on ``layout``: per-GPU memory and steps."""
+    split = Split(llm, layout)
+    interconnect = device.interconnect if device is not None else None
+    if layout.gpus > 1 and device is not None and interconnect is None:
+        raise AnalysisError(f"{device.name} has no interconnect figures: a layout of {layout.gpus} GPUs cannot be timed on it")
+    interconnect = placed(interconnect, layout)
+    weights = split.stage_weight_bytes()
+    largest, layers = split.stage_fraction()
+    kv_total = llm.kv_cache_bytes(batch, max(seq_len, context))
+    kv = _ceil_div(kv_total * largest, layers * split.kv_split())
+    activations = _ceil_div(llm.activation_bytes(batch, seq_len), layout.tp)
+    capacity = device.memory_capacity if device is not None else None
+    memory = MemoryFootprint(max(weights), kv, activations, capacity, device.name if device is not None else None)
+    steps = []
+    for report, tokens, logits in ((llm.prefill(batch, seq_len), batch * seq_len, batch), (llm.decode(batch, context), batch, batch)):
+        stages = split.step_per_stage(report)
+        busiest = max(stages, key=lambda item: item[1] or 0.0)[0]
+        times = [seconds for _, seconds in stages]
+        compute = None if device is None or any(t is None for t in times) else sum(t for t in times if t is not None)
+        collectives = split.collectives(tokens, logits_tokens=logits, interconnect=interconnect)
+        steps.append(ParallelStep(tokens, busiest.flops, busiest.bytes, compute, collectives))
+    per_node = interconnect.gpus_per_node if interconnect is not None else layout.gpus
+    link = None
+    if interconnect is not None:
+        link = f"{interconnect.link} ({interconnect.link_bandwidth / 1e9:g} GB/s per direction)"
+        if layout.gpus > per_node and interconnect.network:
+            link += f"; between nodes {interconnect.network}"
+    return ParallelSummary(layout, batch, memory, tuple(weights), steps[0], steps[1], link, _ceil_div(layout.gpus, per_node))
+
+
+# -- training memory ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingMemory:
+    """Bytes per GPU of mixed-precision Adam training state under ZeRO (Rajbhandari et al. 2020):
+    fp16/bf16 parameters (2 B each) and gradients (2 B), fp32 master weights, momentum and variance
+    (12 B); ZeRO-1 shards the 12 over DP, ZeRO-2 the gradients too, ZeRO-3 the parameters too."""
+
+    params: int  # parameters on one GPU before ZeRO (after TP, PP, EP)
+    dp: int
+    zero: int
+    parameters: int
+    gradients: int
+    optimizer: int
+    capacity: float | None = None  # the device's, bytes; None without one
+
+    @property
+    def total(self) -> int:
+        return self.parameters + self.gradients + self.optimizer
+
+    @property
+    def fits(self) -> bool | None:
+        """total <= capacity (activations not included); None when the capacity is unknown."""
+        return None if self.capacity is None else self.total <= self.capacity
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "total": self.total, "fits": self.fits}
+
+
+def zero_memory(params: int, dp: int, zero: int, *, param_bytes: int = 2, grad_bytes: int = 2, optimizer_bytes: int = 12) -> TrainingMemory:
+    """ZeRO stage ``zero`` (0-3) over ``dp`` GPUs, for ``params`` parameters on each before ZeRO;
+    a sharded part takes ceil(params / dp) elements."""
+    if zero not in (0, 1, 2, 3):
+        raise AnalysisError(f"zero must be 0, 1, 2 or 3, got {zero!r}")
+    if dp < 1:
+        raise AnalysisError(f"dp must be a positive integer, got {dp!r}")
+    sharded = _ceil_div(params, dp)
+    return TrainingMemory(
+        params=params,
+        dp=dp,
+        zero=zero,
+        parameters=param_bytes * (sharded if zero >= 3 else params),
+        gradients=grad_bytes * (sharded if zero >= 2 else params),
+        optimizer=optimizer_bytes * (sharded if zero >= 1 else params),
+    )
