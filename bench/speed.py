@@ -40,7 +40,7 @@ from torch import nn
 
 import roofscope
 
-TARGET_RATIO = 1.3  # the goal: analyze costs at most 1.3x a bare forward
+TARGET_RATIO = 1.3  # the goal: analyze costs at most 1.3x a bare forward
 
 # ----------------------------------------------------------------------------------------------------
 # Models

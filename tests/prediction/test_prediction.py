@@ -219,6 +219,26 @@ def test_fusion_reads_each_outside_buffer_once_and_writes_only_what_is_read_late
     assert sum(r.timing.bytes for r in fused) == 8 * 512 * 2 + 2 * 512 * 2 + 8 * 512 * 2  # type: ignore[union-attr]
 
 
+def test_a_fused_gather_reads_the_rows_it_looks_up_not_the_whole_table() -> None:
+    """Token and position embeddings added: one fused kernel reading the 16 token ids, 16 rows of
+    the 1000 x 64 fp32 table and the 16 x 64 position rows, writing 16 x 64 once; never the table."""
+
+    class Embed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tokens = nn.Embedding(1000, 64)
+            self.positions = nn.Parameter(torch.zeros(16, 64))
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.tokens(ids) + self.positions
+
+    ids = torch.zeros(1, 16, dtype=torch.long)
+    compiled = roofscope.analyze(Embed(), ids, device="h100", mode="compiled")
+    assert compiled.total.timing is not None
+    assert compiled.total.timing.bytes == 16 * 8 + 16 * 64 * 4 + 16 * 64 * 4 + 16 * 64 * 4
+    assert compiled.total.timing.bytes < compiled.total.cost.bytes  # the gathered rows are not written and read back
+
+
 def test_eager_host_time_counts_each_op_and_module_call() -> None:
     device = _gpu(module_overhead_s=2e-6, view_overhead_s=1e-6)
     slow_host = dataclasses.replace(device, launch_overhead_s=1e-3)  # the host is far slower: its time

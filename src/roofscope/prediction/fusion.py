@@ -9,7 +9,9 @@ or writes) form one kernel; a matrix op, an op of a user formula or an uncounted
 A fused kernel reads each buffer it takes from outside the group once and writes each buffer it
 produces that a later op reads (or the last group's outputs, the model's); its intermediates
 neither reach memory nor are read back. Its FLOPs are its ops'. Its bytes are tensor sizes (in the
-target precision), not the ops' own formulas: what is fused moves whole buffers.
+target precision), not the ops' own formulas: what is fused moves whole buffers. The one exception
+is the table a gather looks rows up in (an embedding, ``index_select``, ``gather``, ``index``): the
+kernel reads the rows it gathers, as the op's own formula counts them, not the whole table.
 """
 
 from __future__ import annotations
@@ -21,7 +23,22 @@ from roofscope.cost import Cost
 from roofscope.events import OpEvent, TensorMeta
 from roofscope.precision import Precision, target_nbytes
 
-__all__ = ["FUSIBLE_FAMILIES", "Group", "fuse_groups"]
+__all__ = ["FUSIBLE_FAMILIES", "GATHERS", "Group", "fuse_groups"]
+
+#: Ops that read only the rows they look up in their first argument, the table.
+GATHERS = frozenset(
+    {
+        "aten.embedding",
+        "aten._embedding_bag",
+        "aten._embedding_bag_forward_only",
+        "aten.index_select",
+        "aten.gather",
+        "aten.index",
+        "aten._unsafe_index",
+        "aten.take",
+        "aten.take_along_dim",
+    }
+)
 
 #: Op families a fusing compiler generates kernels for (and fuses with each other).
 FUSIBLE_FAMILIES = frozenset({"pointwise", "reduction", "softmax", "norm", "pooling", "memory", "embedding", "resize", "shape"})
@@ -96,13 +113,17 @@ def _fused(
     written: dict[int, TensorMeta] = {}
     read: dict[tuple[int, int, tuple[int, ...], tuple[int, ...]], TensorMeta] = {}
     unnamed_reads: list[TensorMeta] = []
-    macs = flops = 0
+    macs = flops = gathered = 0
     for index in members:
         event, cost, _ = ops[index]
         assert cost is not None
         macs += cost.macs
         flops += cost.flops
-        for tensor in event.inputs:
+        reads = event.inputs
+        if event.op in GATHERS and reads and reads[0].buffer not in written:
+            reads = reads[1:]  # the table: only the gathered rows are read
+            gathered += cost.bytes_read - sum(_nbytes(t, precision) for t in reads)
+        for tensor in reads:
             if not tensor.buffer:
                 unnamed_reads.append(tensor)
             elif tensor.buffer not in written:
@@ -128,5 +149,5 @@ def _fused(
         outputs=tuple(kept),
         entered=sum(ops[i][0].entered for i in members),
     )
-    cost = Cost(macs, flops, sum(_nbytes(t, precision) for t in inputs), sum(_nbytes(t, precision) for t in kept))
+    cost = Cost(macs, flops, gathered + sum(_nbytes(t, precision) for t in inputs), sum(_nbytes(t, precision) for t in kept))
     return Group(tuple(members), event, cost, "fused")
