@@ -96,6 +96,7 @@ class OpInfo:
     writes: tuple[tuple[int, str], ...]  # (position, name) of each argument the schema marks written
     #: Per return, the position of the argument it is a view of or writes into (None: new memory).
     aliases: tuple[int | None, ...] = ()
+    aliased: bool = False  # some return is a view of, or written into, an argument
 
     @classmethod
     def of(cls, func: Any) -> OpInfo:
@@ -115,13 +116,14 @@ class OpInfo:
         aliases = tuple(
             sets.get(frozenset(ret.alias_info.before_set)) if ret.alias_info is not None else None for ret in func._schema.returns
         )
-        return cls(str(func.overloadpacket), func._overloadname, composite, writes, aliases)
+        return cls(str(func.overloadpacket), func._overloadname, composite, writes, aliases, any(a is not None for a in aliases))
 
 
 #: Per OpOverload, what the recorder needs to know about it, looked up once per process: formatting
 #: the packet's name or asking the dispatcher on every call is measurable, and an op's schema and
-#: kernels do not change while it exists.
-_OP_INFO: dict[Any, OpInfo] = {}
+#: kernels do not change while it exists. Keyed by the overload's id (an OpOverload hashes in
+#: Python, on every op), with the overload kept beside its info so that the id stays its own.
+_OP_INFO: dict[int, tuple[Any, OpInfo]] = {}
 
 
 class Recorder(TorchDispatchMode):
@@ -144,9 +146,10 @@ class Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        info = _OP_INFO.get(func)
-        if info is None:
-            info = _OP_INFO[func] = OpInfo.of(func)
+        known = _OP_INFO.get(id(func))
+        if known is None or known[0] is not func:
+            known = _OP_INFO[id(func)] = (func, OpInfo.of(func))
+        info = known[1]
         if info.writes:
             for index, name in info.writes:
                 written = args[index] if index < len(args) else kwargs.get(name)
@@ -165,7 +168,7 @@ class Recorder(TorchDispatchMode):
                 return decomposed
         if self.inside_logical_op:
             return func(*args, **kwargs)
-        if info.aliases and any(position is not None for position in info.aliases):
+        if info.aliased:
             self._aliases = info.aliases
         return self.call((info.op, info.overload), func, args, kwargs)
 
