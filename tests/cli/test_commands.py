@@ -247,7 +247,9 @@ def test_transformer_preset_with_seq(runs):
     # the serving summary: a decode step at 128 cached tokens, weight-bound, its bytes / 2,039 GB/s
     llm = data["llm"]
     assert llm["seq_len"] == llm["context"] == 128 and llm["batch"] == 1 and llm["params"] == 6_738_415_616
-    assert llm["time_per_output_token_s"] == pytest.approx(llm["decode"]["bytes"] / 2.039e12, rel=1e-9)
+    assert llm["time_per_output_token_s"] == pytest.approx(
+        llm["decode"]["bytes"] / 2.039e12, rel=1e-4
+    )  # a fused kernel's intermediates add their FLOPs / peak
     assert llm["time_per_output_token_s"] == pytest.approx(13.3e9 / 2.039e12, rel=0.01)  # 13.31 GB a step
     assert llm["prefill_s"] == data["total"]["roofline_s"]  # the report is the prefill's
     assert llm["memory"]["fits"] is True and llm["memory"]["capacity"] == 80e9

@@ -25,7 +25,10 @@ def _params(summary: Any, exact: bool) -> str:
 
 
 _TRAFFIC = {
-    "serving": "serving: the KV cache read once, only the new tokens' entries written (docs/conventions.md, Serving traffic)",
+    "serving": (
+        "serving: the KV cache read once, only the new tokens' entries written, the element-wise ops between"
+        " the matrix ops fused (docs/conventions.md, Serving traffic)"
+    ),
     "eager": "eager: as transformers' own code runs, its cache concatenated anew each layer and step",
 }
 
