@@ -33,6 +33,10 @@ _TRAFFIC = {
 }
 
 
+#: What the prefill computes, unlike a plain forward of the prompt (which computes every position's logits).
+_PREFILL = "logits of the last token only, as generation does"
+
+
 def _kv(summary: Any, exact: bool) -> str:
     layout = f"; {summary.cache_layout}" if summary.cache_layout else ""
     return f"{nbytes(summary.kv_cache_bytes, exact=exact)} at {summary.context} tokens x batch {summary.batch}{layout}"
@@ -85,7 +89,7 @@ def render_llm_summary(summary: Any, *, exact: bool = False) -> Panel:
         line.append("  ")
         line.append(verdict, style=style)
     grid.add_row("memory", line)
-    grid.add_row("prefill", _step(summary.prefill, exact))
+    grid.add_row("prefill", f"{_step(summary.prefill, exact)}; {_PREFILL}")
     grid.add_row("per output token", _step(summary.decode, exact))
     if summary.tokens_per_second is not None:
         grid.add_row("tokens/s", f"{_rate(summary.tokens_per_second)}  (batch / time per output token)")
@@ -100,7 +104,7 @@ def llm_items(summary: Any, *, exact: bool = False) -> list[tuple[str, str]]:
         ("params", _params(summary, exact)),
         ("KV cache", _kv(summary, exact)),
         ("memory", text + (f"; {verdict}" if verdict else "")),
-        ("prefill", _step(summary.prefill, exact)),
+        ("prefill", f"{_step(summary.prefill, exact)}; {_PREFILL}"),
         ("per output token", _step(summary.decode, exact)),
     ]
     if summary.tokens_per_second is not None:
