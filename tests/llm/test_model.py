@@ -288,6 +288,39 @@ def test_moe_expert_flops_are_top_k_per_token_and_each_used_expert_is_read_once(
     assert _expert_weight_bytes(int8) == pytest.approx(_expert_weight_bytes(bf16) / 2, rel=0.02)
 
 
+def test_glm4_moe_runs_exactly_top_k_experts_per_token() -> None:
+    """GLM-4.5's MoE (glm4_moe: grouped sigmoid routing, a shared expert, its first layer dense)
+    goes through roofscope's experts implementation: tokens x top_k x one expert's MLP, the used
+    experts' weights read once (one token: its top_k experts), active parameters top_k of num_experts."""
+    preset = Preset(
+        "Glm4MoeConfig",
+        dict(
+            vocab_size=1000,
+            hidden_size=64,
+            intermediate_size=96,
+            moe_intermediate_size=32,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            n_routed_experts=8,
+            num_experts_per_tok=2,
+            n_shared_experts=1,
+            first_k_dense_replace=1,
+            n_group=2,
+            topk_group=1,
+            tie_word_embeddings=False,
+        ),
+    )
+    llm = LLM(preset)
+    expert = 3 * 64 * 32  # one routed expert's gate, up and down
+    report = llm.prefill(batch=2, seq_len=10)
+    assert not report.uncounted
+    assert sum(r.cost.macs for r in report.ops if ".experts" in r.module) == 2 * 20 * 2 * expert  # 2 MoE layers x tokens x top-2
+    assert _expert_weight_bytes(llm.decode(batch=1, context=5)) == 2 * 2 * expert * 4  # fp32: each layer's 2 experts, once
+    assert llm.params - llm.active_params == 2 * (8 - 2) * expert  # the unused 6 of 8 routed experts, per MoE layer
+
+
 def test_moe_training_step_and_real_run() -> None:
     """The expert op has a backward (itself, and a weight gradient) and a real kernel: a CPU model
     gives the same counts as the meta one, and the same output as transformers' batched_mm path."""
