@@ -14,6 +14,7 @@ pytest.importorskip("transformers")
 import roofscope
 from roofscope.llm import LLM, Preset
 from roofscope.llm.cache import cache_layout, filled_cache
+from roofscope.llm.serving import NOTE
 from roofscope.precision import weight_index
 
 # llama-2-7b (meta-llama/Llama-2-7b-hf config.json)
@@ -146,6 +147,7 @@ def test_serving_fuses_the_element_wise_chains_and_keeps_the_flops() -> None:
     assert sum(c.bytes_read for c in norm) == 2 * hidden  # its weight; the sum it normalises was not written back and read
     assert sum(c.bytes_written for c in norm) == vector  # the normalised input the MLP reads
     assert sum(c.bytes for c in norm[1:-1]) == 0
+    assert NOTE in serving.notes and NOTE not in eager.notes  # the report says its bytes are not the eager ones
 
 
 def test_eager_traffic_adds_the_cache_read_and_rewritten_by_every_append(llama_7b: LLM) -> None:

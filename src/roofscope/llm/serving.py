@@ -50,10 +50,17 @@ from roofscope.prediction import predict
 from roofscope.prediction.fusion import fuse_groups
 from roofscope.report import OpRecord, Report
 
-__all__ = ["TRAFFIC", "check_traffic", "serving_report"]
+__all__ = ["NOTE", "TRAFFIC", "check_traffic", "serving_report"]
 
 #: The traffic conventions of an LLM step: as serving engines run it, or as transformers' eager code does.
 TRAFFIC = ("serving", "eager")
+
+#: The note a report under the serving convention carries: its bytes are not the eager ones.
+NOTE = (
+    "bytes as serving engines move them: the KV cache appends write only the new entries, decode attention reads the "
+    "cache once, and the element-wise ops between the matrix ops run fused, each fused kernel's bytes charged to the ops "
+    "that read its inputs and write its outputs (docs/conventions.md, Serving traffic)"
+)
 
 _ATTENTION_OPS = frozenset({"aten.scaled_dot_product_attention", "roofscope.attention"})
 
@@ -234,7 +241,7 @@ def serving_report(
     changed.update(_fused_costs(records, changed, precision))
     costs = [(record.event, changed.get(index, record.cost), record.family) for index, record in enumerate(records)]
     if device is None or report.prediction is None:
-        return report.with_ops([dataclasses.replace(record, cost=cost) for record, (_, cost, _) in zip(records, costs)])
+        return report.with_ops([dataclasses.replace(record, cost=cost) for record, (_, cost, _) in zip(records, costs)], notes=[NOTE])
     timings, prediction = predict(costs, device, precision, mode=report.prediction.mode, flags=report.prediction.flags)
     ops = [dataclasses.replace(record, cost=cost, timing=timing) for record, (_, cost, _), timing in zip(records, costs, timings)]
-    return report.with_ops(ops, prediction=prediction)
+    return report.with_ops(ops, prediction=prediction, notes=[NOTE])
