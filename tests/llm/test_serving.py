@@ -185,8 +185,15 @@ def test_prefill_bytes_are_weights_new_kv_and_the_fused_activations(llama_7b: LL
     appends = [(s.cost, t.cost) for s, t in zip(report.ops, eager.ops) if s.name == "aten.cat" and s.event.inputs[0].numel == 0]
     assert len(appends) == 2 * LAYERS and all(s == t for s, t in appends)
     assert sum(s.bytes_written for s, _ in appends) == new_kv
+    # what an engine does not move: attention's output copied transposed for o_proj (read and
+    # written), and the q, k, v and gate, up projections reading their input apart (3 of 5 reads)
+    copies = sum(r.cost.bytes for r in report.ops if r.name == "aten.clone" and r.module.endswith("self_attn"))
+    assert copies == FP16 * 2 * HIDDEN * LAYERS * tokens
+    separate_reads = FP16 * 3 * HIDDEN * LAYERS * tokens
     if tokens == 2048:
         assert (round(report.total.bytes / 1e9, 2), round(eager.total.bytes / 1e9, 2)) == (39.67, 62.10)
+        assert (round(copies / 1e9, 2), round(separate_reads / 1e9, 2)) == (1.07, 1.61)
+        assert round((report.total.bytes - copies - separate_reads) / 1e9, 2) == 36.99
 
 
 def test_the_prefill_computes_the_last_tokens_logits_only(llama_7b: LLM) -> None:
