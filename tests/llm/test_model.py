@@ -104,23 +104,25 @@ def test_llama_2_7b_fp16_decode_on_a100_takes_its_bytes_over_the_bandwidth(llama
     """Decode at batch 1 is weight-bound: about 13.3 GB per token, 13.3 GB / 2,039 GB/s on an A100-80GB.
 
     The predicted time is the roofline stage's: the sum over ops of max(FLOPs / peak, bytes /
-    bandwidth). At batch 1 every op is memory-bound (the matmuls do about 1 FLOP per byte, the
-    A100's fp16 ridge is 312e12 / 2.039e12 = 153 FLOP/B, and element-wise ops are below the fp32
-    CUDA-core ridge of 9.6), so each op's time is its bytes / bandwidth and the sum is exactly the
-    step's bytes / 2.039e12: the tolerance (1e-9 relative) only absorbs float rounding of the sum.
+    bandwidth). At batch 1 the matmuls and attention are memory-bound (the matmuls do about 1 FLOP
+    per byte, the A100's fp16 ridge is 312e12 / 2.039e12 = 153 FLOP/B), so their time is their
+    bytes / bandwidth. The ops of a fused element-wise kernel carry the kernel's bytes unevenly (a
+    buffer's read charged to the first op that reads it, intermediates to none), so some of them
+    are compute-bound on their own and add FLOPs / peak: about 1e-5 of the step, whose time is
+    its bytes / 2.039e12 to 1e-4.
     """
     llm = llama_7b_a100
     assert llm.weight_bytes == 2 * 6_738_415_616
     report = llm.decode(batch=1, context=128)
     step = report.total
     # the fp16 weights less the embedding table (262 MB, of which one row is read), the KV cache of
-    # 129 tokens read (68 MB) and the activations: 13.31 GB (tests/llm/test_serving.py: the hand sum)
+    # 129 tokens read (68 MB) and the activations: 13.29 GB (tests/llm/test_serving.py: the hand sum)
     assert 13.25e9 < step.bytes < 13.35e9
     assert abs(step.bytes - llm.weight_bytes) < 0.02 * llm.weight_bytes
-    assert {r.timing.roofline_bound for r in report.ops if r.timing} <= {"memory", None}
+    assert {r.timing.roofline_bound for r in report.ops if r.timing and r.family in ("matmul", "attention")} == {"memory"}
     seconds = llm.decode_time(batch=1, context=128)
     assert seconds == report.total.roofline_s
-    assert seconds == pytest.approx(step.bytes / 2.039e12, rel=1e-9)
+    assert step.bytes / 2.039e12 < seconds < (1 + 1e-4) * step.bytes / 2.039e12
     assert seconds == pytest.approx(13.3e9 / 2.039e12, rel=0.01)  # about 6.5 ms per token
     assert llm.tokens_per_second(batch=1, context=128) == pytest.approx(1 / seconds)
     memory = llm.memory(batch=1, context=4096)
@@ -266,6 +268,39 @@ def test_moe_expert_flops_are_top_k_per_token_and_each_used_expert_is_read_once(
     assert _expert_weight_bytes(int8) == pytest.approx(_expert_weight_bytes(bf16) / 2, rel=0.02)
 
 
+def test_glm4_moe_runs_exactly_top_k_experts_per_token() -> None:
+    """GLM-4.5's MoE (glm4_moe: grouped sigmoid routing, a shared expert, its first layer dense)
+    goes through roofscope's experts implementation: tokens x top_k x one expert's MLP, the used
+    experts' weights read once (one token: its top_k experts), active parameters top_k of num_experts."""
+    preset = Preset(
+        "Glm4MoeConfig",
+        dict(
+            vocab_size=1000,
+            hidden_size=64,
+            intermediate_size=96,
+            moe_intermediate_size=32,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            n_routed_experts=8,
+            num_experts_per_tok=2,
+            n_shared_experts=1,
+            first_k_dense_replace=1,
+            n_group=2,
+            topk_group=1,
+            tie_word_embeddings=False,
+        ),
+    )
+    llm = LLM(preset)
+    expert = 3 * 64 * 32  # one routed expert's gate, up and down
+    report = llm.prefill(batch=2, seq_len=10)
+    assert not report.uncounted
+    assert sum(r.cost.macs for r in report.ops if ".experts" in r.module) == 2 * 20 * 2 * expert  # 2 MoE layers x tokens x top-2
+    assert _expert_weight_bytes(llm.decode(batch=1, context=5)) == 2 * 2 * expert * 4  # fp32: each layer's 2 experts, once
+    assert llm.params - llm.active_params == 2 * (8 - 2) * expert  # the unused 6 of 8 routed experts, per MoE layer
+
+
 def test_moe_training_step_and_real_run(tiny_mixtral) -> None:
     """The expert op has a backward (itself, and a weight gradient) and a real kernel: a CPU model
     gives the same counts as the meta one, and the same output as transformers' batched_mm path."""
@@ -292,7 +327,7 @@ def test_moe_training_step_and_real_run(tiny_mixtral) -> None:
     assert torch.allclose(ours, theirs, atol=1e-5)
     model.set_experts_implementation("roofscope")
     on_cpu = roofscope.analyze(model, {"input_ids": ids, "use_cache": True})
-    on_meta = llm.prefill(1, 6)
+    on_meta = tiny_mixtral(traffic="eager").prefill(1, 6)  # as traced: the serving convention fuses the element-wise ops
     for layer in ("model.layers.0.mlp", "model.layers.1.mlp"):
         assert on_cpu.module(layer).total == on_meta.module(layer).total
 

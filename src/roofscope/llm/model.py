@@ -86,8 +86,9 @@ class LLM:
     ``weights`` ("int4", "int8", "fp8") and ``kv`` ("fp8") store the weights and the KV cache
     apart from the activations (``dtype="bf16", weights="int4", kv="fp8"``).
     ``traffic``: "serving" (the default: the KV cache read once and only the new tokens' entries
-    written, as serving engines do) or "eager" (the step as transformers' eager code runs it, its
-    cache concatenated anew each layer and step); ``roofscope.llm.serving``.
+    written, the element-wise ops between the matrix ops fused, as serving engines do) or "eager"
+    (the step as transformers' eager code runs it, its cache concatenated anew each layer and
+    step, every op unfused); ``roofscope.llm.serving``.
     ``device``: a catalog name, a TOML/JSON file or a ``Device``; ``peak_tflops``,
     ``bandwidth_gbs`` and ``launch_overhead_us`` override its figures or, without one, define a
     device. ``causal`` and ``strict`` are passed to ``analyze``. ``model``: a model already built

@@ -1,8 +1,9 @@
 """The serving convention: a step's traced ops, with the KV cache's traffic as serving engines
-(vLLM, TensorRT-LLM, SGLang) move it.
+(vLLM, TensorRT-LLM, SGLang) move it and their element-wise ops fused.
 
 The step is traced as transformers runs it, with its own cache (``roofscope.llm.cache``); the
-convention then re-costs two kinds of op records and leaves every other one as counted:
+convention then re-costs these op records and leaves the others (the matrix ops, the gathers) as
+counted:
 
 - **the cache append.** transformers' ``DynamicCache`` appends the new keys and values with
   ``aten.cat``, which reads the whole cache and writes it again, every layer, every step. An engine
@@ -19,10 +20,19 @@ convention then re-costs two kinds of op records and leaves every other one as c
   are exactly the absorbed products', its weight read once), the copies nothing, and attention
   reads the cached latent once, with scores over kv_lora_rank + qk_rope_head_dim elements and
   values of kv_lora_rank (MACs = heads x new tokens x cached tokens x (2 kv_lora_rank + rope)).
+- **the element-wise chains between the matrix ops** (RMS norms with the residual add before
+  them, rotary embeddings, SiLU(gate) x up) run as the fused kernels engines have (fused add +
+  RMSNorm, fused rope, silu_and_mul): ``roofscope.prediction.fusion``'s grouping, allowed to run a
+  chain after a matrix op that does not read it, each kernel reading its inputs once and writing
+  what a later op reads. Each op of a chain keeps its FLOPs; the kernel's bytes are split among its
+  ops (a buffer read charged to the first op that reads it, a buffer written to the op that wrote
+  it, intermediates to none). The ops re-costed above and the gathers (an embedding's rows) stay
+  their own kernels.
 
 Weights are read once per step in both conventions: every traced matmul reads its weight once.
-Each re-costed op gets its roofline timing again. The Hugging Face eager convention is the step as
-traced (``LLM(..., traffic="eager")``).
+The report's timings are predicted again from the new costs (the prediction stage over the whole
+op sequence, in the report's mode). The Hugging Face eager convention is the step as traced
+(``LLM(..., traffic="eager")``).
 """
 
 from __future__ import annotations
@@ -32,17 +42,25 @@ import dataclasses
 from roofscope.analysis import AnalysisError
 from roofscope.cost import Cost
 from roofscope.devices import Device
-from roofscope.events import TensorMeta
+from roofscope.events import OpEvent, TensorMeta
 from roofscope.formulas.attention import AttentionShape, attention_flops, attention_macs
 from roofscope.llm.cache import CacheLayout, LayerCache, Update
 from roofscope.precision import Precision, storage_nbytes, target_nbytes, weight_index
+from roofscope.prediction import predict
+from roofscope.prediction.fusion import fuse_groups
 from roofscope.report import OpRecord, Report
-from roofscope.roofline import op_timing
 
-__all__ = ["TRAFFIC", "check_traffic", "serving_report"]
+__all__ = ["NOTE", "TRAFFIC", "check_traffic", "serving_report"]
 
 #: The traffic conventions of an LLM step: as serving engines run it, or as transformers' eager code does.
 TRAFFIC = ("serving", "eager")
+
+#: The note a report under the serving convention carries: its bytes are not the eager ones.
+NOTE = (
+    "bytes as serving engines move them: the KV cache appends write only the new entries, decode attention reads the "
+    "cache once, and the element-wise ops between the matrix ops run fused, each fused kernel's bytes charged to the ops "
+    "that read its inputs and write its outputs (docs/conventions.md, Serving traffic)"
+)
 
 _ATTENTION_OPS = frozenset({"aten.scaled_dot_product_attention", "roofscope.attention"})
 
@@ -145,6 +163,30 @@ def _decompression_cost(record: OpRecord, cached: int, queries: int, batch: int,
     )
 
 
+def _fused_costs(records: list[OpRecord], changed: dict[int, Cost], precision: Precision | None) -> dict[int, Cost]:
+    """The element-wise chains between the matrix ops as the fused kernels engines run (fused
+    add + RMSNorm, SiLU x gate, rotary embedding): ``roofscope.prediction.fusion``'s grouping, each
+    chain reading its inputs once and writing what a later op reads, its cost split among its ops
+    (``Group.parts``). The re-costed ops (``changed``: the cache appends, attention, latent
+    decompression) and the gathers (an op reading less than its inputs: the embedding's rows)
+    stay their own kernels."""
+    ops = [(record.event, changed.get(index, record.cost), record.family) for index, record in enumerate(records)]
+    keep = set(changed) | {index for index, (event, cost, _) in enumerate(ops) if cost is not None and _gathers(event, cost, precision)}
+    return {
+        index: part
+        for group in fuse_groups(ops, precision, keep=keep, across=True)
+        if group.family == "fused"
+        for index, part in zip(group.members, group.parts)
+    }
+
+
+def _gathers(event: OpEvent, cost: Cost, precision: Precision | None) -> bool:
+    """Whether the op reads less than its inputs hold (an embedding's or an index's rows): fused,
+    it would be charged its inputs whole."""
+    key = precision.activations if precision is not None else None
+    return cost.bytes_read < sum(_nbytes(tensor, key) for tensor in event.inputs)
+
+
 def _tensors(value: object) -> list[TensorMeta]:
     if isinstance(value, TensorMeta):
         return [value]
@@ -196,12 +238,10 @@ def serving_report(
                 decompression = _decompression_cost(record, cached, queries, batch, precision)
                 if decompression is not None:
                     changed[index] = decompression
-    ops = []
-    for index, record in enumerate(records):
-        cost = changed.get(index)
-        if cost is None:
-            ops.append(record)
-            continue
-        timing = op_timing(cost, record.event, record.family, device, precision) if device is not None else None
-        ops.append(dataclasses.replace(record, cost=cost, timing=timing))
-    return report.with_ops(ops)
+    changed.update(_fused_costs(records, changed, precision))
+    costs = [(record.event, changed.get(index, record.cost), record.family) for index, record in enumerate(records)]
+    if device is None or report.prediction is None:
+        return report.with_ops([dataclasses.replace(record, cost=cost) for record, (_, cost, _) in zip(records, costs)], notes=[NOTE])
+    timings, prediction = predict(costs, device, precision, mode=report.prediction.mode, flags=report.prediction.flags)
+    ops = [dataclasses.replace(record, cost=cost, timing=timing) for record, (_, cost, _), timing in zip(records, costs, timings)]
+    return report.with_ops(ops, prediction=prediction, notes=[NOTE])

@@ -34,9 +34,16 @@ def _params(summary: Any, exact: bool) -> str:
 
 
 _TRAFFIC = {
-    "serving": "serving: the KV cache read once, only the new tokens' entries written (docs/conventions.md, Serving traffic)",
+    "serving": (
+        "serving: the KV cache read once, only the new tokens' entries written, the element-wise ops between"
+        " the matrix ops fused (docs/conventions.md, Serving traffic)"
+    ),
     "eager": "eager: as transformers' own code runs, its cache concatenated anew each layer and step",
 }
+
+
+#: What the prefill computes, unlike a plain forward of the prompt (which computes every position's logits).
+_PREFILL = "logits of the last token only, as generation does"
 
 
 def _kv(summary: Any, exact: bool) -> str:
@@ -151,7 +158,7 @@ def render_llm_summary(summary: Any, *, exact: bool = False) -> Panel:
         line.append("  ")
         line.append(verdict, style=style)
     grid.add_row("memory", line)
-    grid.add_row("prefill", _step(summary.prefill, exact))
+    grid.add_row("prefill", f"{_step(summary.prefill, exact)}; {_PREFILL}")
     grid.add_row("per output token", _step(summary.decode, exact))
     if summary.tokens_per_second is not None:
         grid.add_row("tokens/s", f"{_rate(summary.tokens_per_second)}  (batch / time per output token)")
@@ -170,7 +177,7 @@ def llm_items(summary: Any, *, exact: bool = False) -> list[tuple[str, str]]:
         ("params", _params(summary, exact)),
         ("KV cache", _kv(summary, exact)),
         ("memory", text + (f"; {verdict}" if verdict else "")),
-        ("prefill", _step(summary.prefill, exact)),
+        ("prefill", f"{_step(summary.prefill, exact)}; {_PREFILL}"),
         ("per output token", _step(summary.decode, exact)),
     ]
     if summary.tokens_per_second is not None:

@@ -69,7 +69,13 @@ class Report(Views):
         #: Op calls without a formula, by name, most calls first: the totals leave them out.
         self.uncounted: dict[str, int] = self.root.uncounted_total
 
-    def _with(self, ops: list[OpRecord], measurement: Measurement | None) -> Report:
+    def _with(
+        self,
+        ops: list[OpRecord],
+        measurement: Measurement | None,
+        prediction: PredictionSummary | None = None,
+        notes: Sequence[str] = (),
+    ) -> Report:
         return Report(
             model_name=self.model_name,
             inputs=self.inputs,
@@ -78,16 +84,17 @@ class Report(Views):
             device=self.device,
             precision=self.precision,
             measurement=measurement,
-            prediction=self.prediction,
-            notes=self.notes,
+            prediction=self.prediction if prediction is None else prediction,
+            notes=(*self.notes, *notes),
         )
 
-    def with_ops(self, ops: list[OpRecord]) -> Report:
+    def with_ops(self, ops: list[OpRecord], *, prediction: PredictionSummary | None = None, notes: Sequence[str] = ()) -> Report:
         """A new report of the same model and inputs over these op records (the same ops, counted by
-        another convention: ``roofscope.llm``'s serving traffic)."""
+        another convention: ``roofscope.llm``'s serving traffic), with their predictions' summary
+        (``prediction``; None: this report's) and ``notes`` added to this report's."""
         if len(ops) != len(self.ops):
             raise ValueError(f"{len(ops)} op records for {len(self.ops)} ops in the report")
-        return self._with(ops, self.measurement)
+        return self._with(ops, self.measurement, prediction, notes)
 
     def with_measured(self, samples: Sequence[Sequence[float]] | None, measurement: Measurement) -> Report:
         """A new report: this one with a real run's figures. ``samples`` holds, for each op in
