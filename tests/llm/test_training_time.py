@@ -64,8 +64,10 @@ def test_composition_tp2_pp2_dp2_by_hand(single: LLM) -> None:
     slot = estimate.forward_s + estimate.backward_s + estimate.tp_s + estimate.pp_s
     assert estimate.microbatch_s == pytest.approx(slot)
     assert estimate.seconds == pytest.approx((m + p - 1) * slot + estimate.dp_s)
+    # overlapped: the DP all-reduce runs under the last micro-batch's backward, only what exceeds it shows
     overlapped = llm.training_step_time(global_batch=16, micro_batch=MICRO, seq_len=SEQ, overlap_dp=True)
-    assert overlapped.seconds == pytest.approx((m + p - 1) * slot)
+    assert overlapped.exposed_dp_s == max(0.0, estimate.dp_s - estimate.backward_s)
+    assert overlapped.seconds == pytest.approx((m + p - 1) * slot + max(0.0, estimate.dp_s - estimate.backward_s))
     # the step's collectives: TP and PP of every micro-batch on the stage, DP once
     counts = {(c.parallelism, c.kind): c.count for c in estimate.collectives}
     assert counts == {("TP", "all-reduce"): 4 * 2 * m, ("PP", "send-recv"): 2 * m, ("DP", "all-reduce"): 1}
@@ -82,6 +84,23 @@ def test_the_bubble_is_p_minus_1_idle_slots(single: LLM) -> None:
 
 def _in_layer(module: str, layers: range) -> bool:
     return any(f".h.{i}." in f".{module}." for i in layers)
+
+
+def test_the_interleaved_schedule_shortens_the_bubble_v_times_and_sends_v_times_more(single: LLM) -> None:
+    llm = _on(single, pp=2)
+    plain = llm.training_step_time(global_batch=16, micro_batch=MICRO, seq_len=SEQ)
+    chunks = llm.training_step_time(global_batch=16, micro_batch=MICRO, seq_len=SEQ, interleave=2)
+    m, p, v = 8, 2, 2  # 16 / 2 micro-batches; 4 layers in 2 x 2 chunks of one layer
+    assert chunks.pp_s == pytest.approx(2 * v * (LATENCY + A / LINK)) and plain.pp_s == pytest.approx(2 * (LATENCY + A / LINK))
+    assert chunks.compute_s == plain.compute_s  # each GPU still runs its 2 layers per micro-batch
+    assert chunks.pipeline_s == pytest.approx((m + (p - 1) / v) * chunks.microbatch_s)
+    assert chunks.bubble == bubble_fraction(p, m, v) == 1 / (v * m + p - 1) == 1 / 17
+    with pytest.raises(AnalysisError, match="needs pipeline stages"):
+        single.training_step_time(global_batch=16, micro_batch=MICRO, seq_len=SEQ, interleave=2)
+    with pytest.raises(AnalysisError, match="do not divide"):
+        llm.training_step_time(global_batch=16, micro_batch=MICRO, seq_len=SEQ, interleave=3)
+    with pytest.raises(AnalysisError, match="multiple of pp"):
+        llm.training_step_time(global_batch=6, micro_batch=MICRO, seq_len=SEQ, interleave=2)
 
 
 def test_pp_stages_split_the_forward_and_backward_and_the_slowest_sets_the_pace(single: LLM) -> None:

@@ -615,14 +615,16 @@ class LLM:
         *,
         recompute: bool = False,
         overlap_dp: bool = False,
+        interleave: int = 1,
         zero: int = 0,
     ) -> TrainingStepEstimate:
         """Predicted time of one training step of ``global_batch`` sequences on the layout, in
         micro-batches of ``micro_batch``: the slowest stage's forward and backward of a micro-batch
         (``training_step(micro_batch, seq_len)`` divided by the split, forward twice with
-        ``recompute``), times m + p - 1 (1F1B), with the TP and PP collectives of each micro-batch
-        and the DP gradient synchronisation (hidden with ``overlap_dp``) on the device's
-        interconnect (``roofscope.llm.parallel.training_step_time``)."""
+        ``recompute``), times m + (p - 1) / v (1F1B; v = ``interleave`` model chunks per GPU), with
+        the TP and PP collectives of each micro-batch and the DP gradient synchronisation (under
+        the last backward with ``overlap_dp``) on the device's interconnect
+        (``roofscope.llm.parallel.training_step_time``)."""
         if self.device is None:
             raise AnalysisError(f"training_step_time needs a device: LLM({self.name!r}, device='a100-80gb', ...)")
         report = self.training_step(micro_batch, seq_len).report
@@ -635,6 +637,7 @@ class LLM:
             seq_len=seq_len,
             recompute=recompute,
             overlap_dp=overlap_dp,
+            interleave=interleave,
             zero=zero,
             interconnect=self.device.interconnect,
         )

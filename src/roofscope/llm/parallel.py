@@ -138,12 +138,14 @@ def stage_layers(num_layers: int, pp: int) -> list[range]:
     return stages
 
 
-def bubble_fraction(stages: int, micro_batches: int) -> float:
+def bubble_fraction(stages: int, micro_batches: int, interleave: int = 1) -> float:
     """1F1B pipeline bubble: the idle share of a training step, (p - 1) / (m + p - 1) (Narayanan et
-    al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters Using Megatron-LM")."""
-    if stages < 1 or micro_batches < 1:
-        raise AnalysisError("stages and micro-batches must be positive")
-    return (stages - 1) / (micro_batches + stages - 1)
+    al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters Using Megatron-LM");
+    with the interleaved schedule of ``interleave`` = v model chunks per GPU the bubble is v times
+    shorter: (p - 1) / (v m + p - 1)."""
+    if stages < 1 or micro_batches < 1 or interleave < 1:
+        raise AnalysisError("stages, micro-batches and model chunks per GPU must be positive")
+    return (stages - 1) / (interleave * micro_batches + stages - 1)
 
 
 # -- collectives --------------------------------------------------------------------------------
@@ -586,7 +588,8 @@ class TrainingStepEstimate:
     seq_len: int
     micro_batches: int
     recompute: bool  # full activation recomputation: each micro-batch's forward runs twice
-    overlap_dp: bool  # the DP gradient synchronisation hidden under the backward
+    overlap_dp: bool  # the DP gradient synchronisation runs under the last micro-batch's backward
+    interleave: int  # model chunks per GPU (Megatron-LM's interleaved schedule; 1: plain 1F1B)
     forward_s: float
     backward_s: float
     tp_s: float
@@ -606,17 +609,23 @@ class TrainingStepEstimate:
 
     @property
     def bubble(self) -> float:
-        """The 1F1B idle share of the pipeline, (p - 1) / (m + p - 1)."""
-        return bubble_fraction(self.layout.pp, self.micro_batches)
+        """The 1F1B idle share of the pipeline, (p - 1) / (v m + p - 1)."""
+        return bubble_fraction(self.layout.pp, self.micro_batches, self.interleave)
 
     @property
     def pipeline_s(self) -> float:
-        """(m + p - 1) micro-batch slots: m of work and p - 1 of bubble."""
-        return (self.micro_batches + self.layout.pp - 1) * self.microbatch_s
+        """m + (p - 1) / v micro-batch slots: m of work and (p - 1) / v of bubble."""
+        return (self.micro_batches + (self.layout.pp - 1) / self.interleave) * self.microbatch_s
+
+    @property
+    def exposed_dp_s(self) -> float:
+        """The DP synchronisation's time outside the pipeline: all of it, or with ``overlap_dp``
+        what the last micro-batch's backward cannot hide, max(0, dp_s - backward_s)."""
+        return max(0.0, self.dp_s - self.backward_s) if self.overlap_dp else self.dp_s
 
     @property
     def seconds(self) -> float:
-        return self.pipeline_s + (0.0 if self.overlap_dp else self.dp_s)
+        return self.pipeline_s + self.exposed_dp_s
 
     @property
     def tokens_per_second(self) -> float:
@@ -635,6 +644,7 @@ class TrainingStepEstimate:
             "micro_batches": self.micro_batches,
             "recompute": self.recompute,
             "overlap_dp": self.overlap_dp,
+            "interleave": self.interleave,
             "forward_s": self.forward_s,
             "backward_s": self.backward_s,
             "compute_s": self.compute_s,
@@ -644,6 +654,7 @@ class TrainingStepEstimate:
             "bubble": self.bubble,
             "pipeline_s": self.pipeline_s,
             "dp_s": self.dp_s,
+            "exposed_dp_s": self.exposed_dp_s,
             "seconds": self.seconds,
             "flops": self.flops,
             "collectives": [c.to_dict() for c in self.collectives],
@@ -664,6 +675,7 @@ def training_step_time(
     seq_len: int,
     recompute: bool = False,
     overlap_dp: bool = False,
+    interleave: int = 1,
     zero: int = 0,
     interconnect: Interconnect | None = None,
 ) -> TrainingStepEstimate:
@@ -674,12 +686,25 @@ def training_step_time(
     all-reduces of micro_batch x seq_len x hidden activations per layer of the stage (6 with
     recomputation: the recomputed forward's 2 again) and, with PP, 2 send-recvs of them (the
     activations on, their gradients back); per step the DP gradient synchronisation of
-    ``training_collectives``. Nothing is overlapped with compute unless ``overlap_dp``."""
+    ``training_collectives``. Nothing is overlapped with compute unless ``overlap_dp``: then the
+    DP synchronisation runs under the last micro-batch's backward (PyTorch DDP's bucketed
+    all-reduce, the earlier micro-batches under ``no_sync``). ``interleave`` = v model chunks per GPU
+    (Megatron-LM's interleaved 1F1B): the bubble is (p - 1) / v slots, the send-recvs v times as
+    many; the layers must divide into p x v chunks and the micro-batches into p groups."""
     if micro_batch < 1 or global_batch < 1:
         raise AnalysisError("the global batch and the micro-batch must be positive")
     if global_batch % (micro_batch * layout.dp):
         raise AnalysisError(f"global batch {global_batch} must be a multiple of micro-batch x dp = {micro_batch} x {layout.dp}")
     micro_batches = global_batch // (micro_batch * layout.dp)
+    if not isinstance(interleave, int) or interleave < 1:
+        raise AnalysisError(f"interleave must be a positive integer, got {interleave!r}")
+    if interleave > 1:
+        if layout.pp == 1:
+            raise AnalysisError("an interleaved schedule needs pipeline stages (pp > 1)")
+        if llm.num_layers % (layout.pp * interleave):
+            raise AnalysisError(f"{llm.num_layers} layers do not divide into pp x interleave = {layout.pp} x {interleave} chunks")
+        if micro_batches % layout.pp:
+            raise AnalysisError(f"the interleaved schedule needs the micro-batches ({micro_batches}) to be a multiple of pp={layout.pp}")
     if layout.gpus > 1 and interconnect is None:
         raise AnalysisError(f"a layout of {layout.gpus} GPUs needs a device with interconnect figures to time its collectives")
     split = Split(llm, layout)
@@ -704,7 +729,7 @@ def training_step_time(
         per_microbatch.append((Collective("all-reduce", "TP", what, count, layout.tp, activations), layout.tp > per_node))
     if layout.pp > 1:
         what = "activations to the next stage, their gradients back"
-        per_microbatch.append((Collective("send-recv", "PP", what, 2, 2, activations), layout.gpus > per_node))
+        per_microbatch.append((Collective("send-recv", "PP", what, 2 * interleave, 2, activations), layout.gpus > per_node))
     timed = tuple(_timed(c, placed_on, crosses_nodes=cross) for c, cross in per_microbatch)
     tp_s = _seconds(tuple(c for c in timed if c.parallelism == "TP"))
     pp_s = _seconds(tuple(c for c in timed if c.parallelism == "PP"))
@@ -722,6 +747,7 @@ def training_step_time(
         micro_batches=micro_batches,
         recompute=recompute,
         overlap_dp=overlap_dp,
+        interleave=interleave,
         forward_s=forwards[slowest][1] or 0.0,
         backward_s=backwards[slowest][1] or 0.0,
         tp_s=tp_s,
