@@ -7,6 +7,11 @@ A100 80GB (NVLink 3: 300 GB/s per direction, 1 us per ring step; 8 GPUs per node
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from roofscope.analysis import AnalysisError
@@ -151,3 +156,25 @@ def test_the_batch_must_divide_into_micro_batches_and_replicas(single: LLM) -> N
         _on(single, dp=2).training_step_time(global_batch=6, micro_batch=2, seq_len=SEQ)
     with pytest.raises(AnalysisError, match="needs a device"):
         LLM(GPT, model=single.model).training_step_time(global_batch=2, micro_batch=2, seq_len=SEQ)
+
+
+def _bench() -> Any:
+    path = Path(__file__).parents[2] / "bench" / "parallel_published.py"
+    spec = importlib.util.spec_from_file_location("parallel_published", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_published_step_time_is_eq_3_over_gpus_x_achieved() -> None:
+    bench = _bench()
+    rows = {row.name: row for row in bench.ROWS}
+    trillion = rows["1T"]  # B 3072, s 2048, l 128, h 25600, V 51200; 3072 GPUs at 163 TFLOP/s
+    by_hand = 96 * 3072 * 2048 * 128 * 25600**2 * (1 + 2048 / (6 * 25600) + 51200 / (16 * 128 * 25600))
+    assert bench.paper_flops(trillion) == pytest.approx(by_hand) == pytest.approx(5.1390e19, rel=1e-4)
+    assert by_hand / (3072 * 163e12) == pytest.approx(102.63, abs=0.01)  # seconds per step
+    # the layouts: GPUs / (TP x PP) replicas; virtual stages = layers / (PP x layers per virtual stage)
+    assert (rows["1.7B"].dp, rows["145B"].dp, rows["530B"].dp) == (32, 24, 9)
+    assert [rows[name].interleave for name in ("39B", "76B", "145B", "310B", "530B", "1T")] == [1, 3, 2, 2, 3, 1]
