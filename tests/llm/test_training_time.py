@@ -51,6 +51,9 @@ def test_one_gpu_is_m_micro_batches_of_the_analysed_forward_and_backward(single:
     assert estimate.seconds == pytest.approx(4 * (forward + backward))
     report = single.training_step(MICRO, SEQ).report
     assert estimate.flops == 4 * (report.forward.flops + report.backward.flops)  # type: ignore[union-attr]
+    assert estimate.tokens_per_second == pytest.approx(8 * 128 / estimate.seconds)
+    assert estimate.achieved_flops(1e12) == pytest.approx(1e12 / (1 * estimate.seconds))  # over 1 GPU
+    assert estimate.to_dict()["seconds"] == estimate.seconds and estimate.to_dict()["micro_batches"] == 4
 
 
 def test_composition_tp2_pp2_dp2_by_hand(single: LLM) -> None:
