@@ -23,9 +23,11 @@ from roofscope.llm.parallel import (
     ParallelSummary,
     Split,
     TrainingMemory,
+    TrainingStepEstimate,
     check_layout,
     serving,
     training_collectives,
+    training_step_time,
     zero_memory,
 )
 from roofscope.llm.results import MemoryFootprint, PresetSummary, ServingSummary, StepEstimate, TrainingStep
@@ -605,6 +607,41 @@ class LLM:
         report = self._reports[key]
         backward = report.backward
         return TrainingStep(report, report.forward.cost, backward.cost if backward is not None else Cost(), batch * seq_len)
+
+    def training_step_time(
+        self,
+        global_batch: int,
+        micro_batch: int = 1,
+        seq_len: int = 2048,
+        *,
+        recompute: bool = False,
+        overlap_dp: bool = False,
+        interleave: int = 1,
+        zero: int = 0,
+    ) -> TrainingStepEstimate:
+        """Predicted time of one training step of ``global_batch`` sequences on the layout, in
+        micro-batches of ``micro_batch``: the slowest stage's forward and backward of a micro-batch
+        (``training_step(micro_batch, seq_len)`` divided by the split, forward twice with
+        ``recompute``), times m + (p - 1) / v (1F1B; v = ``interleave`` model chunks per GPU), with
+        the TP and PP collectives of each micro-batch and the DP gradient synchronisation (under
+        the last backward with ``overlap_dp``) on the device's interconnect
+        (``roofscope.llm.parallel.training_step_time``)."""
+        if self.device is None:
+            raise AnalysisError(f"training_step_time needs a device: LLM({self.name!r}, device='a100-80gb', ...)")
+        report = self.training_step(micro_batch, seq_len).report
+        return training_step_time(
+            self,
+            self.layout,
+            report,
+            global_batch=global_batch,
+            micro_batch=micro_batch,
+            seq_len=seq_len,
+            recompute=recompute,
+            overlap_dp=overlap_dp,
+            interleave=interleave,
+            zero=zero,
+            interconnect=self.device.interconnect,
+        )
 
     def __repr__(self) -> str:
         on = f" on {self.device.name}" if self.device is not None else ""

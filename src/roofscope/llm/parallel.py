@@ -41,6 +41,7 @@ __all__ = [
     "ParallelSummary",
     "Split",
     "TrainingMemory",
+    "TrainingStepEstimate",
     "bubble_fraction",
     "check_layout",
     "collective_steps",
@@ -50,6 +51,7 @@ __all__ = [
     "serving",
     "stage_layers",
     "training_collectives",
+    "training_step_time",
     "wire_bytes",
     "zero_memory",
 ]
@@ -136,12 +138,14 @@ def stage_layers(num_layers: int, pp: int) -> list[range]:
     return stages
 
 
-def bubble_fraction(stages: int, micro_batches: int) -> float:
+def bubble_fraction(stages: int, micro_batches: int, interleave: int = 1) -> float:
     """1F1B pipeline bubble: the idle share of a training step, (p - 1) / (m + p - 1) (Narayanan et
-    al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters Using Megatron-LM")."""
-    if stages < 1 or micro_batches < 1:
-        raise AnalysisError("stages and micro-batches must be positive")
-    return (stages - 1) / (micro_batches + stages - 1)
+    al. 2021, "Efficient Large-Scale Language Model Training on GPU Clusters Using Megatron-LM");
+    with the interleaved schedule of ``interleave`` = v model chunks per GPU the bubble is v times
+    shorter: (p - 1) / (v m + p - 1)."""
+    if stages < 1 or micro_batches < 1 or interleave < 1:
+        raise AnalysisError("stages, micro-batches and model chunks per GPU must be positive")
+    return (stages - 1) / (interleave * micro_batches + stages - 1)
 
 
 # -- collectives --------------------------------------------------------------------------------
@@ -444,22 +448,27 @@ class Split:
             name = name.rsplit(".", 1)[0] if "." in name else ""
         return 1
 
-    def step_per_stage(self, report: Report) -> list[tuple[Cost, float | None]]:
+    def step_per_stage(self, report: Report, phase: str | None = None) -> list[tuple[Cost, float | None]]:
         """Each stage's (cost, roofline seconds) on one of its GPUs: every op's cost and time divided
         by its module's split (rounded up), in the stage of its layer; an op outside the layers goes
-        to the first stage before any layer ran, to the last after."""
+        to the first stage before any layer ran, to the last after. ``phase`` ("forward",
+        "backward"): that phase's ops only; the backward runs the layers in reverse, so its ops
+        outside the layers go to the last stage before any layer (the head's gradients), to the
+        first after (the embedding's)."""
         costs = [Cost()] * len(self.stages)
         times: list[float | None] = [0.0] * len(self.stages)
+        last = len(self.stages) - 1
+        before, after = (last, 0) if phase == "backward" else (0, last)
         seen_layer = False
         for record in report.ops:
-            if record.cost is None:
+            if record.cost is None or (phase is not None and record.event.phase != phase):
                 continue
             layer = layer_index(record.event.module)
             if layer is not None:
                 seen_layer = True
                 stage = self._stage_of_layer.get(layer, 0)
             else:
-                stage = len(self.stages) - 1 if seen_layer else 0
+                stage = after if seen_layer else before
             divisor = self.op_divisor(record.event.module)
             cost = record.cost
             costs[stage] = costs[stage] + Cost(
@@ -561,6 +570,192 @@ def training_collectives(
             gathers = 2 if zero == 3 else 1
             found.append((Collective("all-gather", "DP", "the parameters", gathers, layout.dp, gradients), crosses))
     return tuple(_timed(c, interconnect, crosses_nodes=cross) for c, cross in found)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingStepEstimate:
+    """One training step on a layout, per GPU of the slowest pipeline stage (docs/conventions.md,
+    "Parallelism", training step time). ``micro_batches`` m = global batch / (micro batch x DP);
+    ``forward_s``, ``backward_s``: one micro-batch's roofline time on the stage (its ops divided by
+    the split); ``tp_s``: that stage's TP all-reduces of one micro-batch; ``pp_s``: its send-recvs
+    of one micro-batch; ``dp_s``: the gradient synchronisation, once per step. A micro-batch takes
+    ``microbatch_s`` = forward x (2 with recomputation, else 1) + backward + tp_s + pp_s, and 1F1B
+    takes (m + p - 1) of them; ``seconds`` adds dp_s unless it is overlapped."""
+
+    layout: Layout
+    global_batch: int  # sequences per step, over all replicas
+    micro_batch: int  # sequences per micro-batch
+    seq_len: int
+    micro_batches: int
+    recompute: bool  # full activation recomputation: each micro-batch's forward runs twice
+    overlap_dp: bool  # the DP gradient synchronisation runs under the last micro-batch's backward
+    interleave: int  # model chunks per GPU (Megatron-LM's interleaved schedule; 1: plain 1F1B)
+    forward_s: float
+    backward_s: float
+    tp_s: float
+    pp_s: float
+    dp_s: float
+    flops: int  # per GPU of the slowest stage, the whole step (recomputed forwards included)
+    collectives: tuple[Collective, ...]  # per GPU of the slowest stage, the whole step
+
+    @property
+    def compute_s(self) -> float:
+        """One micro-batch's compute on the stage: forward (twice with recomputation) + backward."""
+        return self.forward_s * (2 if self.recompute else 1) + self.backward_s
+
+    @property
+    def microbatch_s(self) -> float:
+        return self.compute_s + self.tp_s + self.pp_s
+
+    @property
+    def bubble(self) -> float:
+        """The 1F1B idle share of the pipeline, (p - 1) / (v m + p - 1)."""
+        return bubble_fraction(self.layout.pp, self.micro_batches, self.interleave)
+
+    @property
+    def pipeline_s(self) -> float:
+        """m + (p - 1) / v micro-batch slots: m of work and (p - 1) / v of bubble."""
+        return (self.micro_batches + (self.layout.pp - 1) / self.interleave) * self.microbatch_s
+
+    @property
+    def exposed_dp_s(self) -> float:
+        """The DP synchronisation's time outside the pipeline: all of it, or with ``overlap_dp``
+        what the last micro-batch's backward cannot hide, max(0, dp_s - backward_s)."""
+        return max(0.0, self.dp_s - self.backward_s) if self.overlap_dp else self.dp_s
+
+    @property
+    def seconds(self) -> float:
+        return self.pipeline_s + self.exposed_dp_s
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.global_batch * self.seq_len / self.seconds
+
+    def achieved_flops(self, step_flops: float) -> float:
+        """FLOP/s per GPU that a step of ``step_flops`` (over all GPUs) reaches at this step time."""
+        return step_flops / (self.layout.gpus * self.seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layout": self.layout.to_dict(),
+            "global_batch": self.global_batch,
+            "micro_batch": self.micro_batch,
+            "seq_len": self.seq_len,
+            "micro_batches": self.micro_batches,
+            "recompute": self.recompute,
+            "overlap_dp": self.overlap_dp,
+            "interleave": self.interleave,
+            "forward_s": self.forward_s,
+            "backward_s": self.backward_s,
+            "compute_s": self.compute_s,
+            "tp_s": self.tp_s,
+            "pp_s": self.pp_s,
+            "microbatch_s": self.microbatch_s,
+            "bubble": self.bubble,
+            "pipeline_s": self.pipeline_s,
+            "dp_s": self.dp_s,
+            "exposed_dp_s": self.exposed_dp_s,
+            "seconds": self.seconds,
+            "flops": self.flops,
+            "collectives": [c.to_dict() for c in self.collectives],
+        }
+
+
+def _seconds(collectives: tuple[Collective, ...]) -> float:
+    return sum((c.seconds or 0.0 for c in collectives), 0.0)
+
+
+def training_step_time(
+    llm: LLM,
+    layout: Layout,
+    report: Report,
+    *,
+    global_batch: int,
+    micro_batch: int,
+    seq_len: int,
+    recompute: bool = False,
+    overlap_dp: bool = False,
+    interleave: int = 1,
+    zero: int = 0,
+    interconnect: Interconnect | None = None,
+) -> TrainingStepEstimate:
+    """A training step of ``global_batch`` sequences of ``seq_len`` tokens on ``layout``, from
+    ``report``: one micro-batch's forward and backward (``LLM.training_step(micro_batch, seq_len)``
+    on the device). Each stage's forward and backward ops are divided by the split (``Split``);
+    the slowest stage sets the pace of the 1F1B schedule. Its GPU does per micro-batch 4 TP
+    all-reduces of micro_batch x seq_len x hidden activations per layer of the stage (6 with
+    recomputation: the recomputed forward's 2 again) and, with PP, 2 send-recvs of them (the
+    activations on, their gradients back); per step the DP gradient synchronisation of
+    ``training_collectives``. Nothing is overlapped with compute unless ``overlap_dp``: then the
+    DP synchronisation runs under the last micro-batch's backward (PyTorch DDP's bucketed
+    all-reduce, the earlier micro-batches under ``no_sync``). ``interleave`` = v model chunks per GPU
+    (Megatron-LM's interleaved 1F1B): the bubble is (p - 1) / v slots, the send-recvs v times as
+    many; the layers must divide into p x v chunks and the micro-batches into p groups."""
+    if micro_batch < 1 or global_batch < 1:
+        raise AnalysisError("the global batch and the micro-batch must be positive")
+    if global_batch % (micro_batch * layout.dp):
+        raise AnalysisError(f"global batch {global_batch} must be a multiple of micro-batch x dp = {micro_batch} x {layout.dp}")
+    micro_batches = global_batch // (micro_batch * layout.dp)
+    if not isinstance(interleave, int) or interleave < 1:
+        raise AnalysisError(f"interleave must be a positive integer, got {interleave!r}")
+    if interleave > 1:
+        if layout.pp == 1:
+            raise AnalysisError("an interleaved schedule needs pipeline stages (pp > 1)")
+        if llm.num_layers % (layout.pp * interleave):
+            raise AnalysisError(f"{llm.num_layers} layers do not divide into pp x interleave = {layout.pp} x {interleave} chunks")
+        if micro_batches % layout.pp:
+            raise AnalysisError(f"the interleaved schedule needs the micro-batches ({micro_batches}) to be a multiple of pp={layout.pp}")
+    if layout.gpus > 1 and interconnect is None:
+        raise AnalysisError(f"a layout of {layout.gpus} GPUs needs a device with interconnect figures to time its collectives")
+    split = Split(llm, layout)
+    forwards = split.step_per_stage(report, "forward")
+    backwards = split.step_per_stage(report, "backward")
+    if any(seconds is None for _, seconds in forwards + backwards):
+        raise AnalysisError("a training step time needs a device: every op's roofline time")
+    passes = 2 if recompute else 1
+
+    def busy(stage: int) -> float:
+        return passes * (forwards[stage][1] or 0.0) + (backwards[stage][1] or 0.0)
+
+    slowest = max(range(len(split.stages)), key=busy)
+    flops = micro_batches * (passes * forwards[slowest][0].flops + backwards[slowest][0].flops)
+    placed_on = placed(interconnect, layout)
+    per_node = placed_on.gpus_per_node if placed_on is not None else layout.gpus
+    activations = micro_batch * seq_len * llm.hidden_size * llm.dtype_bytes
+    per_microbatch: list[tuple[Collective, bool]] = []
+    if layout.tp > 1:
+        count = (4 + 2 * (passes - 1)) * len(split.stages[slowest])
+        what = "attention and MLP outputs, forward" + (", recomputed forward" if recompute else "") + " and backward"
+        per_microbatch.append((Collective("all-reduce", "TP", what, count, layout.tp, activations), layout.tp > per_node))
+    if layout.pp > 1:
+        what = "activations to the next stage, their gradients back"
+        per_microbatch.append((Collective("send-recv", "PP", what, 2 * interleave, 2, activations), layout.gpus > per_node))
+    timed = tuple(_timed(c, placed_on, crosses_nodes=cross) for c, cross in per_microbatch)
+    tp_s = _seconds(tuple(c for c in timed if c.parallelism == "TP"))
+    pp_s = _seconds(tuple(c for c in timed if c.parallelism == "PP"))
+    dp = tuple(
+        c
+        for c in training_collectives(llm, layout, zero=zero, micro_batch=micro_batch, seq_len=seq_len, interconnect=interconnect)
+        if c.parallelism == "DP"
+    )
+    step = tuple(dataclasses.replace(c, count=c.count * micro_batches, seconds=(c.seconds or 0.0) * micro_batches) for c in timed) + dp
+    return TrainingStepEstimate(
+        layout=layout,
+        global_batch=global_batch,
+        micro_batch=micro_batch,
+        seq_len=seq_len,
+        micro_batches=micro_batches,
+        recompute=recompute,
+        overlap_dp=overlap_dp,
+        interleave=interleave,
+        forward_s=forwards[slowest][1] or 0.0,
+        backward_s=backwards[slowest][1] or 0.0,
+        tp_s=tp_s,
+        pp_s=pp_s,
+        dp_s=_seconds(dp),
+        flops=flops,
+        collectives=step,
+    )
 
 
 def serving(llm: LLM, layout: Layout, batch: int, seq_len: int, context: int, device: Device | None) -> ParallelSummary:
