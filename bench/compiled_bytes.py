@@ -40,6 +40,7 @@ def _vision(name: str) -> tuple[Callable[[], nn.Module], Callable[[], torch.Tens
 
 MODELS: dict[str, tuple[Callable[[], nn.Module], Callable[[], torch.Tensor]]] = {
     "resnet18": _vision("resnet18"),
+    "resnet50": _vision("resnet50"),
     "mobilenet_v2": _vision("mobilenet_v2"),
     "efficientnet_b0": _vision("efficientnet_b0"),
     "convnext_tiny": _vision("convnext_tiny"),
