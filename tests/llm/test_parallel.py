@@ -29,8 +29,12 @@ def llama70b() -> LLM:
 
 
 def _split(base: LLM, **layout: int) -> LLM:
-    """The same model (its built module reused) on another layout."""
-    return LLM("llama-2-70b", device="h100", dtype="bf16", model=base.model, **layout)
+    """The same model (its built module reused) on another layout. A layout divides the analyses of
+    the whole model's steps, which do not depend on it, so the split model shares the base's
+    (analysing the 80 layers again for every layout would cost this file a minute)."""
+    split = LLM("llama-2-70b", device="h100", dtype="bf16", model=base.model, **layout)
+    split._reports = base._reports
+    return split
 
 
 def test_hand_count_of_llama_2_70b(llama70b: LLM) -> None:
@@ -83,12 +87,12 @@ def test_tp_kv_cache_heads_split_and_step_time_adds_the_collectives(llama70b: LL
 
 
 def test_pp_serving_latency_is_the_sum_of_the_stages_plus_p_minus_1_sends(llama70b: LLM) -> None:
-    single = llama70b.decode_time(batch=1, context=256)
-    summary = _split(llama70b, pp=4).parallel_summary(batch=1, seq_len=256)
+    single = llama70b.decode_time(batch=8, context=128)
+    summary = _split(llama70b, pp=4).parallel_summary(batch=8, seq_len=128)
     assert summary.decode.compute_s == pytest.approx(single)  # a token passes all 4 stages in turn
     (send,) = summary.decode.collectives
-    assert (send.kind, send.count, send.message) == ("send-recv", 3, 8192 * 2)
-    assert send.seconds == pytest.approx(3 * (1e-6 + 16384 / 450e9))
+    assert (send.kind, send.count, send.message) == ("send-recv", 3, 8 * 8192 * 2)  # batch x hidden x bf16
+    assert send.seconds == pytest.approx(3 * (1e-6 + 131_072 / 450e9))
 
 
 def test_ring_factors_and_collective_time() -> None:
@@ -194,7 +198,7 @@ def test_training_collectives(llama70b: LLM, zero: int, kinds: list[tuple[str, i
 
 def test_nodes_place_the_tp_group_across_servers(llama70b: LLM) -> None:
     # TP 8 on 2 nodes of 4: the TP group crosses them, its all-reduces run on InfiniBand NDR (50 GB/s)
-    summary = _split(llama70b, tp=8, nodes=2).parallel_summary(batch=1, seq_len=128)
+    summary = _split(llama70b, tp=8, nodes=2).parallel_summary(batch=8, seq_len=128)
     attention = next(c for c in summary.decode.collectives if c.where.startswith("after attention"))
     assert attention.link is not None and attention.link.startswith("InfiniBand") and summary.nodes == 2
     assert attention.seconds == pytest.approx(80 * (2 * 7 * 1e-6 + attention.wire_bytes / 50e9))
