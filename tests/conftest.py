@@ -4,6 +4,7 @@ import torch._dynamo  # noqa: F401 - torch imports it lazily the first time a mo
 
 # rebinds torch.manual_seed once; imported here, it cannot look like an analysis patching torch.
 from state_guard import assert_same, global_state
+from tiny_configs import TINY_LLAMA
 
 
 @pytest.fixture(autouse=True)
@@ -51,19 +52,7 @@ def tiny_llama_config(tmp_path):
     import json
 
     def write(name: str = "tiny", **changes: object) -> str:
-        config = {
-            "model_type": "llama",
-            "architectures": ["LlamaForCausalLM"],
-            "vocab_size": 1000,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "torch_dtype": "bfloat16",
-            "tie_word_embeddings": False,
-            **changes,
-        }
+        config = {**TINY_LLAMA, **changes}
         folder = tmp_path / name
         folder.mkdir()
         (folder / "config.json").write_text(json.dumps(config))

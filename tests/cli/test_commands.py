@@ -27,6 +27,7 @@ from rich.console import Console
 
 import roofscope
 from roofscope.models.examples import SimpleConv
+from tiny_configs import TINY_LLAMA
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -48,20 +49,6 @@ class IntNet(nn.Module):
     def forward(self, x):
         return x.argmax(-1)
 """
-
-# A small Llama as a Hugging Face config.json: the serving summary in milliseconds, not seconds.
-TINY_LLAMA = {
-    "model_type": "llama",
-    "architectures": ["LlamaForCausalLM"],
-    "vocab_size": 1000,
-    "hidden_size": 64,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "torch_dtype": "bfloat16",
-    "tie_word_embeddings": False,
-}
 
 # A device with almost no memory, so that the tiny Llama does not fit.
 SMALL_DEVICE = """

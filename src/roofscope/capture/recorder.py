@@ -39,11 +39,9 @@ def describe(value: Any, buffers: Buffers | None = None) -> Any:
         return value
     if isinstance(value, torch.Tensor):
         return TensorMeta.of(value, buffers.of(value) if buffers is not None else 0)
-    if kind is list or kind is tuple:
+    if isinstance(value, (list, tuple)):
         if _PLAIN_TYPES.issuperset(map(type, value)):
             return tuple(value)
-        return tuple(describe(item, buffers) for item in value)
-    if isinstance(value, (list, tuple)):
         return tuple(describe(item, buffers) for item in value)
     if isinstance(value, torch.SymInt):
         return int(value)
