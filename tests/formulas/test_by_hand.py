@@ -51,6 +51,21 @@ def test_linear_on_3d_input():
     assert total.flops == 510  # 2 * 240 + 30 bias adds
 
 
+def test_baddbmm_and_addmm_with_beta_0_do_not_read_their_input():
+    """Megatron-LM's attention scores: baddbmm into an empty buffer with beta=0 (torch ignores the
+    input then); with beta=1 the input is read."""
+    c, x, y = torch.empty(2, 3, 5), torch.randn(2, 3, 4), torch.randn(2, 4, 5)
+    ignored = analyze(Fn(lambda c, x, y: torch.baddbmm(c, x, y, beta=0.0, alpha=0.5)), c, x, y).total
+    assert ignored.macs == 120  # 2 * 3 * 4 * 5
+    assert ignored.flops == 270  # 2 * 120 + 30 alpha scalings (2 * 3 * 5 outputs), no add
+    assert ignored.bytes_read == 256  # (x 24 + y 40) * 4; c's 30 elements not read
+    assert ignored.bytes_written == 120  # 30 * 4
+    added = analyze(Fn(lambda c, x, y: torch.baddbmm(c, x, y)), c, x, y).total
+    assert added.bytes_read == 376  # (30 + 24 + 40) * 4
+    matrix = analyze(Fn(lambda c, a, b: torch.addmm(c, a, b, beta=0)), torch.empty(3, 5), torch.randn(3, 4), torch.randn(4, 5)).total
+    assert matrix.bytes_read == 128  # (a 12 + b 20) * 4
+
+
 # --- convolution ------------------------------------------------------------------------------
 
 
@@ -250,6 +265,29 @@ def test_interpolate():
 
 
 # --- embedding, memory, shape -----------------------------------------------------------------
+
+
+def test_dropout_in_training_is_the_fused_kernel_cuda_runs():
+    """CUDA runs dropout as one native_dropout kernel (output and a 1-byte mask); CPU and meta
+    would decompose it (bernoulli_, div_, mul): every device counts the fused kernel."""
+    for device in ("cpu", "meta"):
+        x = torch.randn(2, 8, device=device, requires_grad=True)
+        report = roofscope.analyze(nn.Dropout(0.25).train(), (x,), backward=True)
+        names = [r.name for r in report.ops if r.cost is not None and r.cost.bytes]
+        assert names == ["aten.native_dropout", "aten.sum", "aten.ones_like", "aten.native_dropout_backward"]
+        forward, backward = report.ops[0].cost, next(r.cost for r in report.ops if r.name == "aten.native_dropout_backward")
+        # forward: x * mask * 4/3; 16 x 4 B in, 16 x 4 B + a 16-byte mask out
+        assert (forward.flops, forward.bytes_read, forward.bytes_written) == (32, 64, 80)
+        # backward: the gradient (the sum's: one float, expanded) and the mask in, the gradient out
+        assert (backward.flops, backward.bytes_read, backward.bytes_written) == (32, 20, 64)
+    out = Fn(lambda x: F.dropout(x, 0.5, training=True))(torch.ones(10_000))  # the same function, called outside
+    kept = out[out != 0]
+    assert torch.all(kept == 2.0) and 4_000 < kept.numel() < 6_000
+    with torch.no_grad():
+        inplace = roofscope.analyze(Fn(lambda x: F.dropout(x, 0.5, training=True, inplace=True)), (torch.randn(4),))
+    assert "aten.native_dropout" not in [r.name for r in inplace.ops]  # aten decomposes in-place dropout everywhere
+    evaluated = analyze(Fn(lambda x: F.dropout(x, 0.25, training=False) * 2), torch.randn(2, 8))
+    assert [r.name for r in evaluated.ops] == ["aten.mul"]  # not training: the identity
 
 
 def test_embedding_bytes():

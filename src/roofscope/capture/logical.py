@@ -11,7 +11,7 @@ from torch.overrides import TorchFunctionMode
 
 from roofscope.capture.recorder import Recorder
 
-__all__ = ["LOGICAL_BACKWARD", "LOGICAL_OPS", "LogicalBackward", "LogicalOps"]
+__all__ = ["FUSED_DROPOUT", "LOGICAL_BACKWARD", "LOGICAL_OPS", "LogicalBackward", "LogicalOps"]
 
 
 # Composite functions captured as one logical op, named as the aten op they stand for. Their aten
@@ -42,6 +42,32 @@ LOGICAL_BACKWARD: dict[str, tuple[str, tuple[str, ...], bool]] = {
     ),
     "aten.rms_norm": ("roofscope.rms_norm_backward", ("input", "normalized_shape", "weight", "eps"), False),
 }
+
+
+# Dropout in training, with 0 < p < 1, not in place: CUDA runs aten's fused ``native_dropout`` (one
+# kernel that writes the output and a boolean mask; its backward ``native_dropout_backward``), while
+# CPU and meta decompose it into ``bernoulli_``, ``div_`` and ``mul`` (a mask in the input's dtype,
+# three kernels). It runs as ``native_dropout`` on every device, so every device counts that kernel.
+# Per function: the names of its input, probability and training arguments (F.dropout's defaults:
+# p=0.5, training=True; torch.dropout has none).
+FUSED_DROPOUT: dict[Callable[..., Any], tuple[str, str, str]] = {
+    F.dropout: ("input", "p", "training"),
+    torch.dropout: ("input", "p", "train"),
+}
+
+
+def _fused_dropout(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> torch.Tensor | None:
+    """The output of ``native_dropout`` for a dropout call that CUDA runs as that kernel, or None."""
+    names = FUSED_DROPOUT[func]
+    bound = {**dict(zip((*names, "inplace"), args)), **kwargs}
+    source, p, training = (bound.get(name) for name in names)
+    p = 0.5 if p is None else p
+    training = True if training is None else training
+    if bound.get("inplace") or not (isinstance(source, torch.Tensor) and isinstance(p, float | int)):
+        return None  # in place, aten decomposes dropout on every device
+    if not (training and 0 < p < 1 and source.numel()):
+        return None
+    return torch.native_dropout(source, float(p), True)[0]
 
 
 class LogicalBackward(torch.autograd.Function):
@@ -113,7 +139,10 @@ class LogicalOps(TorchFunctionMode):
         name = LOGICAL_OPS.get(func)
         recorder = self.recorder
         tracking = recorder.backward_modules is not None and recorder.phase == "forward"
-        if name is None or recorder.inside_logical_op:
+        fused = _fused_dropout(func, args, kwargs) if func in FUSED_DROPOUT and not recorder.inside_logical_op else None
+        if fused is not None:
+            result = fused
+        elif name is None or recorder.inside_logical_op:
             result = func(*args, **kwargs)
         else:
 

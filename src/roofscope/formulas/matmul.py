@@ -3,7 +3,9 @@
 MACs = the number of multiply-accumulates of the product: for [m, k] @ [k, n], m * k * n.
 FLOPs = 2 * MACs, plus one FLOP per output element for an added bias or input (addmm's ``self``),
 plus one per output element for each ``alpha``/``beta`` scaling that is not 1.
-Bytes = every operand read once and the product written once.
+Bytes = every operand read once and the product written once; with ``beta`` = 0 the added input
+is not read (torch ignores it then, as BLAS ignores C: "If beta is 0, then input will be ignored,
+and nan and inf in it will not be propagated", torch.addmm's documentation).
 """
 
 from __future__ import annotations
@@ -45,6 +47,15 @@ def _scaling_flops(event: OpEvent, out_numel: int, has_input: bool) -> int:
     return flops
 
 
+def _added_io(event: OpEvent, macs: int, flops: int) -> Cost:
+    """Bytes of an add* product: its operands, and its input (``self``) unless beta is 0."""
+    cost = with_io(event, macs, flops)
+    source = event.args[0]
+    if event.kwargs.get("beta", 1) == 0 and isinstance(source, TensorMeta):
+        return Cost(cost.macs, cost.flops, cost.bytes_read - source.nbytes, cost.bytes_written)
+    return cost
+
+
 @family("aten.mm", "aten._int_mm")
 def mm(event: OpEvent) -> Cost:
     """[m, k] @ [k, n]: MACs = m * k * n; FLOPs = 2 * MACs."""
@@ -59,7 +70,7 @@ def addmm(event: OpEvent) -> Cost:
     a, b = event.args[1], event.args[2]
     m, k, n = a.shape[0], a.shape[1], b.shape[1]
     macs = m * k * n
-    return with_io(event, macs, 2 * macs + _scaling_flops(event, m * n, True))
+    return _added_io(event, macs, 2 * macs + _scaling_flops(event, m * n, True))
 
 
 @family("aten.bmm")
@@ -76,7 +87,7 @@ def baddbmm(event: OpEvent) -> Cost:
     a, b = event.args[1], event.args[2]
     batch, m, k, n = a.shape[0], a.shape[1], a.shape[2], b.shape[2]
     macs = batch * m * k * n
-    return with_io(event, macs, 2 * macs + _scaling_flops(event, batch * m * n, True))
+    return _added_io(event, macs, 2 * macs + _scaling_flops(event, batch * m * n, True))
 
 
 @family("aten.mv")
@@ -92,7 +103,7 @@ def addmv(event: OpEvent) -> Cost:
     """beta * input + alpha * ([m, k] @ [k]): MACs = m * k; FLOPs = 2 * MACs + m."""
     a = event.args[1]
     macs = a.shape[0] * a.shape[1]
-    return with_io(event, macs, 2 * macs + _scaling_flops(event, a.shape[0], True))
+    return _added_io(event, macs, 2 * macs + _scaling_flops(event, a.shape[0], True))
 
 
 @family("aten.dot", "aten.vdot")
