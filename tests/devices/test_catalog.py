@@ -47,6 +47,14 @@ def test_h100_figures_are_dense_and_decimal():
     assert get_device("A100 80GB SXM4").key == "a100-80gb"
 
 
+def test_h20_and_rtx5090_figures() -> None:
+    h20, rtx5090 = get_device("h20"), get_device("rtx5090")
+    assert h20.matrix["fp16"] == h20.matrix["bf16"] == 148e12 and h20.matrix["fp8"] == 296e12  # AIConfigurator's h20_sxm.yaml
+    assert h20.memory_bandwidth == 4000e9 and h20.memory_capacity == 96 * 2**30  # 4000GB/s, 96GiB
+    assert rtx5090.matrix["bf16"] == 209.5e12  # FP32 accumulate; 419 with FP16 accumulate or with sparsity
+    assert rtx5090.memory_bandwidth == 1792e9 and rtx5090.memory_capacity == 32e9 and rtx5090.execution.compute_units == 170
+
+
 def test_b200_and_mi325x_figures_are_dense() -> None:
     b200, mi325x = get_device("b200"), get_device("mi325x")
     assert b200.matrix["bf16"] == 2250e12 and b200.matrix["fp8"] == 4500e12  # HGX B200: 4.5 and 9 PFLOPS with sparsity, / 2

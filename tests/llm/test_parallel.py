@@ -16,7 +16,7 @@ import pytest
 from roofscope.analysis import AnalysisError
 from roofscope.devices import get_device
 from roofscope.llm import LLM
-from roofscope.llm.parallel import Layout, bubble_fraction, collective_time, stage_layers, wire_bytes, zero_memory
+from roofscope.llm.parallel import Collective, Layout, _timed, bubble_fraction, collective_time, stage_layers, wire_bytes, zero_memory
 
 PARAMS_70B = 68_976_648_192
 NORMS_70B = 1_318_912
@@ -160,6 +160,21 @@ def test_ep_spreads_the_experts_and_adds_two_all_to_alls_per_moe_layer(tiny_mixt
         tiny_mixtral(tp=2, dp=3, ep=6)
 
 
+def test_point_to_point_links_give_a_group_the_links_between_its_gpus() -> None:
+    """MI325X: 7 Infinity Fabric links of 64 GB/s per direction, one to each other GPU of 8; a
+    TP group of g GPUs all-reduces over its g - 1 links, not the 448 GB/s of all 7."""
+    fabric = get_device("mi325x").interconnect
+    assert fabric is not None and fabric.point_to_point_links == 7 and fabric.link_bandwidth == 448e9
+    assert [fabric.group_bandwidth(g) for g in (2, 4, 8)] == [64e9, 192e9, 448e9]
+    assert get_device("h100").interconnect.group_bandwidth(2) == 450e9  # type: ignore[union-attr]  # NVSwitch: every GPU at full speed
+    message = 8 * 8192 * 2  # a decode step of batch 8, hidden 8192, bf16
+    collective = Collective("all-reduce", "TP", "outputs", 1, 2, message)
+    timed = _timed(collective, fabric, crosses_nodes=False)
+    assert timed.seconds == pytest.approx(collective_time("all-reduce", message, 2, bandwidth=64e9, latency=1e-6))
+    with pytest.raises(AnalysisError, match="no network figures"):
+        _timed(collective, fabric, crosses_nodes=True)
+
+
 def test_interconnect_figures_have_sources() -> None:
     h100 = get_device("h100").interconnect
     assert h100 is not None and h100.link_bandwidth == 450e9 and h100.network_bandwidth == 50e9 and h100.gpus_per_node == 8
@@ -167,7 +182,8 @@ def test_interconnect_figures_have_sources() -> None:
     assert get_device("h200").interconnect.link_bandwidth == 450e9  # type: ignore[union-attr]
     assert get_device("h100-pcie").interconnect.link_bandwidth == 64e9  # type: ignore[union-attr]
     assert get_device("b200").interconnect.link_bandwidth == 900e9  # type: ignore[union-attr]  # NVLink 5: 1.8 TB/s both ways
-    assert get_device("mi325x").interconnect is None
+    assert get_device("h20").interconnect.link_bandwidth == 450e9  # type: ignore[union-attr]  # AIConfigurator's intra_node_bw
+    assert get_device("mi300x").interconnect is None
     for figure in ("link_bandwidth", "link_latency", "network_bandwidth", "network_latency", "gpus_per_node"):
         assert len(h100.source(figure)) > 20, figure
 
@@ -189,11 +205,11 @@ def test_training_collectives(llama70b: LLM, zero: int, kinds: list[tuple[str, i
     psi = (40 * 855_638_016 + 262_144_000) // 8 + 81 * 8192
     assert [(c.kind, c.count) for c in found if c.parallelism == "DP"] == kinds
     assert all(c.message == 2 * psi and c.group == 4 for c in found if c.parallelism == "DP")
-    # TP x DP = 32 GPUs > 8 per node: DP crosses nodes, on InfiniBand NDR (50 GB/s); TP stays on NVLink
+    # TP x DP = 32 GPUs > 8 per node: DP crosses nodes, on InfiniBand NDR (50 GB/s, 1.6 us a step); TP stays on NVLink
     dp = next(c for c in found if c.parallelism == "DP")
     assert dp.link is not None and dp.link.startswith("InfiniBand") and tp.link == "NVLink 4 through NVSwitch"
     steps = 2 * 3 if dp.kind == "all-reduce" else 3
-    assert dp.seconds == pytest.approx(dp.count * (steps * 1e-6 + dp.wire_bytes / 50e9))
+    assert dp.seconds == pytest.approx(dp.count * (steps * 1.6e-6 + dp.wire_bytes / 50e9))
 
 
 def test_nodes_place_the_tp_group_across_servers(llama70b: LLM) -> None:
@@ -201,7 +217,7 @@ def test_nodes_place_the_tp_group_across_servers(llama70b: LLM) -> None:
     summary = _split(llama70b, tp=8, nodes=2).parallel_summary(batch=8, seq_len=128)
     attention = next(c for c in summary.decode.collectives if c.where.startswith("after attention"))
     assert attention.link is not None and attention.link.startswith("InfiniBand") and summary.nodes == 2
-    assert attention.seconds == pytest.approx(80 * (2 * 7 * 1e-6 + attention.wire_bytes / 50e9))
+    assert attention.seconds == pytest.approx(80 * (2 * 7 * 1.6e-6 + attention.wire_bytes / 50e9))
     with pytest.raises(AnalysisError, match="must divide the layout's 8 GPUs"):
         _split(llama70b, tp=8, nodes=3)
     with pytest.raises(AnalysisError, match="a node holds 8"):

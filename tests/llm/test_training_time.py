@@ -16,7 +16,7 @@ import pytest
 
 from roofscope.analysis import AnalysisError
 from roofscope.llm import LLM
-from roofscope.llm.parallel import Split, bubble_fraction, collective_time
+from roofscope.llm.parallel import Split, bubble_fraction, collective_time, optimizer_bytes
 from roofscope.models.presets import Preset
 
 GPT = Preset(
@@ -38,8 +38,9 @@ def _on(base: LLM, **layout: int) -> LLM:
 
 
 def _phase_seconds(llm: LLM, phase: str) -> float:
+    """The predicted kernel time of a phase's ops (no host time: a training GPU is kept busy)."""
     report = llm.training_step(MICRO, SEQ).report
-    return sum(r.roofline_s or 0.0 for r in report.ops if r.cost is not None and r.event.phase == phase)
+    return sum(r.timing.device_s for r in report.ops if r.timing is not None and r.event.phase == phase)
 
 
 def test_one_gpu_is_m_micro_batches_of_the_analysed_forward_and_backward(single: LLM) -> None:
@@ -48,7 +49,12 @@ def test_one_gpu_is_m_micro_batches_of_the_analysed_forward_and_backward(single:
     assert estimate.micro_batches == 4  # 8 / (2 x 1)
     assert estimate.forward_s == pytest.approx(forward) and estimate.backward_s == pytest.approx(backward)
     assert (estimate.tp_s, estimate.pp_s, estimate.dp_s, estimate.bubble) == (0.0, 0.0, 0.0, 0.0)
-    assert estimate.seconds == pytest.approx(4 * (forward + backward))
+    # Adam once per step: 24 B of fp32 state read and written, the fp16 gradient read and the fp16
+    # weight written per parameter, at the A100's sustained 1,737 GB/s
+    params = single.model.num_parameters()
+    assert estimate.optimizer_bytes == optimizer_bytes(params, dtype_bytes=2) == 28 * params
+    assert estimate.optimizer_s == pytest.approx(28 * params / 1737e9)
+    assert estimate.seconds == pytest.approx(4 * (forward + backward) + estimate.optimizer_s)
     report = single.training_step(MICRO, SEQ).report
     assert estimate.flops == 4 * (report.forward.flops + report.backward.flops)  # type: ignore[union-attr]
     assert estimate.tokens_per_second == pytest.approx(8 * 128 / estimate.seconds)
@@ -71,11 +77,17 @@ def test_composition_tp2_pp2_dp2_by_hand(single: LLM) -> None:
     assert dp.message == 2 * max(Split(llm, llm.layout).stage_params())
     slot = estimate.forward_s + estimate.backward_s + estimate.tp_s + estimate.pp_s
     assert estimate.microbatch_s == pytest.approx(slot)
-    assert estimate.seconds == pytest.approx((m + p - 1) * slot + estimate.dp_s)
+    assert estimate.seconds == pytest.approx((m + p - 1) * slot + estimate.dp_s + estimate.optimizer_s)
+    # the optimizer updates the fullest stage's parameters on each GPU; ZeRO-1 shards them over DP
+    updated = max(Split(llm, llm.layout).stage_params())
+    assert estimate.optimizer_bytes == 28 * updated
+    zero = llm.training_step_time(global_batch=16, micro_batch=MICRO, seq_len=SEQ, zero=1)
+    assert zero.optimizer_bytes == 28 * -(-updated // 2)
     # overlapped: the DP all-reduce runs under the last micro-batch's backward, only what exceeds it shows
     overlapped = llm.training_step_time(global_batch=16, micro_batch=MICRO, seq_len=SEQ, overlap_dp=True)
     assert overlapped.exposed_dp_s == max(0.0, estimate.dp_s - estimate.backward_s)
-    assert overlapped.seconds == pytest.approx((m + p - 1) * slot + max(0.0, estimate.dp_s - estimate.backward_s))
+    exposed = max(0.0, estimate.dp_s - estimate.backward_s)
+    assert overlapped.seconds == pytest.approx((m + p - 1) * slot + exposed + estimate.optimizer_s)
     # the step's collectives: TP and PP of every micro-batch on the stage, DP once
     counts = {(c.parallelism, c.kind): c.count for c in estimate.collectives}
     assert counts == {("TP", "all-reduce"): 4 * 2 * m, ("PP", "send-recv"): 2 * m, ("DP", "all-reduce"): 1}
@@ -133,7 +145,9 @@ def test_pp_stages_split_the_forward_and_backward_and_the_slowest_sets_the_pace(
         assert stages[0][0].flops == first + extra[0]
         assert stages[1][0].flops == second + extra[1]
     estimate = llm.training_step_time(global_batch=4, micro_batch=MICRO, seq_len=SEQ)
-    pairs = zip(split.step_per_stage(report, "forward"), split.step_per_stage(report, "backward"), strict=True)
+    pairs = zip(
+        split.step_per_stage(report, "forward", predicted=True), split.step_per_stage(report, "backward", predicted=True), strict=True
+    )
     busy = [(f[1] or 0.0) + (b[1] or 0.0) for f, b in pairs]
     assert estimate.forward_s + estimate.backward_s == pytest.approx(max(busy))
 
@@ -149,9 +163,28 @@ def test_recomputation_adds_one_forward_and_its_two_all_reduces_per_layer(single
     assert again.seconds - plain.seconds == pytest.approx(4 * (plain.forward_s + 2 * 4 * one_reduce))  # m = 4 slots
     report = llm.training_step(MICRO, SEQ).report
     split = Split(llm, llm.layout)
-    pairs = list(zip(split.step_per_stage(report, "forward"), split.step_per_stage(report, "backward"), strict=True))
+    pairs = list(
+        zip(split.step_per_stage(report, "forward", predicted=True), split.step_per_stage(report, "backward", predicted=True), strict=True)
+    )
     forward, backward = max(pairs, key=lambda pair: 2 * (pair[0][1] or 0.0) + (pair[1][1] or 0.0))
     assert again.flops == again.micro_batches * (2 * forward[0].flops + backward[0].flops)
+
+
+def test_a_kernel_split_over_gpus_still_takes_the_shortest_kernel_time(single: LLM) -> None:
+    """Each op's predicted kernel time is divided by its split, but not below the GPU default of 1.3 us
+    floor: at TP 4 the small GPT's forward is at least its kernels' floors, more than a quarter of TP 1's."""
+    report = single.training_step(MICRO, SEQ).report
+    floor = 1.3e-6  # [defaults.gpu] kernel_floor_us
+    assert report.device is not None and report.device.execution.kernel_floor_s == pytest.approx(floor)
+    llm = _on(single, tp=4)
+    kernels = [r for r in report.ops if r.timing is not None and r.timing.device_s >= floor and r.event.phase == "forward"]
+    ((_, split_forward),) = Split(llm, llm.layout).step_per_stage(report, "forward", predicted=True)
+    ((_, whole_forward),) = Split(single, single.layout).step_per_stage(report, "forward", predicted=True)
+    assert whole_forward == pytest.approx(_phase_seconds(single, "forward"))
+    assert split_forward is not None and whole_forward is not None
+    assert split_forward >= len(kernels) * floor > whole_forward / 4
+    ((_, roofline),) = Split(llm, llm.layout).step_per_stage(report, "forward")  # the roofline: no floor
+    assert roofline is not None and roofline < len(kernels) * floor
 
 
 def test_the_batch_must_divide_into_micro_batches_and_replicas(single: LLM) -> None:

@@ -554,14 +554,18 @@ class LLM:
         )
 
     # -- several GPUs -------------------------------------------------------------------------
-    def parallel_summary(self, batch: int = 1, seq_len: int = 2048, context: int | None = None) -> ParallelSummary:
+    def parallel_summary(
+        self, batch: int = 1, seq_len: int = 2048, context: int | None = None, *, predicted: bool = False
+    ) -> ParallelSummary:
         """Serving ``batch`` sequences per replica on the LLM's layout (``tp``, ``pp``, ``ep``,
         ``dp``): per-GPU weights, KV cache and activations against the device's capacity, the
         prefill and decode steps per GPU with their collectives on the device's interconnect, and
-        tokens/s over the replicas and per GPU (``roofscope.llm.parallel``)."""
+        tokens/s over the replicas and per GPU (``roofscope.llm.parallel``). The steps' compute is
+        the roofline time of their ops, or with ``predicted`` their kernels' predicted device time
+        in the LLM's ``mode``."""
         self._require_causal_lm("decode step, so no serving summary")
         context = seq_len if context is None else context
-        return serving(self, self.layout, batch, seq_len, context, self.device)
+        return serving(self, self.layout, batch, seq_len, context, self.device, predicted=predicted)
 
     def weight_bytes_per_gpu(self) -> list[int]:
         """Weight bytes on one GPU of each pipeline stage of the layout."""

@@ -47,6 +47,7 @@ __all__ = [
     "collective_steps",
     "collective_time",
     "layer_index",
+    "optimizer_bytes",
     "placed",
     "serving",
     "stage_layers",
@@ -217,11 +218,16 @@ class Collective:
 def _timed(collective: Collective, interconnect: Interconnect | None, *, crosses_nodes: bool) -> Collective:
     if interconnect is None:
         return collective
-    if crosses_nodes and interconnect.network_bandwidth is not None:
+    if crosses_nodes:
+        if interconnect.network_bandwidth is None:
+            raise AnalysisError(
+                f"no network figures between nodes of {interconnect.link}: a collective across nodes cannot be timed; "
+                f"keep the layout within {interconnect.gpus_per_node} GPUs"
+            )
         bandwidth, latency = interconnect.network_bandwidth, interconnect.network_latency_s or interconnect.link_latency_s
         link = interconnect.network
     else:
-        bandwidth, latency, link = interconnect.link_bandwidth, interconnect.link_latency_s, interconnect.link
+        bandwidth, latency, link = interconnect.group_bandwidth(collective.group), interconnect.link_latency_s, interconnect.link
     one = collective_time(collective.kind, collective.message, collective.group, bandwidth=bandwidth, latency=latency)
     return dataclasses.replace(collective, link=link, seconds=collective.count * one)
 
@@ -232,8 +238,8 @@ def _timed(collective: Collective, interconnect: Interconnect | None, *, crosses
 @dataclasses.dataclass(frozen=True)
 class ParallelStep:
     """One prefill or decode step on the layout, per GPU: ``flops`` and ``bytes`` of the busiest
-    stage's GPU, ``compute_s`` the roofline time of every stage's ops in turn (a token passes all
-    stages), ``collectives`` those of one step of one replica, ``seconds`` = compute_s + their time
+    stage's GPU, ``compute_s`` the roofline time (or the predicted kernel time) of every stage's ops
+    in turn (a token passes all stages), ``collectives`` those of one step of one replica, ``seconds`` = compute_s + their time
     (not overlapped)."""
 
     tokens: int  # of one replica
@@ -448,15 +454,19 @@ class Split:
             name = name.rsplit(".", 1)[0] if "." in name else ""
         return 1
 
-    def step_per_stage(self, report: Report, phase: str | None = None) -> list[tuple[Cost, float | None]]:
-        """Each stage's (cost, roofline seconds) on one of its GPUs: every op's cost and time divided
-        by its module's split (rounded up), in the stage of its layer; an op outside the layers goes
-        to the first stage before any layer ran, to the last after. ``phase`` ("forward",
+    def step_per_stage(self, report: Report, phase: str | None = None, *, predicted: bool = False) -> list[tuple[Cost, float | None]]:
+        """Each stage's (cost, seconds) on one of its GPUs: every op's cost and time divided by its
+        module's split (rounded up), in the stage of its layer; an op outside the layers goes to the
+        first stage before any layer ran, to the last after. The time is the op's roofline time
+        (``OpTiming.roofline_s``) or, ``predicted``, its kernel's predicted device time without the
+        host (``OpTiming.device_s``), and a kernel split over GPUs still takes the device's
+        shortest kernel time (``kernel_floor_s``) on each. ``phase`` ("forward",
         "backward"): that phase's ops only; the backward runs the layers in reverse, so its ops
         outside the layers go to the last stage before any layer (the head's gradients), to the
         first after (the embedding's)."""
         costs = [Cost()] * len(self.stages)
         times: list[float | None] = [0.0] * len(self.stages)
+        floor = report.device.execution.kernel_floor_s if report.device is not None else 0.0
         last = len(self.stages) - 1
         before, after = (last, 0) if phase == "backward" else (0, last)
         seen_layer = False
@@ -477,9 +487,15 @@ class Split:
                 _ceil_div(cost.bytes_read, divisor),
                 _ceil_div(cost.bytes_written, divisor),
             )
-            seconds = record.roofline_s
             current = times[stage]
-            times[stage] = None if seconds is None or current is None else current + seconds / divisor
+            timing = record.timing
+            if timing is None or current is None:
+                times[stage] = None
+            elif predicted:
+                share = timing.device_s / divisor
+                times[stage] = current + (max(share, floor) if timing.device_s >= floor else share)
+            else:
+                times[stage] = current + timing.roofline_s / divisor
         return list(zip(costs, times, strict=True))
 
     def collectives(self, tokens: int, *, logits_tokens: int, interconnect: Interconnect | None) -> tuple[Collective, ...]:
@@ -578,9 +594,11 @@ class TrainingStepEstimate:
     "Parallelism", training step time). ``micro_batches`` m = global batch / (micro batch x DP);
     ``forward_s``, ``backward_s``: one micro-batch's roofline time on the stage (its ops divided by
     the split); ``tp_s``: that stage's TP all-reduces of one micro-batch; ``pp_s``: its send-recvs
-    of one micro-batch; ``dp_s``: the gradient synchronisation, once per step. A micro-batch takes
-    ``microbatch_s`` = forward x (2 with recomputation, else 1) + backward + tp_s + pp_s, and 1F1B
-    takes (m + p - 1) of them; ``seconds`` adds dp_s unless it is overlapped."""
+    of one micro-batch; ``dp_s``: the gradient synchronisation, once per step; ``optimizer_s``: the
+    Adam update of the fullest stage's parameters (``optimizer_bytes`` at the device's sustained
+    bandwidth), once per step. A micro-batch takes ``microbatch_s`` = forward x (2 with
+    recomputation, else 1) + backward + tp_s + pp_s, and 1F1B takes (m + p - 1) of them;
+    ``seconds`` adds dp_s unless it is overlapped, and optimizer_s."""
 
     layout: Layout
     global_batch: int  # sequences per step, over all replicas
@@ -595,6 +613,8 @@ class TrainingStepEstimate:
     tp_s: float
     pp_s: float
     dp_s: float
+    optimizer_s: float
+    optimizer_bytes: int  # the Adam update's traffic on one GPU of the slowest stage
     flops: int  # per GPU of the slowest stage, the whole step (recomputed forwards included)
     collectives: tuple[Collective, ...]  # per GPU of the slowest stage, the whole step
 
@@ -625,11 +645,16 @@ class TrainingStepEstimate:
 
     @property
     def seconds(self) -> float:
-        return self.pipeline_s + self.exposed_dp_s
+        return self.pipeline_s + self.exposed_dp_s + self.optimizer_s
 
     @property
     def tokens_per_second(self) -> float:
         return self.global_batch * self.seq_len / self.seconds
+
+    @property
+    def flops_per_second(self) -> float:
+        """FLOP/s on one GPU of the slowest stage: its step's FLOPs (recomputed forwards included) over the step time."""
+        return self.flops / self.seconds
 
     def achieved_flops(self, step_flops: float) -> float:
         """FLOP/s per GPU that a step of ``step_flops`` (over all GPUs) reaches at this step time."""
@@ -655,10 +680,27 @@ class TrainingStepEstimate:
             "pipeline_s": self.pipeline_s,
             "dp_s": self.dp_s,
             "exposed_dp_s": self.exposed_dp_s,
+            "optimizer_s": self.optimizer_s,
+            "optimizer_bytes": self.optimizer_bytes,
             "seconds": self.seconds,
             "flops": self.flops,
             "collectives": [c.to_dict() for c in self.collectives],
         }
+
+
+#: Bytes of fp32 optimizer state that one Adam step reads and writes per parameter: the fp32 weight
+#: (the master copy under mixed precision) and the two moment estimates, 4 bytes each, each read and
+#: written once (Kingma and Ba 2015, Algorithm 1; the fp32 master copy of mixed-precision training,
+#: Micikevicius et al. 2018).
+ADAM_STATE_BYTES = 2 * 3 * 4
+
+
+def optimizer_bytes(params: int, *, dtype_bytes: int) -> int:
+    """One Adam step over ``params`` parameters trained in a ``dtype_bytes`` format: per parameter
+    the fp32 state read and written (24 B), the gradient read (``dtype_bytes``) and, below fp32,
+    the updated weight written back in the training format (``dtype_bytes``): 28 B in fp16 or
+    bf16, 28 B in fp32 (where the weight is the fp32 state)."""
+    return params * (ADAM_STATE_BYTES + dtype_bytes + (dtype_bytes if dtype_bytes < 4 else 0))
 
 
 def _seconds(collectives: tuple[Collective, ...]) -> float:
@@ -690,7 +732,9 @@ def training_step_time(
     DP synchronisation runs under the last micro-batch's backward (PyTorch DDP's bucketed
     all-reduce, the earlier micro-batches under ``no_sync``). ``interleave`` = v model chunks per GPU
     (Megatron-LM's interleaved 1F1B): the bubble is (p - 1) / v slots, the send-recvs v times as
-    many; the layers must divide into p x v chunks and the micro-batches into p groups."""
+    many; the layers must divide into p x v chunks and the micro-batches into p groups. Once per
+    step, after the schedule, Adam updates the GPU's parameters (the fullest stage's, 1/DP of them
+    with ZeRO >= 1): ``optimizer_bytes`` at the device's sustained memory bandwidth."""
     if micro_batch < 1 or global_batch < 1:
         raise AnalysisError("the global batch and the micro-batch must be positive")
     if global_batch % (micro_batch * layout.dp):
@@ -708,8 +752,8 @@ def training_step_time(
     if layout.gpus > 1 and interconnect is None:
         raise AnalysisError(f"a layout of {layout.gpus} GPUs needs a device with interconnect figures to time its collectives")
     split = Split(llm, layout)
-    forwards = split.step_per_stage(report, "forward")
-    backwards = split.step_per_stage(report, "backward")
+    forwards = split.step_per_stage(report, "forward", predicted=True)
+    backwards = split.step_per_stage(report, "backward", predicted=True)
     if any(seconds is None for _, seconds in forwards + backwards):
         raise AnalysisError("a training step time needs a device: every op's roofline time")
     passes = 2 if recompute else 1
@@ -739,6 +783,10 @@ def training_step_time(
         if c.parallelism == "DP"
     )
     step = tuple(dataclasses.replace(c, count=c.count * micro_batches, seconds=(c.seconds or 0.0) * micro_batches) for c in timed) + dp
+    updated = max(split.stage_params())  # every stage updates after the flush; the fullest ends last
+    update = optimizer_bytes(_ceil_div(updated, layout.dp) if zero >= 1 else updated, dtype_bytes=llm.dtype_bytes)
+    device = llm.device
+    bandwidth = (device.execution.sustained_bandwidth or device.memory_bandwidth) if device is not None else None
     return TrainingStepEstimate(
         layout=layout,
         global_batch=global_batch,
@@ -753,13 +801,18 @@ def training_step_time(
         tp_s=tp_s,
         pp_s=pp_s,
         dp_s=_seconds(dp),
+        optimizer_s=update / bandwidth if bandwidth else 0.0,
+        optimizer_bytes=update,
         flops=flops,
         collectives=step,
     )
 
 
-def serving(llm: LLM, layout: Layout, batch: int, seq_len: int, context: int, device: Device | None) -> ParallelSummary:
-    """Serving ``batch`` sequences per replica on ``layout``: per-GPU memory and steps."""
+def serving(
+    llm: LLM, layout: Layout, batch: int, seq_len: int, context: int, device: Device | None, *, predicted: bool = False
+) -> ParallelSummary:
+    """Serving ``batch`` sequences per replica on ``layout``: per-GPU memory and steps, their compute
+    the roofline time or, ``predicted``, the kernels' predicted device time (``Split.step_per_stage``)."""
     split = Split(llm, layout)
     interconnect = device.interconnect if device is not None else None
     if layout.gpus > 1 and device is not None and interconnect is None:
@@ -774,7 +827,7 @@ def serving(llm: LLM, layout: Layout, batch: int, seq_len: int, context: int, de
     memory = MemoryFootprint(max(weights), kv, activations, capacity, device.name if device is not None else None)
     steps = []
     for report, tokens, logits in ((llm.prefill(batch, seq_len), batch * seq_len, batch), (llm.decode(batch, context), batch, batch)):
-        stages = split.step_per_stage(report)
+        stages = split.step_per_stage(report, predicted=predicted)
         busiest = max(stages, key=lambda item: item[1] or 0.0)[0]
         times = [seconds for _, seconds in stages]
         compute = None if device is None or any(t is None for t in times) else sum(t for t in times if t is not None)
