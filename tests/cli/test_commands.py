@@ -546,7 +546,7 @@ def test_every_help_example_runs(capsys, monkeypatch, tmp_path):
     examples = list(
         dict.fromkeys(
             e
-            for argv in (["--help"], ["compare", "--help"], ["sweep", "--help"], ["probe", "--help"])
+            for argv in (["--help"], ["compare", "--help"], ["sweep", "--help"], ["probe", "--help"], ["train", "--help"])
             for e in _help_examples(argv, capsys)
         )
     )

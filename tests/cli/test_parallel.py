@@ -104,3 +104,29 @@ def test_plan_json(tiny_llama_config, capsys: pytest.CaptureFixture[str]) -> Non
     data = json.loads(capsys.readouterr().out)
     assert [c["layout"]["gpus"] for c in data["candidates"]] == [1, 2, 2]  # TP 1; TP 1 x PP 2; TP 2
     assert data["chosen"]["layout"] == {"tp": 1, "pp": 1, "ep": 1, "dp": 1, "gpus": 1, "nodes": 0} and data["max_tpot_s"] == 1.0
+
+
+def test_train_prints_each_term_of_the_step(tiny_llama_config, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tiny_llama_config()
+    argv = ["train", path, "--device", "a100", "--dtype", "fp16", "--seq", "16", "--batch", "8", "--micro-batch", "2"]
+    assert main([*argv, "--tp", "2", "--pp", "2", "--recompute"]) == 0
+    out = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "TP 2 x PP 2 x DP 1 = 4 x NVIDIA A100 80GB SXM4, fp16, 8 sequences of 16 tokens" in out
+    for term in ("forward x 2 (recomputed) + backward", "4 micro-batches of 2 x 16 tokens per replica; bubble 20.0%", "Adam:", "tokens/s"):
+        assert term in out  # bubble (p - 1) / (m + p - 1) = 1 / 5
+    assert main([*argv, "--dp", "2", "--zero", "1", "--json"]) == 0
+    estimate = json.loads(capsys.readouterr().out)
+    assert estimate["layout"]["dp"] == 2 and estimate["micro_batches"] == 2 and estimate["optimizer_bytes"] > 0
+    assert estimate["seconds"] == pytest.approx(estimate["pipeline_s"] + estimate["exposed_dp_s"] + estimate["optimizer_s"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--batch", "6", "--dp", "4"], "must be a multiple of micro-batch x dp"), (["--batch", "8", "--zero", "4"], "invalid choice: 4")],
+)
+def test_train_bad_requests_exit_2_in_one_line(
+    tiny_llama_config, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(["train", tiny_llama_config(), "--device", "a100", "--seq", "16", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

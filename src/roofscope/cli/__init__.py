@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "probe": "roofscope.cli.probe",
     "presets": "roofscope.cli.presets",
     "plan": "roofscope.cli.plan",
+    "train": "roofscope.cli.train",
 }
 
 #: Warnings attributed to these packages are not shown on the command line.

@@ -22,6 +22,7 @@ __all__ = [
     "render_llm_summary",
     "serving_rows_table",
     "serving_rows_text",
+    "training_step_table",
 ]
 
 
@@ -313,4 +314,46 @@ def plan_table(plan: Any) -> Table:
             f"{100 * share:.1f}%" if share is not None else "-",
             style="bold green" if chosen else None,
         )
+    return table
+
+
+def training_step_table(estimate: Any, title: str) -> Table:
+    """The terms of a predicted training step (``roofscope.llm.parallel.TrainingStepEstimate``)."""
+    layout = estimate.layout
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("term", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("what", overflow="fold")
+    chunks = f", {estimate.interleave} model chunks per GPU" if estimate.interleave > 1 else ""
+    plural = "es" if estimate.micro_batches > 1 else ""
+    schedule = f"{estimate.micro_batches} micro-batch{plural} of {estimate.micro_batch} x {estimate.seq_len} tokens per replica{chunks}"
+    forwards = "forward x 2 (recomputed) + backward" if estimate.recompute else "forward + backward"
+    if layout.dp == 1:
+        gradients = "one replica: nothing to synchronise"
+    elif estimate.overlap_dp:
+        gradients = f"what outlasts the last backward of a {seconds(estimate.dp_s)} synchronisation"
+    else:
+        gradients = "synchronised after the schedule"
+    rows = [
+        ("forward", estimate.forward_s, "one micro-batch on the slowest stage's GPU, its kernels' predicted time"),
+        ("backward", estimate.backward_s, "the same micro-batch's backward"),
+        ("compute", estimate.compute_s, forwards),
+        (
+            "TP all-reduces",
+            estimate.tp_s if layout.tp > 1 else None,
+            "per micro-batch, not overlapped" if layout.tp > 1 else "no tensor parallelism",
+        ),
+        ("PP send-recvs", estimate.pp_s if layout.pp > 1 else None, "per micro-batch" if layout.pp > 1 else "one stage"),
+        ("pipeline", estimate.pipeline_s, f"{schedule}; bubble {100 * estimate.bubble:.1f}%"),
+        ("DP gradients", estimate.exposed_dp_s if layout.dp > 1 else None, gradients),
+        ("optimizer", estimate.optimizer_s, f"Adam: {nbytes(estimate.optimizer_bytes)} read and written per GPU"),
+    ]
+    for term, value, what in rows:
+        table.add_row(term, "-" if value is None else seconds(value), what)
+    table.add_row(
+        Text("step", style="bold"),
+        Text(seconds(estimate.seconds), style="bold"),
+        f"{_rate(estimate.tokens_per_second)} tokens/s; {si(estimate.flops_per_second, 'FLOP/s')} per GPU"
+        + (" (the recomputed forwards included)" if estimate.recompute else ""),
+    )
     return table
