@@ -187,6 +187,15 @@ def test_a_kernel_split_over_gpus_still_takes_the_shortest_kernel_time(single: L
     assert roofline is not None and roofline < len(kernels) * floor
 
 
+def test_the_estimate_shows_itself_in_a_terminal_and_a_notebook(single: LLM) -> None:
+    estimate = _on(single, dp=2).training_step_time(global_batch=8, micro_batch=MICRO, seq_len=SEQ, overlap_dp=True)
+    text = " ".join(str(estimate).replace("│", " ").split())
+    assert "training step of GPT2Config on TP 1 x PP 1 x DP 2 = 2 x NVIDIA A100 80GB SXM4, fp16, 8 sequences of 128 tokens" in text
+    assert "2 micro-batches of 2 x 128 tokens per replica; bubble 0.0%" in text and "TP all-reduces - no tensor parallelism" in text
+    assert "what outlasts the last backward" in text and "Adam:" in text
+    assert "optimizer" in estimate._repr_html_() and estimate.to_dict()["device"] == "NVIDIA A100 80GB SXM4"
+
+
 def test_the_batch_must_divide_into_micro_batches_and_replicas(single: LLM) -> None:
     with pytest.raises(AnalysisError, match="multiple of micro-batch x dp"):
         _on(single, dp=2).training_step_time(global_batch=6, micro_batch=2, seq_len=SEQ)

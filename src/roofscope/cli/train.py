@@ -78,9 +78,5 @@ def run(argv: list[str]) -> int:
     if args.json:
         sys.stdout.write(json.dumps(estimate.to_dict(), indent=2) + "\n")
         return 0
-    title = (
-        f"training step of {llm.name} on {estimate.layout.describe()} = {estimate.layout.gpus} x {llm.device.name if llm.device else args.device}, "
-        f"{llm.precision.name if llm.precision else 'the checkpoint precision'}, {args.batch} sequences of {args.seq} tokens"
-    )
-    output_console().print(training_step_table(estimate, title))
+    output_console().print(training_step_table(estimate))
     return 0

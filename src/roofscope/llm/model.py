@@ -625,10 +625,11 @@ class LLM:
     ) -> TrainingStepEstimate:
         """Predicted time of one training step of ``global_batch`` sequences on the layout, in
         micro-batches of ``micro_batch``: the slowest stage's forward and backward of a micro-batch
-        (``training_step(micro_batch, seq_len)`` divided by the split, forward twice with
-        ``recompute``), times m + (p - 1) / v (1F1B; v = ``interleave`` model chunks per GPU), with
-        the TP and PP collectives of each micro-batch and the DP gradient synchronisation (under
-        the last backward with ``overlap_dp``) on the device's interconnect
+        (the predicted kernel times of ``training_step(micro_batch, seq_len)``'s ops divided by the
+        split, forward twice with ``recompute``), times m + (p - 1) / v (1F1B; v = ``interleave``
+        model chunks per GPU), with the TP and PP collectives of each micro-batch and the DP
+        gradient synchronisation (under the last backward with ``overlap_dp``) on the device's
+        interconnect, and Adam's update of the fullest stage's parameters (ZeRO stage ``zero``)
         (``roofscope.llm.parallel.training_step_time``)."""
         if self.device is None:
             raise AnalysisError(f"training_step_time needs a device: LLM({self.name!r}, device='a100-80gb', ...)")

@@ -29,6 +29,7 @@ from roofscope.cost import Cost
 from roofscope.devices import Device, Interconnect
 from roofscope.llm.results import MemoryFootprint
 from roofscope.report import Report
+from roofscope.report.views import StepTimeViews
 
 if TYPE_CHECKING:
     from roofscope.llm.model import LLM
@@ -589,7 +590,7 @@ def training_collectives(
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainingStepEstimate:
+class TrainingStepEstimate(StepTimeViews):
     """One training step on a layout, per GPU of the slowest pipeline stage (docs/conventions.md,
     "Parallelism", training step time). ``micro_batches`` m = global batch / (micro batch x DP);
     ``forward_s``, ``backward_s``: one micro-batch's roofline time on the stage (its ops divided by
@@ -617,6 +618,9 @@ class TrainingStepEstimate:
     optimizer_bytes: int  # the Adam update's traffic on one GPU of the slowest stage
     flops: int  # per GPU of the slowest stage, the whole step (recomputed forwards included)
     collectives: tuple[Collective, ...]  # per GPU of the slowest stage, the whole step
+    model: str = ""  # the model's name
+    device: str = ""  # the device's name
+    precision: str = ""  # the training precision's name
 
     @property
     def compute_s(self) -> float:
@@ -662,6 +666,9 @@ class TrainingStepEstimate:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "model": self.model,
+            "device": self.device,
+            "precision": self.precision,
             "layout": self.layout.to_dict(),
             "global_batch": self.global_batch,
             "micro_batch": self.micro_batch,
@@ -805,6 +812,9 @@ def training_step_time(
         optimizer_bytes=update,
         flops=flops,
         collectives=step,
+        model=llm.name,
+        device=device.name if device is not None else "",
+        precision=llm.precision.name if llm.precision is not None else "",
     )
 
 

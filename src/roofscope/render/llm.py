@@ -317,9 +317,15 @@ def plan_table(plan: Any) -> Table:
     return table
 
 
-def training_step_table(estimate: Any, title: str) -> Table:
+def training_step_table(estimate: Any) -> Table:
     """The terms of a predicted training step (``roofscope.llm.parallel.TrainingStepEstimate``)."""
     layout = estimate.layout
+    on = f"{layout.gpus} x {estimate.device}" if estimate.device else f"{layout.gpus} GPUs"
+    precision = f", {estimate.precision}" if estimate.precision else ""
+    title = (
+        f"training step of {estimate.model} on {layout.describe()} = {on}{precision}, "
+        f"{estimate.global_batch} sequences of {estimate.seq_len} tokens"
+    )
     table = Table(title=title, title_justify="left", show_header=False)
     table.add_column("term", no_wrap=True)
     table.add_column("time", justify="right", no_wrap=True)

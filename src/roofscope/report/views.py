@@ -14,7 +14,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ProbeViews", "Shown", "StepViews", "SummaryViews", "Views"]
+__all__ = ["ProbeViews", "Shown", "StepTimeViews", "StepViews", "SummaryViews", "Views"]
 
 #: The width ``str()`` lays a result out in: what a notebook cell or a log line shows comfortably.
 TEXT_WIDTH = 120
@@ -121,6 +121,15 @@ class StepViews(Shown):
 
     def _repr_html_(self) -> str:
         return str(self.report._repr_html_())  # type: ignore[attr-defined]
+
+
+class StepTimeViews(Shown):
+    """A training step's predicted time (``LLM.training_step_time``): its terms, one row each."""
+
+    def __rich__(self) -> Any:
+        from roofscope.render.llm import training_step_table
+
+        return training_step_table(self)
 
 
 class ProbeViews(Shown):
