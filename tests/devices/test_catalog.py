@@ -55,6 +55,21 @@ def test_h20_and_rtx5090_figures() -> None:
     assert rtx5090.memory_bandwidth == 1792e9 and rtx5090.memory_capacity == 32e9 and rtx5090.execution.compute_units == 170
 
 
+def test_tpus_gaudi3_gb200_b300_and_mi355x() -> None:
+    """Each against its source's words (docs/devices.md); per GPU, dense."""
+    v5p, v6e, gaudi3 = get_device("tpu-v5p"), get_device("tpu-v6e"), get_device("gaudi3")
+    assert v5p.matrix == {"bf16": 459e12, "fp8": 459e12} and v5p.memory_bandwidth == 2765e9 and v5p.memory_capacity == 95 * 2**30
+    assert v6e.matrix == {"bf16": 918e12, "int8": 1836e12} and v6e.memory_bandwidth == 1638e9 and v6e.interconnect is None  # a torus
+    assert gaudi3.matrix["bf16"] == gaudi3.matrix["fp8"] == 1835e12 and gaudi3.memory_bandwidth == 3670e9
+    gb200, b300, mi355x = get_device("gb200"), get_device("b300"), get_device("mi355x")
+    assert gb200.matrix["bf16"] == 2500e12  # 10 PFLOPS with sparsity per superchip of 2 GPUs
+    assert gb200.interconnect is not None and gb200.interconnect.gpus_per_node == 72  # one NVLink domain per NVL72 rack
+    assert b300.matrix["fp8"] == 4500e12 and b300.matrix["int8"] == 153.5e12  # Blackwell Ultra's INT8 is not twice its FP8
+    assert mi355x.matrix["bf16"] == 2516.6e12 and mi355x.memory_capacity == 288 * 2**30
+    # Gaudi 3's scale-up: 3 x 200 GbE to each of the 7 others, 75 GB/s a pair, 525 GB/s over all 7
+    assert gaudi3.interconnect is not None and [gaudi3.interconnect.group_bandwidth(g) for g in (2, 8)] == [75e9, 525e9]
+
+
 def test_b200_and_mi325x_figures_are_dense() -> None:
     b200, mi325x = get_device("b200"), get_device("mi325x")
     assert b200.matrix["bf16"] == 2250e12 and b200.matrix["fp8"] == 4500e12  # HGX B200: 4.5 and 9 PFLOPS with sparsity, / 2
