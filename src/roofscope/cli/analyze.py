@@ -98,7 +98,7 @@ EXAMPLES_TEXT = """examples:
 subcommands (roofscope compare --help, roofscope sweep --help, roofscope probe --help):
   roofscope compare resnet18 resnet50 mobilenet_v3_large --device h100 --dtype bf16
   roofscope sweep resnet50 --batch 1,2,4,...,256 --device h100 --dtype bf16 --plot sweep.png
-  roofscope sweep llama-3.1-8b --batch 1,2,4,...,256 --prompt 2048 --device h100 --dtype bf16
+  roofscope sweep llama-3.1-8b --batch 1,4,...,256 --prompt 2048 --device h100 --dtype bf16
                                            serving curves: tokens/s, time per token, the largest batch
   roofscope presets                        the transformer presets and their parameters
   roofscope probe cuda -o mine.toml        this machine's ceilings, as a device file

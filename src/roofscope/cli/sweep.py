@@ -15,7 +15,7 @@ EXAMPLES = """examples:
   roofscope sweep resnet50 --size 128,160,...,320 --device a100
   roofscope sweep gpt2 --seq 128,256,...,1024 --device h100 --format csv -o gpt2-seq.csv
   roofscope sweep seed-linear --input 1,10 --batch 1,8,64
-  roofscope sweep llama-3.1-8b --batch 1,2,4,...,256 --prompt 2048 --device h100 --dtype bf16
+  roofscope sweep llama-3.1-8b --batch 1,4,...,256 --prompt 2048 --device h100 --dtype bf16
                                            a causal LM: time to first token, time per output token,
                                            tokens/s, KV cache and memory per batch, the largest batch
   ("1,2,4,...,256" doubles; "128,160,...,320" steps by 32: two values whose ratio is not whole are a step)
