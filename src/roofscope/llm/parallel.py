@@ -240,8 +240,8 @@ def _timed(collective: Collective, interconnect: Interconnect | None, *, crosses
 class ParallelStep:
     """One prefill or decode step on the layout, per GPU: ``flops`` and ``bytes`` of the busiest
     stage's GPU, ``compute_s`` the roofline time (or the predicted kernel time) of every stage's ops
-    in turn (a token passes all stages), ``collectives`` those of one step of one replica, ``seconds`` = compute_s + their time
-    (not overlapped)."""
+    in turn (a token passes all stages), ``collectives`` those of one step of one replica,
+    ``seconds`` = compute_s + their time (not overlapped)."""
 
     tokens: int  # of one replica
     flops: int
@@ -593,8 +593,8 @@ def training_collectives(
 class TrainingStepEstimate(StepTimeViews):
     """One training step on a layout, per GPU of the slowest pipeline stage (docs/conventions.md,
     "Parallelism", training step time). ``micro_batches`` m = global batch / (micro batch x DP);
-    ``forward_s``, ``backward_s``: one micro-batch's roofline time on the stage (its ops divided by
-    the split); ``tp_s``: that stage's TP all-reduces of one micro-batch; ``pp_s``: its send-recvs
+    ``forward_s``, ``backward_s``: one micro-batch's predicted kernel time on the stage (its ops
+    divided by the split); ``tp_s``: that stage's TP all-reduces of one micro-batch; ``pp_s``: its send-recvs
     of one micro-batch; ``dp_s``: the gradient synchronisation, once per step; ``optimizer_s``: the
     Adam update of the fullest stage's parameters (``optimizer_bytes`` at the device's sustained
     bandwidth), once per step. A micro-batch takes ``microbatch_s`` = forward x (2 with
@@ -761,8 +761,9 @@ def training_step_time(
     split = Split(llm, layout)
     forwards = split.step_per_stage(report, "forward", predicted=True)
     backwards = split.step_per_stage(report, "backward", predicted=True)
-    if any(seconds is None for _, seconds in forwards + backwards):
-        raise AnalysisError("a training step time needs a device: every op's roofline time")
+    device = report.device
+    if device is None or any(seconds is None for _, seconds in forwards + backwards):
+        raise AnalysisError("a training step time needs a device: every op's predicted time")
     passes = 2 if recompute else 1
 
     def busy(stage: int) -> float:
@@ -792,8 +793,7 @@ def training_step_time(
     step = tuple(dataclasses.replace(c, count=c.count * micro_batches, seconds=(c.seconds or 0.0) * micro_batches) for c in timed) + dp
     updated = max(split.stage_params())  # every stage updates after the flush; the fullest ends last
     update = optimizer_bytes(_ceil_div(updated, layout.dp) if zero >= 1 else updated, dtype_bytes=llm.dtype_bytes)
-    device = llm.device
-    bandwidth = (device.execution.sustained_bandwidth or device.memory_bandwidth) if device is not None else None
+    bandwidth = device.execution.sustained_bandwidth or device.memory_bandwidth
     return TrainingStepEstimate(
         layout=layout,
         global_batch=global_batch,
@@ -808,12 +808,12 @@ def training_step_time(
         tp_s=tp_s,
         pp_s=pp_s,
         dp_s=_seconds(dp),
-        optimizer_s=update / bandwidth if bandwidth else 0.0,
+        optimizer_s=update / bandwidth,
         optimizer_bytes=update,
         flops=flops,
         collectives=step,
         model=llm.name,
-        device=device.name if device is not None else "",
+        device=device.name,
         precision=llm.precision.name if llm.precision is not None else "",
     )
 
