@@ -96,6 +96,30 @@ def test_backward_of_a_matmul_chain_is_twice_the_forward_but_the_first_input_gra
     assert report.module("7").total.macs == 3 * 16 * 32 * 32  # forward + input and weight gradients
 
 
+def test_a_model_that_returns_its_loss_has_that_loss_differentiated() -> None:
+    """A "loss" entry (a transformers ModelOutput given labels, or a dict) is the loss; the other
+    outputs are not summed into it."""
+
+    class Scored(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(8, 5)
+
+        def forward(self, x, labels):
+            logits = self.linear(x)
+            return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+    report = roofscope.analyze(Scored(), (torch.randn(4, 8), torch.tensor([0, 3, 1, 4])), backward=True)
+    assert report.uncounted == {}
+    forward = [record.name for record in report.ops if record.event.phase == "forward"]
+    assert "aten.nll_loss_forward" in forward and "aten.sum" not in forward  # the logits are not summed
+    assert "aten.nll_loss_backward" in report.by_op()
+    assert report.module("linear").total.macs == 2 * 4 * 8 * 5  # the forward and the weight gradient
+    # without a loss entry, the outputs' sum is differentiated, as before
+    summed = roofscope.analyze(nn.Linear(8, 5), (4, 8), backward=True)
+    assert "aten.sum" in [record.name for record in summed.ops if record.event.phase == "forward"]
+
+
 def test_backward_on_meta_fake_and_cpu_agree_and_leave_the_model_alone() -> None:
     torch.manual_seed(0)
     model, x = Block().train(), torch.randn(2, 3, 6, 6)

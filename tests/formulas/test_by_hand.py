@@ -328,6 +328,102 @@ def test_reductions():
     assert analyze(Fn(lambda t: t.amax(dim=0)), x).total.flops == 18  # 24 - 6
 
 
+# --- loss -------------------------------------------------------------------------------------
+
+
+def _op(report: roofscope.Report, name: str) -> roofscope.Cost:
+    cost = report.by_op()[name].cost
+    assert cost is not None
+    return cost
+
+
+def test_cross_entropy_is_log_softmax_then_nll_loss():
+    x, target, weight = torch.randn(4, 5), torch.tensor([0, 3, 1, 4]), torch.rand(5)
+    report = analyze(Fn(F.cross_entropy), x, target)
+    assert _op(report, "aten._log_softmax").flops == 76  # 4 rows * (4 * 5 - 1)
+    nll = _op(report, "aten.nll_loss_forward")
+    assert nll.flops == 11  # 4 negations + 3 adds of the losses + 3 of the weights + 1 divide
+    assert nll.bytes_read == 48  # the 4 picked log-probabilities (16), not all 20, + 4 int64 targets (32)
+    assert nll.bytes_written == 8  # the loss and the total weight, 4 each
+    weighted = _op(analyze(Fn(lambda a, t: F.cross_entropy(a, t, weight=weight)), x, target), "aten.nll_loss_forward")
+    assert weighted.flops == 15  # 4 * (negate + weight) + 3 + 3 + 1
+    assert weighted.bytes_read == 64  # 48 + the 4 picked weights (16)
+    assert _op(analyze(Fn(lambda a, t: F.cross_entropy(a, t, reduction="sum")), x, target), "aten.nll_loss_forward").flops == 10
+    unreduced = _op(analyze(Fn(lambda a, t: F.cross_entropy(a, t, reduction="none")), x, target), "aten.nll_loss_forward")
+    assert unreduced.flops == 4  # the negations only
+    assert unreduced.bytes_written == 20  # 4 losses + the total weight
+
+
+def test_nll_loss_2d_counts_every_pixel_as_a_sample():
+    x, target = torch.randn(2, 3, 4, 4), torch.randint(0, 3, (2, 4, 4))
+    nll = _op(analyze(Fn(F.cross_entropy), x, target), "aten.nll_loss2d_forward")
+    assert nll.flops == 95  # 32 samples: 32 + 2 * 31 + 1
+    assert nll.bytes_read == 384  # 32 picked * 4 + 32 targets * 8
+
+
+def test_nll_loss_backward_writes_the_whole_gradient():
+    model = nn.Linear(8, 5)
+    x, target = torch.randn(4, 8), torch.tensor([0, 3, 1, 4])
+
+    class Loss(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = model
+
+        def forward(self, inputs, labels):
+            return F.cross_entropy(self.linear(inputs), labels)
+
+    report = roofscope.analyze(Loss(), (x, target), backward=True)
+    assert report.uncounted == {}
+    backward = _op(report, "aten.nll_loss_backward")
+    assert backward.flops == 8  # 4 samples * (negate + divide by the total weight)
+    assert backward.bytes_read == 40  # the scalar gradient 4 + targets 32 + total weight 4
+    assert backward.bytes_written == 80  # the whole 4 x 5 gradient, zeroed then scattered into
+
+
+def test_elementwise_losses():
+    x, y = torch.rand(3, 4), torch.rand(3, 4)  # n = 12
+    mse = _op(analyze(Fn(F.mse_loss), x, y), "aten.mse_loss")
+    assert mse.flops == 36  # 2 * 12 + the mean's 12
+    assert mse.bytes_read == 96 and mse.bytes_written == 4  # two 12-element inputs; a scalar
+    assert _op(analyze(Fn(lambda a, b: F.mse_loss(a, b, reduction="sum")), x, y), "aten.mse_loss").flops == 35  # 24 + 11
+    unreduced = _op(analyze(Fn(lambda a, b: F.mse_loss(a, b, reduction="none")), x, y), "aten.mse_loss")
+    assert unreduced.flops == 24 and unreduced.bytes_written == 48
+    assert _op(analyze(Fn(F.huber_loss), x, y), "aten.huber_loss").flops == 72  # 5 * 12 + 12
+    assert _op(analyze(Fn(F.smooth_l1_loss), x, y), "aten.smooth_l1_loss").flops == 84  # 6 * 12 + 12
+    assert _op(analyze(Fn(F.soft_margin_loss), x, y), "aten.soft_margin_loss").flops == 72  # 5 * 12 + 12
+    assert _op(analyze(Fn(F.binary_cross_entropy), x, y), "aten.binary_cross_entropy").flops == 108  # 8 * 12 + 12
+    weight = torch.rand(3, 4)
+    weighted = analyze(Fn(lambda a, b: F.binary_cross_entropy(a, b, weight=weight)), x, y)
+    assert _op(weighted, "aten.binary_cross_entropy").flops == 120  # 9 * 12 + 12
+    logits = analyze(Fn(F.binary_cross_entropy_with_logits), x, y)
+    assert _op(logits, "aten.binary_cross_entropy_with_logits").flops == 120  # 9 * 12 + 12
+    positive = torch.rand(4)
+    scaled = analyze(Fn(lambda a, b: F.binary_cross_entropy_with_logits(a, b, pos_weight=positive)), x, y)
+    assert _op(scaled, "aten.binary_cross_entropy_with_logits").flops == 168  # (9 + 4) * 12 + 12
+
+
+def test_elementwise_loss_backwards():
+    class Loss(nn.Module):
+        def __init__(self, loss) -> None:
+            super().__init__()
+            self.linear, self.loss = nn.Linear(4, 4), loss
+
+        def forward(self, inputs, target):
+            return self.loss(self.linear(inputs), target)
+
+    x, y = torch.rand(3, 4), torch.rand(3, 4)
+    expected = {"mse_loss": 36, "huber_loss": 36, "smooth_l1_loss": 48, "soft_margin_loss": 84}  # 3, 3, 4, 7 per element * 12
+    for name, flops in expected.items():
+        report = roofscope.analyze(Loss(getattr(F, name)), (x, y), backward=True)
+        assert report.uncounted == {}
+        backward = _op(report, f"aten.{name}_backward")
+        assert backward.flops == flops, name
+        assert backward.bytes_read == 100 and backward.bytes_written == 48  # scalar 4 + input 48 + target 48; 12 * 4
+    bce = roofscope.analyze(Loss(lambda a, b: F.binary_cross_entropy(a.sigmoid(), b)), (x, y), backward=True)
+    assert _op(bce, "aten.binary_cross_entropy_backward").flops == 72  # 6 * 12
+
+
 # --- the registry -----------------------------------------------------------------------------
 
 

@@ -341,6 +341,22 @@ def test_training_step_backward_is_twice_forward_and_model_unchanged() -> None:
     assert not llm.model.training
 
 
+def test_a_causal_lm_training_step_differentiates_its_own_next_token_loss() -> None:
+    """transformers' causal-LM loss, given the input ids as labels: the logits cast to fp32,
+    log-softmax over the vocabulary, nll_loss over the batch x seq_len positions (the last one's
+    label padded out), and their backwards; the logits are not summed."""
+    V, B, T = 500, 2, 32
+    step = _gpt(vocab=V).training_step(batch=B, seq_len=T)
+    ops = step.report.by_op()
+    assert step.report.uncounted == {}
+    assert ops["aten._log_softmax"].cost.flops == B * T * (4 * V - 1)  # type: ignore[union-attr]  # rows of V
+    nll = ops["aten.nll_loss_forward"].cost
+    assert nll is not None and nll.flops == B * T + 2 * (B * T - 1) + 1  # negate each, add losses and weights, divide
+    assert ops["aten.nll_loss_backward"].cost.bytes_written == B * T * V * 4  # type: ignore[union-attr]  # the fp32 gradient
+    forward = [record.name for record in step.report.ops if record.event.phase == "forward"]
+    assert "aten.sum" not in forward
+
+
 def _gpt(layers: int = 2, d: int = 64, heads: int = 4, vocab: int = 500) -> LLM:
     return LLM(Preset("GPT2Config", dict(vocab_size=vocab, n_positions=256, n_embd=d, n_layer=layers, n_head=heads)))
 

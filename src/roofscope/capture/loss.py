@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -13,11 +14,17 @@ __all__ = ["sum_of_outputs"]
 
 
 def sum_of_outputs(output: Any) -> torch.Tensor:
-    """The default loss of a backward analysis: the sum of every floating-point output tensor that
-    requires grad (a ModelOutput, dict, list or tuple is searched; other values are skipped).
+    """The default loss of a backward analysis: the model's own loss when it returns one (a
+    ModelOutput or dict whose "loss" is a one-element floating-point tensor that requires grad, as
+    transformers' models return when given ``labels``); otherwise the sum of every floating-point
+    output tensor that requires grad (a ModelOutput, dict, list or tuple is searched; other values
+    are skipped).
 
     Raises BackwardError when there is none, saying what the forward returned.
     """
+    own = output.get("loss") if isinstance(output, Mapping) else None
+    if isinstance(own, torch.Tensor) and own.is_floating_point() and own.requires_grad and own.numel() == 1:
+        return own
     found = [t for t in iter_tensors(output, torch.Tensor) if t.is_floating_point() or t.is_complex()]
     differentiable = [t for t in found if t.requires_grad]
     if not differentiable:

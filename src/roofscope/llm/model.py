@@ -3,10 +3,12 @@ training queries."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -590,8 +592,10 @@ class LLM:
 
     # -- training -----------------------------------------------------------------------------
     def training_step(self, batch: int = 1, seq_len: int = 2048) -> TrainingStep:
-        """Forward and backward on meta, in train mode: ``analyze(..., backward=True)``, which
-        differentiates the sum of the logits and counts each op in its phase.
+        """Forward and backward on meta, in train mode: ``analyze(..., backward=True)``, each op
+        counted in its phase. A causal LM is given its input ids as ``labels`` and computes its own
+        next-token cross-entropy (transformers' loss: the logits in fp32, log-softmax and
+        nll_loss), which is differentiated; another model's logits are summed.
 
         Parameters' ``.grad`` and the module's mode are restored afterwards; the model is unchanged.
         """
@@ -600,12 +604,14 @@ class LLM:
             # With no cache, transformers looks for packed sequences in position_ids, a data-dependent
             # test that meta tensors cannot answer; an (empty) cache skips it and adds no compute.
             kwargs["use_cache"] = True
+            kwargs["labels"] = kwargs["input_ids"]
         key = ("train", batch, seq_len)
         if key not in self._reports:
             was_training = self.model.training
             try:
                 self.model.train()
-                self._analyze(key, kwargs, backward=True)
+                with _default_loss_notice_silenced():
+                    self._analyze(key, kwargs, backward=True)
             finally:
                 self.model.train(was_training)
         report = self._reports[key]
@@ -663,3 +669,16 @@ def _device(device: str | Device) -> Device:
         return get_device(device)
     except DeviceError as error:
         raise AnalysisError(str(error)) from None
+
+
+@contextlib.contextmanager
+def _default_loss_notice_silenced() -> Iterator[None]:
+    """transformers warns that a config without ``loss_type`` gets its default causal-LM loss, which
+    is the loss a training step means; the logger's level is put back afterwards."""
+    logger = logging.getLogger("transformers.modeling_utils")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
