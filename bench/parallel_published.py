@@ -44,7 +44,8 @@ Published time per step: the paper's eq. 3, F = 96 B s l h^2 (1 + s / (6 h) + V 
 FLOPs per iteration (with recomputation), over GPUs x achieved FLOP/s per GPU. Predicted:
 ``LLM(GPT-2 config, device="a100-80gb", dtype="fp16", tp=, pp=, dp=).training_step_time(...)``
 with Megatron-LM's attention: each op's predicted kernel time (the A100's sustained rates and
-kernel model from the device catalog), the interconnect's datasheet figures.
+kernel model from the device catalog), the collectives at the interconnect's sustained figures
+(NCCL's measured bus bandwidths on the A100: 231 GB/s over NVLink, 23.5 GB/s a network port).
 Prints a table and writes ``bench/results/parallel-published.md``.
 """
 
@@ -194,7 +195,8 @@ def main() -> None:
         '(GPUs x achieved teraFLOP/s per GPU). Predicted: `LLM(GPT-2 config, device="a100-80gb", dtype="fp16", '
         "tp=, pp=, dp=).training_step_time(B, b, 2048, recompute=True, overlap_dp=(DDP is torch), interleave=v)`, "
         "the model with the kernels Megatron-LM ran (attention with the score matrix in memory, fused GeLU, dropout 0.1; "
-        "the script's docstring); nothing fitted. Goal: median |error| <= 15%.",
+        "the script's docstring), its collectives at NCCL's measured bus bandwidths (231 GB/s over the A100's NVLink, "
+        "23.5 GB/s a network port); nothing fitted. Goal: median |error| <= 15%.",
         "",
         "| model | hidden x layers, heads | layout | v | B / b | m | DDP | published TFLOP/s | published s/step "
         "| predicted s/step | error | micro-batch: compute / TP / PP s | bubble | DP exposed s | optimizer s | predicted TFLOP/s "

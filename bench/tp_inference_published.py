@@ -20,7 +20,8 @@ whose steps are analysed once per shape and split with ``roofscope.llm.parallel.
 predicted=True)``: each op's predicted kernel time (compiled mode: fused kernels, no per-op host
 time; the device's sustained rates, tile and wave quantisation, the kernel floor) divided by its
 module's split, not below the kernel floor, plus the TP all-reduces on the interconnect's
-datasheet bandwidth and per-step latency. A time to first token is one prefill step of the input;
+sustained bandwidth (NCCL's measured bus bandwidth where the catalog has it, else the datasheet's)
+and per-step latency. A time to first token is one prefill step of the input;
 FasterTransformer's latency is the prefill plus one decode step per output token, each at the
 context halfway through the output (decode time grows linearly with the context). Not modelled:
 sampling (FasterTransformer's top-p), the engines' own launch and synchronisation costs, and
@@ -137,7 +138,7 @@ def main() -> None:
         "",
         "`python bench/tp_inference_published.py`. Sources: " + TRT + "; " + FT + ". Predicted: compiled-mode kernel "
         "times of each op split over TP GPUs (not below the kernel floor), plus the TP all-reduces on the "
-        "interconnect's datasheet figures; nothing fitted. Output 1 = time to first token (one prefill); otherwise "
+        "interconnect's sustained figures (NCCL's measured bus bandwidth); nothing fitted. Output 1 = time to first token (one prefill); otherwise "
         "the prefill and one decode step per output token. Goal: median |error| <= 15%.",
         "",
         "| source | model | device | precision | TP | batch | input -> output | published ms | predicted ms | error | collectives ms |",

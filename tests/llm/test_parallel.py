@@ -16,7 +16,17 @@ import pytest
 from roofscope.analysis import AnalysisError
 from roofscope.devices import get_device
 from roofscope.llm import LLM
-from roofscope.llm.parallel import Collective, Layout, _timed, bubble_fraction, collective_time, stage_layers, wire_bytes, zero_memory
+from roofscope.llm.parallel import (
+    Collective,
+    Layout,
+    _timed,
+    bubble_fraction,
+    collective_time,
+    dp_members_per_node,
+    stage_layers,
+    wire_bytes,
+    zero_memory,
+)
 
 PARAMS_70B = 68_976_648_192
 NORMS_70B = 1_318_912
@@ -212,12 +222,49 @@ def test_training_collectives(llama70b: LLM, zero: int, kinds: list[tuple[str, i
     assert dp.seconds == pytest.approx(dp.count * (steps * 1.6e-6 + dp.wire_bytes / 50e9))
 
 
+def test_sustained_figures_are_nccls_measured_bus_bandwidths() -> None:
+    """The predicted collectives run at what NCCL's rings were measured to reach (sources in the
+    catalog's notes): 8 A100 on NVLink 3, 231 GB/s of 300; 2 nodes x 8 A100 on 8 HDR ports each,
+    188 GB/s, 23.5 a port; NVLink 4 (H100, H200, H20) 370 of 450; NDR 47 of 50 a port."""
+    a100, h100 = get_device("a100").interconnect, get_device("h100").interconnect
+    assert a100 is not None and h100 is not None
+    assert (a100.link_rate(), a100.link_rate(sustained=True)) == (300e9, 231e9)
+    assert (a100.network_rate(), a100.network_rate(sustained=True)) == (25e9, 23.5e9)
+    assert (h100.link_rate(sustained=True), h100.network_rate(sustained=True)) == (370e9, 47e9)
+    for name in ("h200", "h20"):
+        assert get_device(name).interconnect.sustained_link_bandwidth == 370e9  # type: ignore[union-attr]
+    assert get_device("b200").interconnect.sustained_link_bandwidth is None  # type: ignore[union-attr]  # none published: the datasheet
+    for figure in ("sustained_link_bandwidth", "sustained_network_bandwidth"):
+        assert "nccl" in a100.source(figure).lower() and "nccl" in h100.source(figure).lower()
+    # a ring across nodes crosses on one port per member GPU in a node, up to the link inside it
+    assert a100.ring_network_bandwidth(8, sustained=True) == pytest.approx(188e9)  # measured: 188.18 at 4 GB
+    assert a100.ring_network_bandwidth(1, sustained=True) == 23.5e9
+    assert a100.ring_network_bandwidth(8) == 200e9  # datasheet: 8 x 25
+    assert h100.ring_network_bandwidth(16) == 450e9  # never beyond the NVLink inside the node
+    # a 1 GB all-reduce over 8 A100: 14 steps of 1.2 us + 2 x 7/8 GB at 231 GB/s, the measured 231.45 GB/s bus bandwidth
+    collective = Collective("all-reduce", "DP", "the gradients", 1, 8, 2**30)
+    assert _timed(collective, a100, crosses_nodes=False, sustained=True).seconds == pytest.approx(14 * 1.2e-6 + 1.75 * 2**30 / 231e9)
+    assert _timed(collective, a100, crosses_nodes=False).seconds == pytest.approx(14 * 1.2e-6 + 1.75 * 2**30 / 300e9)
+    # all-to-all and send-recv across nodes go point to point: one port per GPU, whatever the group
+    exchange = Collective("all-to-all", "EP", "dispatch", 1, 16, 2**20)
+    one_port = collective_time("all-to-all", 2**20, 16, bandwidth=25e9, latency=1.2e-6)
+    assert _timed(exchange, a100, crosses_nodes=True, members_per_node=8).seconds == pytest.approx(one_port)
+
+
+def test_a_data_parallel_group_takes_every_tp_th_gpu_of_a_node() -> None:
+    assert dp_members_per_node(Layout(dp=32), 8) == 8  # TP 1: the whole node
+    assert dp_members_per_node(Layout(tp=2, dp=16), 8) == 4
+    assert dp_members_per_node(Layout(tp=8, dp=4), 8) == 1  # one GPU a node, one port
+    assert dp_members_per_node(Layout(tp=1, dp=2), 8) == 2  # no more than the group
+
+
 def test_nodes_place_the_tp_group_across_servers(llama70b: LLM) -> None:
-    # TP 8 on 2 nodes of 4: the TP group crosses them, its all-reduces run on InfiniBand NDR (50 GB/s)
+    # TP 8 on 2 nodes of 4: the TP group crosses them, its all-reduces run on InfiniBand NDR (50 GB/s
+    # a port); 4 of its GPUs in each node, NCCL's rings cross on 4 ports: 200 GB/s
     summary = _split(llama70b, tp=8, nodes=2).parallel_summary(batch=8, seq_len=128)
     attention = next(c for c in summary.decode.collectives if c.where.startswith("after attention"))
     assert attention.link is not None and attention.link.startswith("InfiniBand") and summary.nodes == 2
-    assert attention.seconds == pytest.approx(80 * (2 * 7 * 1.6e-6 + attention.wire_bytes / 50e9))
+    assert attention.seconds == pytest.approx(80 * (2 * 7 * 1.6e-6 + attention.wire_bytes / 200e9))
     with pytest.raises(AnalysisError, match="must divide the layout's 8 GPUs"):
         _split(llama70b, tp=8, nodes=3)
     with pytest.raises(AnalysisError, match="a node holds 8"):

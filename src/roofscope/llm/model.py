@@ -581,13 +581,21 @@ class LLM:
         return dataclasses.replace(memory, capacity=capacity)
 
     def training_collectives(
-        self, zero: int = 0, micro_batch: int = 1, seq_len: int = 2048, micro_batches: int = 1
+        self, zero: int = 0, micro_batch: int = 1, seq_len: int = 2048, micro_batches: int = 1, *, sustained: bool = False
     ) -> tuple[Collective, ...]:
-        """The collectives of one training step on the layout, timed on the device's interconnect
-        (``roofscope.llm.parallel.training_collectives``)."""
+        """The collectives of one training step on the layout, timed on the device's interconnect:
+        its datasheet figures, or ``sustained`` the bus bandwidths NCCL was measured to reach, as
+        the training step time uses (``roofscope.llm.parallel.training_collectives``)."""
         interconnect = self.device.interconnect if self.device is not None else None
         return training_collectives(
-            self, self.layout, zero=zero, micro_batch=micro_batch, seq_len=seq_len, micro_batches=micro_batches, interconnect=interconnect
+            self,
+            self.layout,
+            zero=zero,
+            micro_batch=micro_batch,
+            seq_len=seq_len,
+            micro_batches=micro_batches,
+            interconnect=interconnect,
+            sustained=sustained,
         )
 
     # -- training -----------------------------------------------------------------------------

@@ -47,6 +47,7 @@ __all__ = [
     "check_layout",
     "collective_steps",
     "collective_time",
+    "dp_members_per_node",
     "layer_index",
     "optimizer_bytes",
     "placed",
@@ -216,21 +217,41 @@ class Collective:
         return {**dataclasses.asdict(self), "wire_bytes": self.wire_bytes, "total_wire_bytes": self.total_wire_bytes}
 
 
-def _timed(collective: Collective, interconnect: Interconnect | None, *, crosses_nodes: bool) -> Collective:
+#: Collectives NCCL runs as rings (one per network port across nodes); all-to-all and send-recv
+#: go point to point, each GPU on its own port.
+RING_KINDS = ("all-reduce", "all-gather", "reduce-scatter")
+
+
+def _timed(
+    collective: Collective, interconnect: Interconnect | None, *, crosses_nodes: bool, members_per_node: int = 1, sustained: bool = False
+) -> Collective:
+    """``collective`` with its time on ``interconnect``: inside a node on the link, across nodes on
+    the network (a ring with ``members_per_node`` of its GPUs in each node on as many ports);
+    ``sustained``: at the measured bus bandwidths where the catalog has them (the predicted time),
+    else at the datasheet's (the roofline)."""
     if interconnect is None:
         return collective
     if crosses_nodes:
-        if interconnect.network_bandwidth is None:
+        members = members_per_node if collective.kind in RING_KINDS else 1
+        bandwidth = interconnect.ring_network_bandwidth(members, sustained=sustained)
+        if bandwidth is None:
             raise AnalysisError(
                 f"no network figures between nodes of {interconnect.link}: a collective across nodes cannot be timed; "
                 f"keep the layout within {interconnect.gpus_per_node} GPUs"
             )
-        bandwidth, latency = interconnect.network_bandwidth, interconnect.network_latency_s or interconnect.link_latency_s
+        latency = interconnect.network_latency_s or interconnect.link_latency_s
         link = interconnect.network
     else:
-        bandwidth, latency, link = interconnect.group_bandwidth(collective.group), interconnect.link_latency_s, interconnect.link
+        bandwidth = interconnect.group_bandwidth(collective.group, sustained=sustained)
+        latency, link = interconnect.link_latency_s, interconnect.link
     one = collective_time(collective.kind, collective.message, collective.group, bandwidth=bandwidth, latency=latency)
     return dataclasses.replace(collective, link=link, seconds=collective.count * one)
+
+
+def dp_members_per_node(layout: Layout, per_node: int) -> int:
+    """GPUs of one data-parallel group in a node: ranks are ordered TP first, then DP (Megatron-LM's
+    order), so a DP group takes every TP-th GPU of a node."""
+    return max(1, min(layout.dp, per_node // layout.tp))
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -499,9 +520,11 @@ class Split:
                 times[stage] = current + timing.roofline_s / divisor
         return list(zip(costs, times, strict=True))
 
-    def collectives(self, tokens: int, *, logits_tokens: int, interconnect: Interconnect | None) -> tuple[Collective, ...]:
+    def collectives(
+        self, tokens: int, *, logits_tokens: int, interconnect: Interconnect | None, sustained: bool = False
+    ) -> tuple[Collective, ...]:
         """The collectives of one step of one replica over ``tokens`` tokens (``logits_tokens`` of
-        them reach the output projection)."""
+        them reach the output projection), at the sustained bus bandwidths with ``sustained``."""
         llm, layout = self.llm, self.layout
         act = llm.dtype_bytes
         hidden = tokens * llm.hidden_size * act
@@ -527,7 +550,7 @@ class Split:
         if layout.pp > 1:
             cross = layout.tp * layout.dp * layout.pp > per_node
             found.append((Collective("send-recv", "PP", "the activations between stages", layout.pp - 1, 2, hidden), cross))
-        return tuple(_timed(c, interconnect, crosses_nodes=cross) for c, cross in found)
+        return tuple(_timed(c, interconnect, crosses_nodes=cross, members_per_node=per_node, sustained=sustained) for c, cross in found)
 
     def kv_split(self) -> int:
         """How many ways a layer's KV cache splits over TP: its KV heads over min(tp, kv heads)
@@ -550,9 +573,11 @@ def training_collectives(
     seq_len: int = 2048,
     micro_batches: int = 1,
     interconnect: Interconnect | None = None,
+    sustained: bool = False,
 ) -> tuple[Collective, ...]:
     """The collectives of one training step of ``micro_batches`` micro-batches of ``micro_batch`` x
-    ``seq_len`` tokens, per replica (docs/conventions.md, "Parallelism", training): TP 4 all-reduces
+    ``seq_len`` tokens, per replica (docs/conventions.md, "Parallelism", training), timed at the
+    sustained bus bandwidths with ``sustained`` (else the datasheet's): TP 4 all-reduces
     per layer and micro-batch (2 forward, 2 backward), PP 2 (p - 1) send-recvs per micro-batch
     (activations forward, their gradients back), and DP's gradient synchronisation of the fullest
     stage's parameters in 2-byte gradients: ZeRO-0 an all-reduce; ZeRO-1 and 2 a reduce-scatter of
@@ -586,7 +611,10 @@ def training_collectives(
             found.append((Collective("reduce-scatter", "DP", "the gradients", 1, layout.dp, gradients), crosses))
             gathers = 2 if zero == 3 else 1
             found.append((Collective("all-gather", "DP", "the parameters", gathers, layout.dp, gradients), crosses))
-    return tuple(_timed(c, interconnect, crosses_nodes=cross) for c, cross in found)
+    members = {"TP": per_node, "PP": 1, "DP": dp_members_per_node(layout, per_node)}
+    return tuple(
+        _timed(c, interconnect, crosses_nodes=cross, members_per_node=members[c.parallelism], sustained=sustained) for c, cross in found
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -782,12 +810,14 @@ def training_step_time(
     if layout.pp > 1:
         what = "activations to the next stage, their gradients back"
         per_microbatch.append((Collective("send-recv", "PP", what, 2 * interleave, 2, activations), layout.gpus > per_node))
-    timed = tuple(_timed(c, placed_on, crosses_nodes=cross) for c, cross in per_microbatch)
+    timed = tuple(_timed(c, placed_on, crosses_nodes=cross, members_per_node=per_node, sustained=True) for c, cross in per_microbatch)
     tp_s = _seconds(tuple(c for c in timed if c.parallelism == "TP"))
     pp_s = _seconds(tuple(c for c in timed if c.parallelism == "PP"))
     dp = tuple(
         c
-        for c in training_collectives(llm, layout, zero=zero, micro_batch=micro_batch, seq_len=seq_len, interconnect=interconnect)
+        for c in training_collectives(
+            llm, layout, zero=zero, micro_batch=micro_batch, seq_len=seq_len, interconnect=interconnect, sustained=True
+        )
         if c.parallelism == "DP"
     )
     step = tuple(dataclasses.replace(c, count=c.count * micro_batches, seconds=(c.seconds or 0.0) * micro_batches) for c in timed) + dp
@@ -841,7 +871,7 @@ def serving(
         busiest = max(stages, key=lambda item: item[1] or 0.0)[0]
         times = [seconds for _, seconds in stages]
         compute = None if device is None or any(t is None for t in times) else sum(t for t in times if t is not None)
-        collectives = split.collectives(tokens, logits_tokens=logits, interconnect=interconnect)
+        collectives = split.collectives(tokens, logits_tokens=logits, interconnect=interconnect, sustained=predicted)
         steps.append(ParallelStep(tokens, busiest.flops, busiest.bytes, compute, collectives))
     per_node = interconnect.gpus_per_node if interconnect is not None else layout.gpus
     link = None
