@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from roofscope.analysis import AnalysisError
-from roofscope.devices import get_device
+from roofscope.devices import Interconnect, get_device
 from roofscope.llm import LLM
 from roofscope.llm.parallel import (
     Collective,
@@ -22,7 +22,7 @@ from roofscope.llm.parallel import (
     _timed,
     bubble_fraction,
     collective_time,
-    dp_members_per_node,
+    ring_members_per_node,
     stage_layers,
     wire_bytes,
     zero_memory,
@@ -82,6 +82,19 @@ def test_tp_decode_has_two_all_reduces_per_layer_of_batch_x_hidden_x_2_bytes(lla
     assert summary.decode.count("all-reduce", "TP") == 161
     (gather,) = [c for c in summary.decode.collectives if c.kind == "all-gather"]
     assert gather.message == 8 * 32000 * 2 and gather.wire_bytes == (tp - 1) * 8 * 32000 * 2 // tp
+
+
+def test_a_predicted_serving_summary_times_its_collectives_at_the_sustained_bandwidth(llama70b: LLM) -> None:
+    roofline = _split(llama70b, tp=4).parallel_summary(batch=8, seq_len=128)
+    predicted = _split(llama70b, tp=4).parallel_summary(batch=8, seq_len=128, predicted=True)
+    assert roofline.interconnect is not None and "(450 GB/s per direction)" in roofline.interconnect
+    assert predicted.interconnect is not None and "(370 GB/s sustained per direction)" in predicted.interconnect
+    for datasheet, sustained in zip(roofline.decode.collectives, predicted.decode.collectives, strict=True):
+        one = collective_time(datasheet.kind, datasheet.message, 4, bandwidth=370e9, latency=1e-6)
+        assert sustained.seconds == pytest.approx(datasheet.count * one)
+        assert datasheet.seconds == pytest.approx(
+            datasheet.count * collective_time(datasheet.kind, datasheet.message, 4, bandwidth=450e9, latency=1e-6)
+        )
 
 
 def test_tp_kv_cache_heads_split_and_step_time_adds_the_collectives(llama70b: LLM) -> None:
@@ -241,6 +254,10 @@ def test_sustained_figures_are_nccls_measured_bus_bandwidths() -> None:
     assert a100.ring_network_bandwidth(1, sustained=True) == 23.5e9
     assert a100.ring_network_bandwidth(8) == 200e9  # datasheet: 8 x 25
     assert h100.ring_network_bandwidth(16) == 450e9  # never beyond the NVLink inside the node
+    gaudi3 = get_device("gaudi3").interconnect  # point-to-point links: 2 GPUs of a node share one pair's 75 GB/s
+    assert gaudi3 is not None and gaudi3.ring_network_bandwidth(2) == 75e9 < 2 * gaudi3.network_rate()  # type: ignore[operator]
+    with pytest.raises(ValueError, match="exceeds its datasheet"):
+        Interconnect("a link", 100e9, 1e-6, 8, sustained_link_bandwidth=200e9)
     # a 1 GB all-reduce over 8 A100: 14 steps of 1.2 us + 2 x 7/8 GB at 231 GB/s, the measured 231.45 GB/s bus bandwidth
     collective = Collective("all-reduce", "DP", "the gradients", 1, 8, 2**30)
     assert _timed(collective, a100, crosses_nodes=False, sustained=True).seconds == pytest.approx(14 * 1.2e-6 + 1.75 * 2**30 / 231e9)
@@ -251,11 +268,14 @@ def test_sustained_figures_are_nccls_measured_bus_bandwidths() -> None:
     assert _timed(exchange, a100, crosses_nodes=True, members_per_node=8).seconds == pytest.approx(one_port)
 
 
-def test_a_data_parallel_group_takes_every_tp_th_gpu_of_a_node() -> None:
-    assert dp_members_per_node(Layout(dp=32), 8) == 8  # TP 1: the whole node
-    assert dp_members_per_node(Layout(tp=2, dp=16), 8) == 4
-    assert dp_members_per_node(Layout(tp=8, dp=4), 8) == 1  # one GPU a node, one port
-    assert dp_members_per_node(Layout(tp=1, dp=2), 8) == 2  # no more than the group
+def test_a_ring_crosses_nodes_on_the_fewest_ports_any_node_gives_it() -> None:
+    """Ranks TP first, then DP: a TP group is consecutive ranks, a DP group every TP-th one."""
+    assert ring_members_per_node(1, 32, 8) == 8  # DP 32 at TP 1: whole nodes
+    assert ring_members_per_node(2, 16, 8) == 4  # DP 16 at TP 2: 4 of a node's 8
+    assert ring_members_per_node(8, 4, 8) == 1  # DP at TP 8: one GPU a node, one port
+    assert ring_members_per_node(1, 8, 4) == 4  # TP 8 on nodes of 4
+    assert ring_members_per_node(1, 12, 8) == 4  # 8 in the first node, 4 in the second: 4 ports
+    assert ring_members_per_node(3, 4, 8) == 1  # TP 3 x DP 4: ranks 0, 3, 6 | 9
 
 
 def test_nodes_place_the_tp_group_across_servers(llama70b: LLM) -> None:

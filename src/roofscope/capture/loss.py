@@ -18,7 +18,8 @@ def sum_of_outputs(output: Any) -> torch.Tensor:
     ModelOutput or dict whose "loss" is a one-element floating-point tensor that requires grad, as
     transformers' models return when given ``labels``); otherwise the sum of every floating-point
     output tensor that requires grad (a ModelOutput, dict, list or tuple is searched; other values
-    are skipped).
+    are skipped). A loss returned inside a tuple (transformers' ``return_dict=False``) is not told
+    apart from the other outputs: it is summed with them.
 
     Raises BackwardError when there is none, saying what the forward returned.
     """

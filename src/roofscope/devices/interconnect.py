@@ -53,6 +53,13 @@ class Interconnect:
                 raise ValueError(f"interconnect {self.link!r}: sustained bandwidths must be positive")
         if self.sustained_network_bandwidth is not None and self.network_bandwidth is None:
             raise ValueError(f"interconnect {self.link!r}: a sustained network bandwidth needs the network's datasheet figure")
+        pairs = (
+            (self.sustained_link_bandwidth, self.link_bandwidth, "link"),
+            (self.sustained_network_bandwidth, self.network_bandwidth, "network"),
+        )
+        for sustained, datasheet, what in pairs:
+            if sustained is not None and datasheet is not None and sustained > datasheet:
+                raise ValueError(f"interconnect {self.link!r}: the sustained {what} bandwidth exceeds its datasheet figure")
 
     def link_rate(self, *, sustained: bool = False) -> float:
         """A GPU's link bandwidth per direction: the datasheet's, or ``sustained`` the measured one
@@ -79,12 +86,13 @@ class Interconnect:
         """Per-direction bandwidth of a ring collective across nodes whose group has
         ``members_per_node`` GPUs in each node: NCCL runs one ring per network port, each crossing
         between nodes on a different GPU's port, so the crossing carries members x one GPU's
-        network bandwidth, up to the link inside the node (2 nodes x 8 A100 with 8 HDR ports: 188 GB/s
+        network bandwidth, up to the members' own bandwidth inside the node (2 nodes x 8 A100 with 8 HDR ports: 188 GB/s
         bus bandwidth, 8 x 23.5). None without network figures."""
         network = self.network_rate(sustained=sustained)
         if network is None:
             return None
-        return min(self.link_rate(sustained=sustained), max(members_per_node, 1) * network)
+        members = max(members_per_node, 1)
+        return min(self.group_bandwidth(members, sustained=sustained), members * network)
 
     def source(self, figure: str) -> str:
         """The source of one figure: "link_bandwidth", "link_latency", "network_bandwidth"..."""

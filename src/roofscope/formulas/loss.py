@@ -27,7 +27,8 @@ nll_loss (the last step of cross_entropy, after log_softmax) picks one element p
   forward: N samples (N for 1-D or 2-D input, N x H x W for nll_loss2d), each negated (1) and
     times its class weight (1 with weight); mean and sum also add up the N picked values (N - 1) and
     the total weight (N - 1), mean divides once. Bytes: the N picked elements (not the whole input),
-    the targets, the N picked weights; written: the loss and the total weight.
+    the targets, the N picked weights; written: the loss and the total weight. Samples whose
+    target is ``ignore_index`` are counted too (an upper bound: which they are is a value).
   backward: the gradient is zero but at each sample's target: -g (times the weight, over the total
     weight for mean): 1 + (1 with weight) + (1 for mean) per sample. Bytes written: the whole
     gradient (zeroed, then scattered into); read: g, the targets, the picked weights, the total.

@@ -601,9 +601,10 @@ class LLM:
     # -- training -----------------------------------------------------------------------------
     def training_step(self, batch: int = 1, seq_len: int = 2048) -> TrainingStep:
         """Forward and backward on meta, in train mode: ``analyze(..., backward=True)``, each op
-        counted in its phase. A causal LM is given its input ids as ``labels`` and computes its own
-        next-token cross-entropy (transformers' loss: the logits in fp32, log-softmax and
-        nll_loss), which is differentiated; another model's logits are summed.
+        counted in its phase. A decoder-only causal LM whose forward takes ``labels`` is given its
+        input ids as labels and computes its own next-token cross-entropy (transformers' loss: the
+        logits in fp32, log-softmax and nll_loss), which is differentiated; another model's outputs
+        are summed.
 
         Parameters' ``.grad`` and the module's mode are restored afterwards; the model is unchanged.
         """
@@ -612,7 +613,8 @@ class LLM:
             # With no cache, transformers looks for packed sequences in position_ids, a data-dependent
             # test that meta tensors cannot answer; an (empty) cache skips it and adds no compute.
             kwargs["use_cache"] = True
-            kwargs["labels"] = kwargs["input_ids"]
+            if not self.is_encoder_decoder and "labels" in inspect.signature(self.model.forward).parameters:
+                kwargs["labels"] = kwargs["input_ids"]
         key = ("train", batch, seq_len)
         if key not in self._reports:
             was_training = self.model.training
@@ -679,14 +681,21 @@ def _device(device: str | Device) -> Device:
         raise AnalysisError(str(error)) from None
 
 
+class _DefaultLossNotice(logging.Filter):
+    """transformers' notice that a config without ``loss_type`` gets the default causal-LM loss:
+    that loss is what a training step means, so the notice says nothing to roofscope's user."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Using the default loss" not in record.getMessage()
+
+
 @contextlib.contextmanager
 def _default_loss_notice_silenced() -> Iterator[None]:
-    """transformers warns that a config without ``loss_type`` gets its default causal-LM loss, which
-    is the loss a training step means; the logger's level is put back afterwards."""
+    """The notice above dropped while the step is analysed; every other message still shows."""
     logger = logging.getLogger("transformers.modeling_utils")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    notice = _DefaultLossNotice()
+    logger.addFilter(notice)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        logger.removeFilter(notice)

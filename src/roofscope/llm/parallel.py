@@ -18,6 +18,7 @@ latency x steps + bytes on the wire / the link's bandwidth per direction. docs/c
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import re
 from typing import TYPE_CHECKING, Any
@@ -47,10 +48,10 @@ __all__ = [
     "check_layout",
     "collective_steps",
     "collective_time",
-    "dp_members_per_node",
     "layer_index",
     "optimizer_bytes",
     "placed",
+    "ring_members_per_node",
     "serving",
     "stage_layers",
     "training_collectives",
@@ -248,10 +249,13 @@ def _timed(
     return dataclasses.replace(collective, link=link, seconds=collective.count * one)
 
 
-def dp_members_per_node(layout: Layout, per_node: int) -> int:
-    """GPUs of one data-parallel group in a node: ranks are ordered TP first, then DP (Megatron-LM's
-    order), so a DP group takes every TP-th GPU of a node."""
-    return max(1, min(layout.dp, per_node // layout.tp))
+def ring_members_per_node(stride: int, count: int, per_node: int) -> int:
+    """The fewest GPUs of a group in any node it spans, which sets how many ports its rings cross
+    on: the group is ranks 0, stride, 2 x stride, ... (``count`` of them) and each node holds
+    ``per_node`` consecutive ranks. Ranks are ordered TP first, then DP (Megatron-LM's order), so a
+    TP group has stride 1 and a DP group stride TP."""
+    members = collections.Counter(position * stride // per_node for position in range(count))
+    return min(members.values()) if members else 1
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -550,7 +554,8 @@ class Split:
         if layout.pp > 1:
             cross = layout.tp * layout.dp * layout.pp > per_node
             found.append((Collective("send-recv", "PP", "the activations between stages", layout.pp - 1, 2, hidden), cross))
-        return tuple(_timed(c, interconnect, crosses_nodes=cross, members_per_node=per_node, sustained=sustained) for c, cross in found)
+        members = ring_members_per_node(1, tp, per_node)  # the TP group's; EP and PP go point to point
+        return tuple(_timed(c, interconnect, crosses_nodes=cross, members_per_node=members, sustained=sustained) for c, cross in found)
 
     def kv_split(self) -> int:
         """How many ways a layer's KV cache splits over TP: its KV heads over min(tp, kv heads)
@@ -611,7 +616,7 @@ def training_collectives(
             found.append((Collective("reduce-scatter", "DP", "the gradients", 1, layout.dp, gradients), crosses))
             gathers = 2 if zero == 3 else 1
             found.append((Collective("all-gather", "DP", "the parameters", gathers, layout.dp, gradients), crosses))
-    members = {"TP": per_node, "PP": 1, "DP": dp_members_per_node(layout, per_node)}
+    members = {"TP": ring_members_per_node(1, layout.tp, per_node), "PP": 1, "DP": ring_members_per_node(layout.tp, layout.dp, per_node)}
     return tuple(
         _timed(c, interconnect, crosses_nodes=cross, members_per_node=members[c.parallelism], sustained=sustained) for c, cross in found
     )
@@ -810,7 +815,8 @@ def training_step_time(
     if layout.pp > 1:
         what = "activations to the next stage, their gradients back"
         per_microbatch.append((Collective("send-recv", "PP", what, 2 * interleave, 2, activations), layout.gpus > per_node))
-    timed = tuple(_timed(c, placed_on, crosses_nodes=cross, members_per_node=per_node, sustained=True) for c, cross in per_microbatch)
+    members = ring_members_per_node(1, layout.tp, per_node)  # the TP group's; the PP send-recv goes point to point
+    timed = tuple(_timed(c, placed_on, crosses_nodes=cross, members_per_node=members, sustained=True) for c, cross in per_microbatch)
     tp_s = _seconds(tuple(c for c in timed if c.parallelism == "TP"))
     pp_s = _seconds(tuple(c for c in timed if c.parallelism == "PP"))
     dp = tuple(
@@ -876,7 +882,9 @@ def serving(
     per_node = interconnect.gpus_per_node if interconnect is not None else layout.gpus
     link = None
     if interconnect is not None:
-        link = f"{interconnect.link} ({interconnect.link_bandwidth / 1e9:g} GB/s per direction)"
+        rate = interconnect.link_rate(sustained=predicted)
+        measured = " sustained" if predicted and interconnect.sustained_link_bandwidth else ""
+        link = f"{interconnect.link} ({rate / 1e9:g} GB/s{measured} per direction)"
         if layout.gpus > per_node and interconnect.network:
             link += f"; between nodes {interconnect.network}"
     return ParallelSummary(layout, batch, memory, tuple(weights), steps[0], steps[1], link, _ceil_div(layout.gpus, per_node))

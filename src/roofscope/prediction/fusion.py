@@ -46,7 +46,7 @@ GATHERS = frozenset(
 )
 
 #: Op families a fusing compiler generates kernels for (and fuses with each other).
-FUSIBLE_FAMILIES = frozenset({"pointwise", "reduction", "softmax", "norm", "pooling", "memory", "embedding", "resize", "shape"})
+FUSIBLE_FAMILIES = frozenset({"pointwise", "reduction", "softmax", "loss", "norm", "pooling", "memory", "embedding", "resize", "shape"})
 
 
 @dataclasses.dataclass(frozen=True)
