@@ -225,25 +225,51 @@ CLI_EXTRA = [
 ]
 
 
+CLI_CASES = [([spec], message) for spec, message in CASES] + CLI_EXTRA
+
+
 @pytest.fixture(scope="module")
-def cli_runs(tmp_path_factory):
+def cli_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("checkpoint_cli")
     info = make_files(folder)
-    commands = [[spec] for spec, _ in CASES] + [args for args, _ in CLI_EXTRA]
-    before = sorted(folder.iterdir())
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda args: _cli(args, folder), commands))
-    return results, folder, Path(info["marker"]), before
+    return folder, Path(info["marker"]), sorted(folder.iterdir())
 
 
-@pytest.mark.parametrize("index", range(len(CASES) + len(CLI_EXTRA)))
-def test_cli(cli_runs, index):
-    results, folder, marker, before = cli_runs
-    result = results[index]
-    message = (CASES + [(" ".join(args), text) for args, text in CLI_EXTRA])[index][1]
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    assert result.stdout == ""
-    assert re.search("(?s)" + message, " ".join(result.stderr.split())), result.stderr
+def _refused(status: int, out: str, err: str, message: str, marker: Path, folder: Path, before: list[Path]) -> None:
+    """Exit status 2, the message on stderr and nothing else: no traceback, nothing on stdout, no
+    payload run, nothing written."""
+    assert status == 2, err
+    assert "Traceback" not in err + out
+    assert out == ""
+    assert re.search("(?s)" + message, " ".join(err.split())), err
     assert not marker.exists()
-    assert sorted(folder.iterdir()) == before  # nothing written
+    assert sorted(folder.iterdir()) == before
+
+
+@pytest.mark.parametrize("index", range(len(CLI_CASES)))
+def test_cli(cli_folder, capsys, monkeypatch, index):
+    """Each bad checkpoint or model through the command line (in-process)."""
+    from roofscope.cli import main
+
+    folder, marker, before = cli_folder
+    args, message = CLI_CASES[index]
+    monkeypatch.chdir(folder)
+    status = main(args)
+    out, err = capsys.readouterr()
+    _refused(status, out, err, message, marker, folder, before)
+
+
+#: Cases also run as a real process, `python -m roofscope`: an untrusted pickle, a malicious one,
+#: a module that exits on import, a bad device.
+ENTRY_POINT_CASES = ["whole.pt", "malicious_zip.pt", "exits.py:Net", "seed-conv"]
+
+
+def test_the_command_refuses_them_as_a_process(tmp_path):
+    info = make_files(tmp_path)
+    cases = [(args, message) for args, message in CLI_CASES if args[0] in ENTRY_POINT_CASES]
+    assert len(cases) == len(ENTRY_POINT_CASES)
+    before = sorted(tmp_path.iterdir())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda case: _cli(case[0], tmp_path), cases))
+    for (_, message), result in zip(cases, results, strict=True):
+        _refused(result.returncode, result.stdout, result.stderr, message, Path(info["marker"]), tmp_path, before)
