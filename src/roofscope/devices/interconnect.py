@@ -86,8 +86,8 @@ class Interconnect:
         """Per-direction bandwidth of a ring collective across nodes whose group has
         ``members_per_node`` GPUs in each node: NCCL runs one ring per network port, each crossing
         between nodes on a different GPU's port, so the crossing carries members x one GPU's
-        network bandwidth, up to the members' own bandwidth inside the node (2 nodes x 8 A100 with 8 HDR ports: 188 GB/s
-        bus bandwidth, 8 x 23.5). None without network figures."""
+        network bandwidth, up to the members' own bandwidth inside the node (2 nodes x 8 A100 with
+        8 HDR ports: 188 GB/s bus bandwidth, 8 x 23.5). None without network figures."""
         network = self.network_rate(sustained=sustained)
         if network is None:
             return None
@@ -136,7 +136,6 @@ def interconnect_from_entry(entry: Mapping[str, Any], device: str) -> Interconne
         "sustained_network_gbs": "sustained_network_bandwidth",
     }
     sources = {name: f"{notes[key]}; {source}" if key in notes else source for key, name in figures.items() if key in entry}
-    network_gbs = entry.get("network_gbs")
     network_latency = entry.get("network_latency_us")
     return Interconnect(
         link=str(entry.get("link", "GPU link")),
@@ -144,7 +143,7 @@ def interconnect_from_entry(entry: Mapping[str, Any], device: str) -> Interconne
         link_latency_s=float(entry.get("link_latency_us", 0.0)) / 1e6,
         gpus_per_node=int(entry.get("gpus_per_node", 1)),
         network=str(entry["network"]) if "network" in entry else None,
-        network_bandwidth=float(network_gbs) * _GIGA if network_gbs is not None else None,
+        network_bandwidth=_gbs(entry.get("network_gbs")),
         network_latency_s=float(network_latency) / 1e6 if network_latency is not None else None,
         point_to_point_links=int(entry.get("point_to_point_links", 0)),
         sustained_link_bandwidth=_gbs(entry.get("sustained_link_gbs")),
