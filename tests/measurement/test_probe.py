@@ -70,6 +70,17 @@ def test_the_device_file_round_trips(cpu_probe, tmp_path):
         cpu_probe.save(tmp_path / "mine.txt")
 
 
+def test_the_conv_curve_stops_at_the_copy_size_and_travels_in_the_file(cpu_probe, tmp_path):
+    curve = cpu_probe.conv_curve  # (groups, m, n, k, precision, FLOP/s)
+    assert curve and all(precision == "fp32" and rate > 0 for *_, precision, rate in curve)
+    # a 64 KiB copy: no convolution whose output alone (m x output channels, fp32) is larger ran
+    assert all(m * groups * n * 4 <= 2**16 for groups, m, n, *_ in curve)
+    assert any(groups > 1 and n == 1 for groups, _, n, *_ in curve)  # depthwise ones: groups = channels
+    loaded = roofscope.get_device(cpu_probe.save(tmp_path / "mine.toml")).execution.conv_curve
+    assert [point[:5] for point in loaded] == [point[:5] for point in curve]
+    assert [point[5] for point in loaded] == pytest.approx([point[5] for point in curve], rel=1e-3)
+
+
 def test_a_probed_device_file_is_a_roofline(cpu_probe, tmp_path):
     path = cpu_probe.save(tmp_path / "mine.toml")
     report = roofscope.analyze(torch.nn.Linear(8, 8), (4, 8), device=str(path))

@@ -99,6 +99,41 @@ def test_a_large_gemm_runs_at_the_sustained_rate() -> None:
     assert gemm_time(gemm, rate, 100) == pytest.approx(gemm.flops / rate)
 
 
+def _cpu_with_curves() -> Device:
+    """A CPU known from a probe: GEMMs at 100 GFLOP/s, a dense 3 x 3 convolution at 40, a
+    depthwise one at 2 (their implicit GEMMs: groups, M, N, K), memory far faster than either."""
+    return Device(
+        name="probed",
+        memory_bandwidth=1e6 * GIGA,
+        vector={"fp32": 0.1 * TERA},
+        execution=Execution(
+            kind="cpu",
+            sustained_vector={"fp32": 0.1 * TERA},
+            gemm_curve=((64, 64, 64, "fp32", 100 * GIGA),),
+            conv_curve=((1, 3136, 64, 576, "fp32", 40 * GIGA), (64, 3136, 1, 9, "fp32", 2 * GIGA)),
+        ),
+    )
+
+
+def test_a_convolution_runs_at_the_probed_rate_of_the_nearest_convolution() -> None:
+    model = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1, groups=64, bias=False), nn.Conv2d(64, 64, 3, padding=1, bias=False))
+    report = roofscope.analyze(model, (1, 64, 56, 56), device=_cpu_with_curves())
+    depthwise, dense = (r.timing for r in report.ops if r.event.op == "aten.convolution")
+    assert depthwise is not None and dense is not None
+    # 2 x 3136 positions x 64 channels x 9 taps at 2 GFLOP/s; 2 x 3136 x 64 x 576 at 40 GFLOP/s
+    assert depthwise.device_s == pytest.approx(2 * 3136 * 64 * 9 / (2 * GIGA))
+    assert dense.device_s == pytest.approx(2 * 3136 * 64 * 576 / (40 * GIGA))
+
+
+def test_a_matmul_reads_the_gemm_curve_and_a_convolution_without_a_conv_curve_too() -> None:
+    probed = _cpu_with_curves()
+    linear = roofscope.analyze(nn.Linear(64, 64, bias=False), (64, 64), device=probed)
+    assert linear.ops[-1].timing.device_s == pytest.approx(2 * 64**3 / (100 * GIGA))  # type: ignore[union-attr]
+    older = dataclasses.replace(probed, execution=dataclasses.replace(probed.execution, conv_curve=()))  # a probe file from before
+    conv = roofscope.analyze(nn.Conv2d(64, 64, 3, padding=1, bias=False), (1, 64, 56, 56), device=older)
+    assert conv.ops[0].timing.device_s == pytest.approx(2 * 3136 * 64 * 576 / (100 * GIGA))  # type: ignore[union-attr]
+
+
 # -- the cache ------------------------------------------------------------------------------------
 
 

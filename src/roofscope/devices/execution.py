@@ -17,13 +17,14 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["KINDS", "Execution", "GemmPoint"]
+__all__ = ["KINDS", "ConvPoint", "Execution", "GemmPoint"]
 
 #: Device kinds: a GPU's host and device overlap (the host queues kernels), a CPU's do not.
 KINDS = ("gpu", "cpu", "accelerator")
 
 #: One measured GEMM: (m, n, k, precision, FLOP/s).
 GemmPoint = tuple[int, int, int, str, float]
+ConvPoint = tuple[int, int, int, int, str, float]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Execution:
     host time of one ``nn.Module`` call; ``graph_kernel_s``: device time added per kernel when a
     CUDA graph replays them (and ``graph_launch_s`` once per replay); ``gemm_curve`` and
     ``bandwidth_curve``: a probe's measurements, (m, n, k, precision, FLOP/s) and (bytes, bytes/s);
+    ``conv_curve``: the FLOP/s it measured for convolutions, keyed by their implicit GEMM (groups,
+    m, n, k, precision, FLOP/s);
     ``family_curves``: the bytes/s the probe measured for ops of a family (softmax, norm...) by
     the bytes they move.
     """
@@ -56,6 +59,7 @@ class Execution:
     graph_kernel_s: float = 0.0
     graph_launch_s: float = 0.0
     gemm_curve: tuple[GemmPoint, ...] = ()
+    conv_curve: tuple[ConvPoint, ...] = ()
     bandwidth_curve: tuple[tuple[float, float], ...] = ()
     family_curves: Mapping[str, tuple[tuple[float, float], ...]] = dataclasses.field(default_factory=dict)
 
@@ -70,6 +74,7 @@ class Execution:
         data["sustained_matrix"] = dict(self.sustained_matrix)
         data["sustained_vector"] = dict(self.sustained_vector)
         data["gemm_curve"] = [list(point) for point in self.gemm_curve]
+        data["conv_curve"] = [list(point) for point in self.conv_curve]
         data["bandwidth_curve"] = [list(point) for point in self.bandwidth_curve]
         data["family_curves"] = {family: [list(point) for point in curve] for family, curve in self.family_curves.items()}
         return data
@@ -79,6 +84,9 @@ class Execution:
         fields = {field.name for field in dataclasses.fields(cls)}
         values = {key: value for key, value in data.items() if key in fields}
         values["gemm_curve"] = tuple((int(m), int(n), int(k), str(p), float(rate)) for m, n, k, p, rate in values.get("gemm_curve", ()))
+        values["conv_curve"] = tuple(
+            (int(g), int(m), int(n), int(k), str(p), float(rate)) for g, m, n, k, p, rate in values.get("conv_curve", ())
+        )
         values["bandwidth_curve"] = tuple((float(size), float(rate)) for size, rate in values.get("bandwidth_curve", ()))
         values["family_curves"] = {
             str(family): tuple((float(size), float(rate)) for size, rate in curve)

@@ -18,11 +18,17 @@ the median of ``repeats`` timed runs after ``warmup`` untimed ones:
   (``x.view(-1)``: no kernel, ``view_overhead``) and an ``nn.Module`` call around nothing (less
   the plain Python call, ``module_overhead``).
 - **curves** (``curves=True``, the default), what the prediction reads for a machine it knows only
-  from its probe: the fp32 GEMM rate over a grid of shapes (M x N x K from 1 x 16 x 9 to
-  4096 x 4096 x 4096, those up to ``CURVE_FLOPS`` FLOPs on CPU), the copy bandwidth over sizes from
-  16 KiB to the copy above, and the bandwidth of a pointwise op, a softmax, a layer norm and a
-  sum over the last dimension over the same sizes (each op's bytes read + written over its time
-  less the launch floor, which the prediction adds as host time).
+  from its probe: the GEMM rate over a grid of shapes (M x N x K from 1 x 16 x 9 to
+  4096 x 4096 x 4096, those up to ``CURVE_FLOPS`` FLOPs on CPU); the rate of 2-D convolutions
+  (``conv2d`` on NCHW tensors: 1 x 1, 3 x 3, depthwise 3 x 3 and 7 x 7, and 3 x 3 and 7 x 7 from
+  3 input channels, to 32-512 channels, 7 x 7 to 112 x 112 positions, batch 1 and 8), each point
+  keyed by the implicit GEMM the convolution is (groups, M = batch x output positions, N = output
+  channels / groups, K = input channels / groups x kernel positions), because a convolution
+  library (oneDNN on CPU, cuDNN on CUDA) reorders, pads and tiles in ways ``torch.mm`` does not;
+  the copy bandwidth over sizes from 16 KiB to the copy above; and the bandwidth of a pointwise
+  op, a softmax, a layer norm, a sum over the last dimension and a 3 x 3 max pooling over the same
+  sizes. Each is fp32 (TF32 off), and on CUDA fp16 and bf16 too for the GEMMs and convolutions;
+  each point is the op's time less the launch floor, which the prediction adds as host time.
 
 Timing: CUDA events (the GPU's clock) on CUDA, ``time.perf_counter_ns`` on CPU, where ops are
 synchronous. The result is a ``Probe``: its figures beside a catalog device's (``rows``), and
@@ -35,6 +41,7 @@ import contextlib
 import dataclasses
 import datetime
 import functools
+import itertools
 import json
 import re
 import socket
@@ -104,6 +111,7 @@ class Probe(ProbeViews):
     memory_capacity: float | None = None  # bytes
     catalog: Device | None = None  # the catalog entry the figures are shown beside
     gemm_curve: tuple[tuple[int, int, int, str, float], ...] = ()  # (m, n, k, precision, FLOP/s)
+    conv_curve: tuple[tuple[int, int, int, int, str, float], ...] = ()  # (groups, m, n, k, precision, FLOP/s)
     bandwidth_curve: tuple[tuple[float, float], ...] = ()  # (bytes moved, bytes/s) of a copy
     family_curves: dict[str, tuple[tuple[float, float], ...]] = dataclasses.field(default_factory=dict)
 
@@ -150,14 +158,16 @@ class Probe(ProbeViews):
         if self.gemm_curve or self.bandwidth_curve:
             entry["curves"] = {
                 "gemm": [[m, n, k, p, _round(rate / 1e12)] for m, n, k, p, rate in self.gemm_curve],
+                "conv": [[g, m, n, k, p, _round(rate / 1e12)] for g, m, n, k, p, rate in self.conv_curve],
                 "bandwidth": [[int(size), _round(rate / 1e9)] for size, rate in self.bandwidth_curve],
                 "family": {
                     family: [[int(size), _round(rate / 1e9)] for size, rate in curve] for family, curve in self.family_curves.items()
                 },
             }
             notes["curves"] = (
-                "GEMM: fp32 torch.mm over a grid of shapes, TFLOP/s; bandwidth and family: bytes read + written per second "
-                "(GB/s) of a copy, a pointwise mul, softmax, layer norm and sum by the bytes moved, less the launch floor"
+                "GEMM: torch.mm over a grid of shapes, TFLOP/s (m, n, k); conv: conv2d over a grid of shapes, TFLOP/s "
+                "(groups, m, n, k of its implicit GEMM); bandwidth and family: bytes read + written per second "
+                "(GB/s) of a copy, a pointwise mul, softmax, layer norm, sum and max pooling by the bytes moved, less the launch floor"
             )
         entry["notes"] = notes
         return entry
@@ -433,6 +443,57 @@ def _gemm_curve(
     return tuple(points)
 
 
+#: The convolutions of the conv curve: name -> (kernel size, depthwise, input channels: None for as
+#: many as the output's), over output channels, output sizes (square) and batches; a square kernel,
+#: stride 1, padding that keeps the size. The 3-channel ones are the first layers of image models.
+CONV_KINDS: dict[str, tuple[int, bool, int | None]] = {
+    "1x1": (1, False, None),
+    "3x3": (3, False, None),
+    "depthwise 3x3": (3, True, None),
+    "depthwise 7x7": (7, True, None),
+    "3x3 from 3 channels": (3, False, 3),
+    "7x7 from 3 channels": (7, False, 3),
+}
+CONV_CHANNELS = (32, 64, 128, 256, 512)
+CONV_SIZES = (7, 14, 28, 56, 112)
+CONV_BATCHES = (1, 8)
+
+
+def _conv_curve(
+    device: torch.device,
+    timer: _Timer,
+    precisions: list[str],
+    largest: int,
+    launch_s: float,
+    repeats: int,
+    warmup: int,
+    generator: torch.Generator,
+) -> tuple[tuple[int, int, int, int, str, float], ...]:
+    """The convolution rate over the grid of shapes, per precision, each point keyed by its implicit
+    GEMM (groups, M, N, K); fp32 with TF32 off on CUDA. Shapes whose input and output together
+    exceed ``largest`` bytes (the copy's size) are left out, as the bandwidth curves stop there."""
+    points = []
+    limit = CURVE_FLOPS if device.type == "cpu" else 2 * 8192**3
+    grid = list(itertools.product(CONV_KINDS.values(), CONV_CHANNELS, CONV_SIZES, CONV_BATCHES))
+    for precision in precisions:
+        dtype = torch_dtype(precision) or torch.float32  # the curves' precisions are all castable
+        with _tf32(False) if device.type == "cuda" else contextlib.nullcontext():
+            for (size, depthwise, inputs), channels, side, batch in grid:
+                groups = channels if depthwise else 1
+                per_group = (inputs or channels) // groups
+                m, n, k = batch * side * side, channels // groups, per_group * size * size
+                flops = 2 * groups * m * n * k
+                if flops > limit or m * ((inputs or channels) + channels) * dtype.itemsize > largest:
+                    continue
+                x = torch.randn(batch, inputs or channels, side, side, device=device, generator=generator, dtype=dtype)
+                w = torch.randn(channels, per_group, size, size, device=device, generator=generator, dtype=dtype)
+                conv = functools.partial(torch.nn.functional.conv2d, x, w, None, 1, size // 2, 1, groups)
+                times = _per_op(timer, conv, repeats, warmup)
+                kernel = max(statistics.median(times) - launch_s, statistics.median(times) * 0.05)
+                points.append((groups, m, n, k, precision, flops / kernel))
+    return tuple(points)
+
+
 def _sizes(largest: int) -> list[int]:
     sizes, size = [], 16 * 2**10
     while size <= largest:
@@ -448,6 +509,10 @@ _FAMILY_OPS: dict[str, tuple[Callable[[torch.Tensor], Any], float]] = {
     "softmax": (lambda x: torch.softmax(x, dim=-1), 2.0),
     "norm": (lambda x: torch.layer_norm(x, (x.shape[-1],)), 2.0),
     "reduction": (lambda x: torch.sum(x, dim=-1), 1.0),
+    # max pooling, 3 x 3 windows, stride 2, over 32 x 32 planes (a CNN's first pooling): the input
+    # read, a quarter as many fp32 outputs written with their int64 indices, 1 + 0.25 x 3 inputs'
+    # bytes (a CPU's max pooling writes the indices even when they are not asked for)
+    "pooling": (lambda x: torch.ops.aten.max_pool2d_with_indices(x.view(-1, 1, 32, 32), [3, 3], [2, 2], [1, 1]), 1.75),
 }
 
 
@@ -504,8 +569,8 @@ def probe(
     device shown beside the figures ("auto": the one matching the GPU's name; none on CPU).
     ``curves``: also measure the curves the prediction reads (a minute or two).
     ``progress(step, done, total)``, if given, is called before each step (and once at the end,
-    with done == total): one per GEMM precision, the copy, the launch floor, the host costs and the
-    two curves.
+    with done == total): one per GEMM precision, the copy, the launch floor, the host costs, and the
+    GEMM, convolution and bandwidth curves.
     """
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
@@ -542,7 +607,7 @@ def probe(
     with torch.random.fork_rng(devices=devices), torch.cuda.device(target) if target.type == "cuda" else contextlib.nullcontext():
         generator = torch.Generator(device=target)
         generator.manual_seed(0)
-        steps = len(wanted) + 3 + (2 if curves else 0)
+        steps = len(wanted) + 3 + (3 if curves else 0)
         done = 0
 
         def step(label: str) -> None:
@@ -562,6 +627,7 @@ def probe(
         step("host costs")
         figures += _host_figures(target, timer, repeats, warmup, generator)
         gemm_curve: tuple[tuple[int, int, int, str, float], ...] = ()
+        conv_curve: tuple[tuple[int, int, int, int, str, float], ...] = ()
         bandwidth_curve: tuple[tuple[float, float], ...] = ()
         family_curves: dict[str, tuple[tuple[float, float], ...]] = {}
         if curves:
@@ -569,9 +635,11 @@ def probe(
             step("GEMM curve")
             precisions: list[str] = ["fp32"] if target.type == "cpu" else [p for p in ("fp32", "bf16", "fp16") if p in wanted]
             gemm_curve = _gemm_curve(target, timer, precisions, launch.value or 0.0, curve_repeats, 1, generator)
-            step("bandwidth curves")
             copied = next((f for f in figures if f.figure == "memory_bandwidth"), None)
             largest = int(copy_bytes or (256 * 2**20 if target.type == "cpu" else 2 * 2**30)) if copied else 16 * 2**20
+            step("convolution curve")
+            conv_curve = _conv_curve(target, timer, precisions, largest, launch.value or 0.0, curve_repeats, 1, generator)
+            step("bandwidth curves")
             bandwidth_curve, family_curves = _bandwidth_curves(target, timer, largest, launch.value or 0.0, curve_repeats, 1, generator)
         step("done")
     version = torch.__version__ + (f", CUDA {torch.version.cuda}" if target.type == "cuda" and torch.version.cuda else "")
@@ -587,6 +655,7 @@ def probe(
         memory_capacity=_memory_capacity(target),
         catalog=catalog,
         gemm_curve=gemm_curve,
+        conv_curve=conv_curve,
         bandwidth_curve=bandwidth_curve,
         family_curves=family_curves,
     )

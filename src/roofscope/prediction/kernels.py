@@ -11,7 +11,9 @@ device's execution figures (docs/conventions.md, "Predicted time").
   tile at 1 / compute units of the sustained matrix rate. So time = waves x (one tile's FLOPs) /
   (sustained rate / compute units): the padded FLOPs of partial tiles and of the last, partial
   wave are the tile and wave quantisation. With a probe's GEMM curve: the FLOP/s it measured at the
-  nearest shape (in log space), for the precision. A vector op: FLOPs at the sustained vector rate.
+  nearest shape (in log space), for the precision; a convolution reads the probe's convolution
+  curve instead (its nearest implicit GEMM: groups, M, N, K), since convolution kernels reorder,
+  pad and tile unlike a plain GEMM. A vector op: FLOPs at the sustained vector rate.
 - **Device time** = max(compute term, memory term, the device's shortest kernel).
 """
 
@@ -24,9 +26,10 @@ from collections.abc import Sequence
 
 from roofscope.cost import Cost
 from roofscope.devices import Device
+from roofscope.devices.execution import Execution
 from roofscope.events import OpEvent, TensorMeta
 
-__all__ = ["Gemm", "Kernel", "curve_bandwidth", "curve_rate", "gemm_time", "gemms", "kernel"]
+__all__ = ["Gemm", "Kernel", "conv_rate", "curve_bandwidth", "curve_rate", "gemm_time", "gemms", "kernel"]
 
 #: Output tile width of a GEMM kernel, and the tile heights it chooses from (the smallest that
 #: holds M): cuBLAS's and CUTLASS's tensor-core kernels tile the output in 128-wide blocks and use
@@ -147,6 +150,20 @@ def curve_rate(curve: Sequence[tuple[int, int, int, str, float]], gemm: Gemm, pr
     return min(points, key=distance)[4]
 
 
+def conv_rate(curve: Sequence[tuple[int, int, int, int, str, float]], gemm: Gemm, precision: str) -> float | None:
+    """The FLOP/s a probe measured for the convolution whose implicit GEMM (groups, M, N, K) is
+    nearest ``gemm``'s (in log space), for the precision."""
+    points = [point for point in curve if point[4] == precision]
+    if not points:
+        return None
+    wanted = (gemm.count, gemm.m, gemm.n, gemm.k)
+
+    def distance(point: tuple[int, int, int, int, str, float]) -> float:
+        return sum((math.log(max(a, 1)) - math.log(max(b, 1))) ** 2 for a, b in zip(point[:4], wanted))
+
+    return min(points, key=distance)[5]
+
+
 def curve_bandwidth(curve: Sequence[tuple[float, float]], nbytes: int) -> float:
     """The bytes/s a probe measured for a copy of the size nearest ``nbytes`` (log-interpolated)."""
     ordered = sorted(curve)
@@ -157,6 +174,17 @@ def curve_bandwidth(curve: Sequence[tuple[float, float]], nbytes: int) -> float:
             share = (math.log(nbytes) - math.log(low)) / (math.log(high) - math.log(low))
             return math.exp(math.log(low_rate) + share * (math.log(high_rate) - math.log(low_rate)))
     return ordered[-1][1]
+
+
+def _measured_rates(execution: Execution, event: OpEvent, problems: list[Gemm], precision: str) -> list[float | None] | None:
+    """The probe's measured FLOP/s for each GEMM of a matrix op: a convolution's from the
+    convolution curve when it has the precision, any other op's (or a convolution's without one)
+    from the GEMM curve; None without a curve."""
+    if event.op in ("aten.convolution", "aten._convolution") and any(point[4] == precision for point in execution.conv_curve):
+        return [conv_rate(execution.conv_curve, problem, precision) for problem in problems]
+    if execution.gemm_curve:
+        return [curve_rate(execution.gemm_curve, problem, precision) for problem in problems]
+    return None
 
 
 def kernel(
@@ -178,9 +206,9 @@ def kernel(
     compute_s = 0.0
     if cost.flops:
         problems = gemms(event) if matrix else None
-        if problems and execution.gemm_curve:
-            rates = [curve_rate(execution.gemm_curve, problem, peak_precision) for problem in problems]
-            compute_s = sum(problem.flops / (r or rate) for problem, r in zip(problems, rates))
+        measured = _measured_rates(execution, event, problems, peak_precision) if problems else None
+        if problems and measured:
+            compute_s = sum(problem.flops / (r or rate) for problem, r in zip(problems, measured))
             compute_s *= cost.flops / max(sum(problem.flops for problem in problems), 1)
         elif problems and execution.compute_units:
             modelled = sum(gemm_time(problem, rate, units) for problem in problems)
