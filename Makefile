@@ -20,8 +20,12 @@ demo: $(STAMP)
 	$(BIN)/roofscope seed-conv --exact
 	$(BIN)/roofscope resnet50 --depth 1
 
+# The suite on every core (pytest-xdist); each test file stays on one worker, so a file's shared
+# fixtures are built once.
+PYTEST_PARALLEL := -n auto --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 # Lint and format (ruff), types (mypy, strict), and the import-layer contract (import-linter: the
 # pipeline's layers, pyproject.toml [tool.importlinter]).
@@ -38,7 +42,7 @@ test-latest:
 	$(PYTHON) -m venv .venv-latest
 	PIP_CONSTRAINT= .venv-latest/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[$(EXTRAS)]'
 	.venv-latest/bin/python -m pip list --format freeze | grep -iE '^(torch|torchvision|transformers|timm|matplotlib|rich|numpy)=='
-	.venv-latest/bin/python -m pytest -q
+	.venv-latest/bin/python -m pytest -q $(PYTEST_PARALLEL)
 
 # The lock after a change to pyproject.toml's dependencies: what is pinned stays pinned, what is new
 # is resolved. `make lock-upgrade`: every package to the newest release the ranges allow (torch and

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 import torch._dynamo  # noqa: F401 - torch imports it lazily the first time a mode runs, and the import
@@ -14,6 +16,14 @@ def _torch_state_is_left_alone():
     before = global_state(rng=False)
     yield
     assert_same(before, global_state(rng=False), "torch's global state")
+
+
+def pytest_configure(config):
+    """The command line writes into a pipe at its own default width in every test, whatever $COLUMNS
+    the shell running the suite has (pytest-xdist's workers set 80); a test that wants a width sets
+    it. Done once per process, not in a fixture: a fixture holding monkeypatch would be set up
+    before the state guard above (autouse fixtures run in name order) and undo its patches after it."""
+    os.environ.pop("COLUMNS", None)
 
 
 def pytest_addoption(parser):
