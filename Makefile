@@ -20,9 +20,9 @@ demo: $(STAMP)
 	$(BIN)/roofscope seed-conv --exact
 	$(BIN)/roofscope resnet50 --depth 1
 
-# The suite on every core (pytest-xdist); each test file stays on one worker, so a file's shared
-# fixtures are built once.
-PYTEST_PARALLEL := -n auto --dist loadfile
+# The suite on every core (pytest-xdist), at most 4 workers (each holds torch and its models);
+# each test file stays on one worker, so a file's shared fixtures are built once.
+PYTEST_PARALLEL := -n auto --maxprocesses 4 --dist loadfile
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)

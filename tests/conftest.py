@@ -2,7 +2,7 @@ import os
 
 import pytest
 import torch
-import torch._dynamo  # noqa: F401 - torch imports it lazily the first time a mode runs, and the import
+import torch._dynamo  # torch imports it lazily the first time a mode runs, and the import
 
 # rebinds torch.manual_seed once; imported here, it cannot look like an analysis patching torch.
 from state_guard import assert_same, global_state
@@ -22,8 +22,13 @@ def pytest_configure(config):
     """The command line writes into a pipe at its own default width in every test, whatever $COLUMNS
     the shell running the suite has (pytest-xdist's workers set 80); a test that wants a width sets
     it. Done once per process, not in a fixture: a fixture holding monkeypatch would be set up
-    before the state guard above (autouse fixtures run in name order) and undo its patches after it."""
+    before the state guard above (autouse fixtures run in name order) and undo its patches after it.
+    Under pytest-xdist each worker also takes its share of the cores, not torch's default of all of
+    them each."""
     os.environ.pop("COLUMNS", None)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def pytest_addoption(parser):

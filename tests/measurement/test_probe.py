@@ -76,6 +76,7 @@ def test_the_conv_curve_stops_at_the_copy_size_and_travels_in_the_file(cpu_probe
     # a 64 KiB copy: no convolution whose output alone (m x output channels, fp32) is larger ran
     assert all(m * groups * n * 4 <= 2**16 for groups, m, n, *_ in curve)
     assert any(groups > 1 and n == 1 for groups, _, n, *_ in curve)  # depthwise ones: groups = channels
+    assert cpu_probe.family_curves["pooling"] and all(rate > 0 for _, rate in cpu_probe.family_curves["pooling"])
     loaded = roofscope.get_device(cpu_probe.save(tmp_path / "mine.toml")).execution.conv_curve
     assert [point[:5] for point in loaded] == [point[:5] for point in curve]
     assert [point[5] for point in loaded] == pytest.approx([point[5] for point in curve], rel=1e-3)

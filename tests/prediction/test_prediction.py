@@ -99,19 +99,22 @@ def test_a_large_gemm_runs_at_the_sustained_rate() -> None:
     assert gemm_time(gemm, rate, 100) == pytest.approx(gemm.flops / rate)
 
 
+def _probed_cpu(bandwidth: float = 1e6 * GIGA, **curves: object) -> Device:
+    """A CPU known from a probe (fp32 at 0.1 TFLOP/s) with the given curves."""
+    return Device(
+        name="probed",
+        memory_bandwidth=bandwidth,
+        vector={"fp32": 0.1 * TERA},
+        execution=Execution(kind="cpu", sustained_vector={"fp32": 0.1 * TERA}, **curves),  # type: ignore[arg-type]
+    )
+
+
 def _cpu_with_curves() -> Device:
     """A CPU known from a probe: GEMMs at 100 GFLOP/s, a dense 3 x 3 convolution at 40, a
     depthwise one at 2 (their implicit GEMMs: groups, M, N, K), memory far faster than either."""
-    return Device(
-        name="probed",
-        memory_bandwidth=1e6 * GIGA,
-        vector={"fp32": 0.1 * TERA},
-        execution=Execution(
-            kind="cpu",
-            sustained_vector={"fp32": 0.1 * TERA},
-            gemm_curve=((64, 64, 64, "fp32", 100 * GIGA),),
-            conv_curve=((1, 3136, 64, 576, "fp32", 40 * GIGA), (64, 3136, 1, 9, "fp32", 2 * GIGA)),
-        ),
+    return _probed_cpu(
+        gemm_curve=((64, 64, 64, "fp32", 100 * GIGA),),
+        conv_curve=((1, 3136, 64, 576, "fp32", 40 * GIGA), (64, 3136, 1, 9, "fp32", 2 * GIGA)),
     )
 
 
@@ -132,6 +135,23 @@ def test_a_matmul_reads_the_gemm_curve_and_a_convolution_without_a_conv_curve_to
     older = dataclasses.replace(probed, execution=dataclasses.replace(probed.execution, conv_curve=()))  # a probe file from before
     conv = roofscope.analyze(nn.Conv2d(64, 64, 3, padding=1, bias=False), (1, 64, 56, 56), device=older)
     assert conv.ops[0].timing.device_s == pytest.approx(2 * 3136 * 64 * 576 / (100 * GIGA))  # type: ignore[union-attr]
+    # the probe times forward convolutions only: a transposed one's GEMM goes by the GEMM curve
+    transposed = roofscope.analyze(nn.ConvTranspose2d(64, 64, 3, padding=1, bias=False), (1, 64, 56, 56), device=probed)
+    record = transposed.ops[0]
+    assert record.event.op == "aten.convolution" and record.cost is not None and record.timing is not None
+    assert record.timing.device_s == pytest.approx(record.cost.flops / (100 * GIGA))
+
+
+def test_max_pooling_moves_its_bytes_at_the_probed_pooling_bandwidth() -> None:
+    """A 3 x 3, stride-2 max pooling of 8 x 32 x 32 fp32: 32 KiB read, 8 x 16 x 16 values and their
+    int64 indices written (24 KiB), at the 2 GB/s the probe measured for pooling, not a copy's 100."""
+    probed = _probed_cpu(
+        100 * GIGA, bandwidth_curve=((1e3, 100 * GIGA), (1e9, 100 * GIGA)), family_curves={"pooling": ((1e3, 2 * GIGA), (1e9, 2 * GIGA))}
+    )
+    report = roofscope.analyze(nn.MaxPool2d(3, 2, 1), (1, 8, 32, 32), device=probed)
+    (record,) = report.ops
+    assert record.cost is not None and record.cost.bytes == 8 * 1024 * 4 + 8 * 256 * (4 + 8)
+    assert record.timing is not None and record.timing.device_s == pytest.approx(record.cost.bytes / (2 * GIGA))
 
 
 # -- the cache ------------------------------------------------------------------------------------

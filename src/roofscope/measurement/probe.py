@@ -27,8 +27,9 @@ the median of ``repeats`` timed runs after ``warmup`` untimed ones:
   library (oneDNN on CPU, cuDNN on CUDA) reorders, pads and tiles in ways ``torch.mm`` does not;
   the copy bandwidth over sizes from 16 KiB to the copy above; and the bandwidth of a pointwise
   op, a softmax, a layer norm, a sum over the last dimension and a 3 x 3 max pooling over the same
-  sizes. Each is fp32 (TF32 off), and on CUDA fp16 and bf16 too for the GEMMs and convolutions;
-  each point is the op's time less the launch floor, which the prediction adds as host time.
+  sizes. Each is fp32 (TF32 off), and on CUDA fp16 and bf16 too for the GEMMs and convolutions,
+  and tf32 for the convolutions (cuDNN's default for fp32); each point is the op's time less the
+  launch floor, which the prediction adds as host time.
 
 Timing: CUDA events (the GPU's clock) on CUDA, ``time.perf_counter_ns`` on CPU, where ops are
 synchronous. The result is a ``Probe``: its figures beside a catalog device's (``rows``), and
@@ -155,7 +156,7 @@ class Probe(ProbeViews):
         entry["vector"] = vector
         sustained: dict[str, Any] = {"matrix": dict(matrix), "vector": dict(vector), "memory_bandwidth_gbs": entry["memory_bandwidth_gbs"]}
         entry["sustained"] = sustained
-        if self.gemm_curve or self.bandwidth_curve:
+        if self.gemm_curve or self.conv_curve or self.bandwidth_curve:
             entry["curves"] = {
                 "gemm": [[m, n, k, p, _round(rate / 1e12)] for m, n, k, p, rate in self.gemm_curve],
                 "conv": [[g, m, n, k, p, _round(rate / 1e12)] for g, m, n, k, p, rate in self.conv_curve],
@@ -260,22 +261,27 @@ class _Timer:
 
 @contextlib.contextmanager
 def _tf32(enabled: bool) -> Iterator[None]:
-    """TF32 matmuls on or off for the block; the setting is put back."""
-    matmul = torch.backends.cuda.matmul
-    if hasattr(matmul, "fp32_precision"):
-        before = matmul.fp32_precision
-        matmul.fp32_precision = "tf32" if enabled else "ieee"
+    """TF32 on or off for the block, for matmuls and for cuDNN's convolutions (which torch runs in
+    TF32 by default); the settings are put back."""
+    backends = [torch.backends.cuda.matmul, getattr(torch.backends.cudnn, "conv", None)]
+    modern = [backend for backend in backends if backend is not None and hasattr(backend, "fp32_precision")]
+    if modern:
+        before = [backend.fp32_precision for backend in modern]
+        for backend in modern:
+            backend.fp32_precision = "tf32" if enabled else "ieee"
         try:
             yield
         finally:
-            matmul.fp32_precision = before
+            for backend, precision in zip(modern, before, strict=True):
+                backend.fp32_precision = precision
     else:  # pragma: no cover - torch without the fp32_precision API
-        before_flag = matmul.allow_tf32
-        matmul.allow_tf32 = enabled
+        matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+        flags = (matmul.allow_tf32, cudnn.allow_tf32)
+        matmul.allow_tf32 = cudnn.allow_tf32 = enabled
         try:
             yield
         finally:
-            matmul.allow_tf32 = before_flag
+            matmul.allow_tf32, cudnn.allow_tf32 = flags
 
 
 def _gemm(precision: str, n: int, device: torch.device, generator: torch.Generator) -> Callable[[], Any]:
@@ -470,14 +476,15 @@ def _conv_curve(
     generator: torch.Generator,
 ) -> tuple[tuple[int, int, int, int, str, float], ...]:
     """The convolution rate over the grid of shapes, per precision, each point keyed by its implicit
-    GEMM (groups, M, N, K); fp32 with TF32 off on CUDA. Shapes whose input and output together
-    exceed ``largest`` bytes (the copy's size) are left out, as the bandwidth curves stop there."""
+    GEMM (groups, M, N, K); on CUDA "fp32" with TF32 off and "tf32" (fp32 tensors) with cuDNN's
+    TF32 on. Shapes whose input and output together exceed ``largest`` bytes (the copy's size) are
+    left out, as the bandwidth curves stop there."""
     points = []
     limit = CURVE_FLOPS if device.type == "cpu" else 2 * 8192**3
     grid = list(itertools.product(CONV_KINDS.values(), CONV_CHANNELS, CONV_SIZES, CONV_BATCHES))
     for precision in precisions:
-        dtype = torch_dtype(precision) or torch.float32  # the curves' precisions are all castable
-        with _tf32(False) if device.type == "cuda" else contextlib.nullcontext():
+        dtype = torch_dtype(precision) or torch.float32  # tf32: fp32 tensors
+        with _tf32(precision == "tf32") if device.type == "cuda" else contextlib.nullcontext():
             for (size, depthwise, inputs), channels, side, batch in grid:
                 groups = channels if depthwise else 1
                 per_group = (inputs or channels) // groups
@@ -638,7 +645,8 @@ def probe(
             copied = next((f for f in figures if f.figure == "memory_bandwidth"), None)
             largest = int(copy_bytes or (256 * 2**20 if target.type == "cpu" else 2 * 2**30)) if copied else 16 * 2**20
             step("convolution curve")
-            conv_curve = _conv_curve(target, timer, precisions, largest, launch.value or 0.0, curve_repeats, 1, generator)
+            convolutions = precisions + (["tf32"] if target.type == "cuda" and "tf32" in wanted else [])
+            conv_curve = _conv_curve(target, timer, convolutions, largest, launch.value or 0.0, curve_repeats, 1, generator)
             step("bandwidth curves")
             bandwidth_curve, family_curves = _bandwidth_curves(target, timer, largest, launch.value or 0.0, curve_repeats, 1, generator)
         step("done")

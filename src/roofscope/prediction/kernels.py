@@ -178,11 +178,13 @@ def curve_bandwidth(curve: Sequence[tuple[float, float]], nbytes: int) -> float:
 
 def _measured_rates(execution: Execution, event: OpEvent, problems: list[Gemm], precision: str) -> list[float | None] | None:
     """The probe's measured FLOP/s for each GEMM of a matrix op: a convolution's from the
-    convolution curve when it has the precision, any other op's (or a convolution's without one)
-    from the GEMM curve; None without a curve."""
-    if event.op in ("aten.convolution", "aten._convolution") and any(point[4] == precision for point in execution.conv_curve):
+    convolution curve when it has the precision (a transposed one's from the GEMM curve: the probe
+    times forward convolutions only), any other op's from the GEMM curve; None when no curve has
+    the precision."""
+    convolution = event.op in ("aten.convolution", "aten._convolution") and not event.arg(6, "transposed", False)
+    if convolution and any(point[4] == precision for point in execution.conv_curve):
         return [conv_rate(execution.conv_curve, problem, precision) for problem in problems]
-    if execution.gemm_curve:
+    if any(point[3] == precision for point in execution.gemm_curve):
         return [curve_rate(execution.gemm_curve, problem, precision) for problem in problems]
     return None
 
