@@ -426,6 +426,13 @@ def _host_figures(device: torch.device, timer: _Timer, repeats: int, warmup: int
     ]
 
 
+def _less_launch(times: list[float], launch_s: float) -> float:
+    """A curve point's time: the median less the launch floor (the prediction adds that as host
+    time), and at least 5% of the median, so a noisy floor never leaves nothing."""
+    median = statistics.median(times)
+    return max(median - launch_s, median * 0.05)
+
+
 def _gemm_curve(
     device: torch.device, timer: _Timer, precisions: list[str], launch_s: float, repeats: int, warmup: int, generator: torch.Generator
 ) -> tuple[tuple[int, int, int, str, float], ...]:
@@ -444,7 +451,7 @@ def _gemm_curve(
                         a = torch.randn(m, k, device=device, generator=generator, dtype=dtype)
                         b = torch.randn(k, n, device=device, generator=generator, dtype=dtype)
                         times = _per_op(timer, functools.partial(torch.mm, a, b), repeats, warmup)
-                        kernel = max(statistics.median(times) - launch_s, statistics.median(times) * 0.05)
+                        kernel = _less_launch(times, launch_s)
                         points.append((m, n, k, precision, flops / kernel))
     return tuple(points)
 
@@ -496,7 +503,7 @@ def _conv_curve(
                 w = torch.randn(channels, per_group, size, size, device=device, generator=generator, dtype=dtype)
                 conv = functools.partial(torch.nn.functional.conv2d, x, w, None, 1, size // 2, 1, groups)
                 times = _per_op(timer, conv, repeats, warmup)
-                kernel = max(statistics.median(times) - launch_s, statistics.median(times) * 0.05)
+                kernel = _less_launch(times, launch_s)
                 points.append((groups, m, n, k, precision, flops / kernel))
     return tuple(points)
 
@@ -532,11 +539,11 @@ def _bandwidth_curves(
         x = torch.randn(max(size // 4 // 1024, 1), 1024, device=device, generator=generator)
         out = torch.empty_like(x)
         times = _per_op(timer, functools.partial(out.copy_, x), repeats, warmup)
-        kernel = max(statistics.median(times) - launch_s, statistics.median(times) * 0.05)
+        kernel = _less_launch(times, launch_s)
         copy.append((2 * x.nbytes, 2 * x.nbytes / kernel))
         for name, (op, moved) in _FAMILY_OPS.items():
             times = _per_op(timer, functools.partial(op, x), repeats, warmup)
-            kernel = max(statistics.median(times) - launch_s, statistics.median(times) * 0.05)
+            kernel = _less_launch(times, launch_s)
             families[name].append((moved * x.nbytes, moved * x.nbytes / kernel))
     return tuple(copy), {name: tuple(curve) for name, curve in families.items()}
 

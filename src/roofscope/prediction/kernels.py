@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from roofscope.cost import Cost
 from roofscope.devices import Device
-from roofscope.devices.execution import Execution
+from roofscope.devices.execution import ConvPoint, Execution, GemmPoint
 from roofscope.events import OpEvent, TensorMeta
 
 __all__ = ["Gemm", "Kernel", "conv_rate", "curve_bandwidth", "curve_rate", "gemm_time", "gemms", "kernel"]
@@ -138,30 +138,28 @@ def gemm_time(gemm: Gemm, rate: float, units: int) -> float:
     return waves * tile_flops / (rate / units)
 
 
-def curve_rate(curve: Sequence[tuple[int, int, int, str, float]], gemm: Gemm, precision: str) -> float | None:
-    """The FLOP/s a probe measured at the shape nearest ``gemm`` (in log space), for the precision."""
-    points = [point for point in curve if point[3] == precision]
+def _nearest_rate(curve: Sequence[tuple[int | str | float, ...]], wanted: tuple[int, ...], precision: str) -> float | None:
+    """The rate (a point's last field) of the point of the precision (its last but one) whose shape
+    (the fields before) is nearest ``wanted`` in log space; None when no point has the precision."""
+    points = [point for point in curve if point[-2] == precision]
     if not points:
         return None
 
-    def distance(point: tuple[int, int, int, str, float]) -> float:
-        return sum((math.log(max(a, 1)) - math.log(max(b, 1))) ** 2 for a, b in zip(point[:3], (gemm.m, gemm.n, gemm.k)))
+    def distance(point: tuple[int | str | float, ...]) -> float:
+        return sum((math.log(max(int(a), 1)) - math.log(max(b, 1))) ** 2 for a, b in zip(point[:-2], wanted, strict=True))
 
-    return min(points, key=distance)[4]
+    return float(min(points, key=distance)[-1])
 
 
-def conv_rate(curve: Sequence[tuple[int, int, int, int, str, float]], gemm: Gemm, precision: str) -> float | None:
+def curve_rate(curve: Sequence[GemmPoint], gemm: Gemm, precision: str) -> float | None:
+    """The FLOP/s a probe measured at the shape nearest ``gemm`` (in log space), for the precision."""
+    return _nearest_rate(curve, (gemm.m, gemm.n, gemm.k), precision)
+
+
+def conv_rate(curve: Sequence[ConvPoint], gemm: Gemm, precision: str) -> float | None:
     """The FLOP/s a probe measured for the convolution whose implicit GEMM (groups, M, N, K) is
     nearest ``gemm``'s (in log space), for the precision."""
-    points = [point for point in curve if point[4] == precision]
-    if not points:
-        return None
-    wanted = (gemm.count, gemm.m, gemm.n, gemm.k)
-
-    def distance(point: tuple[int, int, int, int, str, float]) -> float:
-        return sum((math.log(max(a, 1)) - math.log(max(b, 1))) ** 2 for a, b in zip(point[:4], wanted))
-
-    return min(points, key=distance)[5]
+    return _nearest_rate(curve, (gemm.count, gemm.m, gemm.n, gemm.k), precision)
 
 
 def curve_bandwidth(curve: Sequence[tuple[float, float]], nbytes: int) -> float:
@@ -181,12 +179,12 @@ def _measured_rates(execution: Execution, event: OpEvent, problems: list[Gemm], 
     convolution curve when it has the precision (a transposed one's from the GEMM curve: the probe
     times forward convolutions only), any other op's from the GEMM curve; None when no curve has
     the precision."""
-    convolution = event.op in ("aten.convolution", "aten._convolution") and not event.arg(6, "transposed", False)
-    if convolution and any(point[4] == precision for point in execution.conv_curve):
-        return [conv_rate(execution.conv_curve, problem, precision) for problem in problems]
-    if any(point[3] == precision for point in execution.gemm_curve):
-        return [curve_rate(execution.gemm_curve, problem, precision) for problem in problems]
-    return None
+    rates: list[float | None] = []
+    if event.op in ("aten.convolution", "aten._convolution") and not event.arg(6, "transposed", False):
+        rates = [conv_rate(execution.conv_curve, problem, precision) for problem in problems]
+    if not any(rates):
+        rates = [curve_rate(execution.gemm_curve, problem, precision) for problem in problems]
+    return rates if any(rates) else None
 
 
 def kernel(
