@@ -82,6 +82,17 @@ def test_the_conv_curve_stops_at_the_copy_size_and_travels_in_the_file(cpu_probe
     assert [point[5] for point in loaded] == pytest.approx([point[5] for point in curve], rel=1e-3)
 
 
+def test_the_rnn_curve_times_lstm_layers_of_several_lengths_and_travels_in_the_file(cpu_probe, tmp_path):
+    curve = cpu_probe.rnn_curve  # (batch, input, hidden, steps, precision, seconds)
+    assert curve and all(precision == "fp32" and seconds > 0 for *_, precision, seconds in curve)
+    # a 64 KiB copy: no sequence whose input and output (fp32) are larger ran
+    assert all(batch * steps * (inputs + hidden) * 4 <= 2**16 for batch, inputs, hidden, steps, *_ in curve)
+    assert len({steps for *_, steps, _, _ in curve}) > 1  # several lengths, to interpolate between
+    loaded = roofscope.get_device(cpu_probe.save(tmp_path / "mine.toml")).execution.rnn_curve
+    assert [point[:5] for point in loaded] == [point[:5] for point in curve]
+    assert [point[5] for point in loaded] == pytest.approx([point[5] for point in curve], rel=1e-3)
+
+
 def test_a_probed_device_file_is_a_roofline(cpu_probe, tmp_path):
     path = cpu_probe.save(tmp_path / "mine.toml")
     report = roofscope.analyze(torch.nn.Linear(8, 8), (4, 8), device=str(path))

@@ -154,6 +154,37 @@ def test_max_pooling_moves_its_bytes_at_the_probed_pooling_bandwidth() -> None:
     assert record.timing is not None and record.timing.device_s == pytest.approx(record.cost.bytes / (2 * GIGA))
 
 
+def test_a_recurrent_layer_takes_the_probed_time_of_the_nearest_layer_at_its_length() -> None:
+    """Per layer, the measured layer nearest its (batch, input, hidden), between the lengths
+    measured and along the last segment beyond them, scaled by the weights: hand-computed."""
+    probed = _probed_cpu(
+        rnn_curve=(
+            (1, 256, 512, 8, "fp32", 2e-3),
+            (1, 256, 512, 32, "fp32", 5e-3),
+            (1, 512, 512, 8, "fp32", 3e-3),
+            (1, 512, 512, 32, "fp32", 7e-3),
+        )
+    )
+    lstm = nn.LSTM(256, 512, num_layers=2, batch_first=True)
+
+    def device_s(model: nn.Module, steps: int) -> float:
+        (record,) = [r for r in roofscope.analyze(model, (1, steps, 256), device=probed).ops if r.family == "recurrent"]
+        assert record.timing is not None
+        return record.timing.device_s
+
+    # 20 steps: layer 1 at 2 + 3 x 12/24 ms, layer 2 (512 inputs) at 3 + 4 x 12/24 ms
+    assert device_s(lstm, 20) == pytest.approx(3.5e-3 + 5e-3)
+    # 64 steps, beyond the lengths measured: 5 + 3 x 32/24 and 7 + 4 x 32/24 ms
+    assert device_s(lstm, 64) == pytest.approx(9e-3 + (7 + 4 * 32 / 24) * 1e-3)
+    # a GRU of the same sizes has 3 gates' weights for the LSTM's 4
+    assert device_s(nn.GRU(256, 512, batch_first=True), 20) == pytest.approx(3.5e-3 * 3 / 4)
+    # no rnn curve (a probe file from before): the FLOPs at the vector rate
+    older = dataclasses.replace(probed, execution=dataclasses.replace(probed.execution, rnn_curve=()))
+    (record,) = [r for r in roofscope.analyze(lstm, (1, 20, 256), device=older).ops if r.family == "recurrent"]
+    assert record.cost is not None and record.timing is not None
+    assert record.timing.device_s == pytest.approx(record.cost.flops / (0.1 * TERA))
+
+
 # -- the cache ------------------------------------------------------------------------------------
 
 

@@ -17,14 +17,17 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["KINDS", "ConvPoint", "Execution", "GemmPoint"]
+__all__ = ["KINDS", "ConvPoint", "Execution", "GemmPoint", "RnnPoint"]
 
 #: Device kinds: a GPU's host and device overlap (the host queues kernels), a CPU's do not.
 KINDS = ("gpu", "cpu", "accelerator")
 
 #: One measured GEMM: (m, n, k, precision, FLOP/s).
 GemmPoint = tuple[int, int, int, str, float]
+#: One measured convolution, keyed by its implicit GEMM: (groups, m, n, k, precision, FLOP/s).
 ConvPoint = tuple[int, int, int, int, str, float]
+#: One measured recurrent layer over a sequence: (batch, input size, hidden size, steps, precision, seconds).
+RnnPoint = tuple[int, int, int, int, str, float]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +43,8 @@ class Execution:
     CUDA graph replays them (and ``graph_launch_s`` once per replay); ``gemm_curve`` and
     ``bandwidth_curve``: a probe's measurements, (m, n, k, precision, FLOP/s) and (bytes, bytes/s);
     ``conv_curve``: the FLOP/s it measured for convolutions, keyed by their implicit GEMM (groups,
-    m, n, k, precision, FLOP/s);
+    m, n, k, precision, FLOP/s); ``rnn_curve``: the seconds it measured for one recurrent layer over
+    sequences of several lengths (batch, input, hidden, steps, precision, seconds);
     ``family_curves``: the bytes/s the probe measured for ops of a family (softmax, norm...) by
     the bytes they move.
     """
@@ -60,6 +64,7 @@ class Execution:
     graph_launch_s: float = 0.0
     gemm_curve: tuple[GemmPoint, ...] = ()
     conv_curve: tuple[ConvPoint, ...] = ()
+    rnn_curve: tuple[RnnPoint, ...] = ()
     bandwidth_curve: tuple[tuple[float, float], ...] = ()
     family_curves: Mapping[str, tuple[tuple[float, float], ...]] = dataclasses.field(default_factory=dict)
 
@@ -75,6 +80,7 @@ class Execution:
         data["sustained_vector"] = dict(self.sustained_vector)
         data["gemm_curve"] = [list(point) for point in self.gemm_curve]
         data["conv_curve"] = [list(point) for point in self.conv_curve]
+        data["rnn_curve"] = [list(point) for point in self.rnn_curve]
         data["bandwidth_curve"] = [list(point) for point in self.bandwidth_curve]
         data["family_curves"] = {family: [list(point) for point in curve] for family, curve in self.family_curves.items()}
         return data
@@ -86,6 +92,9 @@ class Execution:
         values["gemm_curve"] = tuple((int(m), int(n), int(k), str(p), float(rate)) for m, n, k, p, rate in values.get("gemm_curve", ()))
         values["conv_curve"] = tuple(
             (int(g), int(m), int(n), int(k), str(p), float(rate)) for g, m, n, k, p, rate in values.get("conv_curve", ())
+        )
+        values["rnn_curve"] = tuple(
+            (int(b), int(i), int(h), int(t), str(p), float(seconds)) for b, i, h, t, p, seconds in values.get("rnn_curve", ())
         )
         values["bandwidth_curve"] = tuple((float(size), float(rate)) for size, rate in values.get("bandwidth_curve", ()))
         values["family_curves"] = {

@@ -35,6 +35,7 @@ from roofscope.formulas.pointwise import SIGMOID_FLOPS
 __all__ = [
     "CELL_FLOPS",
     "GATES",
+    "LayerRun",
     "cudnn_rnn",
     "cudnn_rnn_backward",
     "mkldnn_rnn_layer",
@@ -42,6 +43,7 @@ __all__ = [
     "recurrent_cell",
     "recurrent_flops",
     "recurrent_layer",
+    "recurrent_runs",
 ]
 
 family = Family("recurrent")
@@ -68,6 +70,7 @@ class _Layer:
     weight_elements: int
     hidden: int
     output_size: int  # the features it emits per token (H, or P with a projection)
+    input_size: int = 0  # the features it reads per token (I)
 
 
 def recurrent_flops(kind: str, tokens: int, layers: Sequence[_Layer], *, biases: bool, dropout_elements: int = 0) -> tuple[int, int]:
@@ -93,7 +96,7 @@ def _layers(kind: str, weights: Sequence[TensorMeta], groups: int) -> list[_Laye
         matrices = [w for w in group if len(w.shape) == 2]
         hidden = matrices[0].shape[0] // GATES[kind]
         projection = matrices[2].shape[0] if len(matrices) > 2 else None
-        layers.append(_Layer(sum(m.numel for m in matrices), hidden, projection or hidden))
+        layers.append(_Layer(sum(m.numel for m in matrices), hidden, projection or hidden, matrices[0].shape[1]))
     return layers
 
 
@@ -108,26 +111,77 @@ def _kind(event: OpEvent) -> str:
     return event.op.removeprefix("aten.").removesuffix("_cell")
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class LayerRun:
+    """One layer in one direction of a whole recurrent op, as its kernel runs it: ``steps`` time
+    steps of ``batch`` sequences (a packed sequence's mean batch), ``input_size`` features in,
+    ``hidden`` units, ``weight_elements`` in its matrices."""
+
+    batch: int
+    steps: int
+    input_size: int
+    hidden: int
+    weight_elements: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _WholeLayer:
+    """A whole recurrent op's arguments, read once for its formula and its kernel's runs."""
+
+    kind: str
+    tokens: int
+    steps: int
+    layers: list[_Layer]
+    has_biases: bool
+    directions: int
+    dropout: object
+    train: object
+
+
+def _whole_layer(event: OpEvent) -> _WholeLayer:
+    kind = _kind(event)
+    batch_sizes = event.args[1]
+    packed = isinstance(batch_sizes, TensorMeta) and not batch_sizes.is_floating
+    offset = 1 if packed else 0
+    source: TensorMeta = event.args[0]
+    batch_first = not packed and bool(event.arg(8, "batch_first", False))
+    if packed:
+        steps = batch_sizes.shape[0]
+    elif len(source.shape) == 3:
+        steps = source.shape[1] if batch_first else source.shape[0]
+    else:  # unbatched: [L, I]
+        steps = source.shape[0] if source.shape else 0
+    num_layers = int(event.args[4 + offset])
+    directions = 2 if event.args[7 + offset] else 1
+    return _WholeLayer(
+        kind=kind,
+        tokens=_rows(source),
+        steps=steps,
+        layers=_layers(kind, event.args[2 + offset], num_layers * directions),
+        has_biases=bool(event.args[3 + offset]),
+        directions=directions,
+        dropout=event.args[5 + offset],
+        train=event.args[6 + offset],
+    )
+
+
 @family("aten.lstm", "aten.gru", "aten.rnn_tanh", "aten.rnn_relu")
 def recurrent_layer(event: OpEvent) -> Cost:
     """The whole layer, as ``torch.lstm`` / ``torch.gru`` / ``torch.rnn_*`` take it: (input, hx, params,
     has_biases, num_layers, dropout, train, bidirectional, batch_first), or for a packed sequence
     (data, batch_sizes, hx, params, has_biases, num_layers, dropout, train, bidirectional)."""
-    kind = _kind(event)
-    batch_sizes = event.args[1]
-    packed = isinstance(batch_sizes, TensorMeta) and not batch_sizes.is_floating
-    offset = 1 if packed else 0
-    params = event.args[2 + offset]
-    has_biases = bool(event.args[3 + offset])
-    num_layers = int(event.args[4 + offset])
-    dropout, train = event.args[5 + offset], event.args[6 + offset]
-    directions = 2 if event.args[7 + offset] else 1
-    tokens = _rows(event.args[0])
-    layers = _layers(kind, params, num_layers * directions)
-    macs, flops = recurrent_flops(
-        kind, tokens, layers, biases=has_biases, dropout_elements=_dropout_elements(tokens, layers, directions, dropout, train)
-    )
+    whole = _whole_layer(event)
+    dropout = _dropout_elements(whole.tokens, whole.layers, whole.directions, whole.dropout, whole.train)
+    macs, flops = recurrent_flops(whole.kind, whole.tokens, whole.layers, biases=whole.has_biases, dropout_elements=dropout)
     return with_io(event, macs, flops)
+
+
+def recurrent_runs(event: OpEvent) -> list[LayerRun]:
+    """The layer-directions a whole recurrent op (``aten.lstm``, ``aten.gru``, ``aten.rnn_*``) runs,
+    one after another, each over every time step."""
+    whole = _whole_layer(event)
+    batch = whole.tokens // whole.steps if whole.steps else 0
+    return [LayerRun(batch, whole.steps, layer.input_size, layer.hidden, layer.weight_elements) for layer in whole.layers]
 
 
 @family("aten.lstm_cell", "aten.gru_cell", "aten.rnn_tanh_cell", "aten.rnn_relu_cell")

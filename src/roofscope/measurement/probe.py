@@ -25,9 +25,11 @@ the median of ``repeats`` timed runs after ``warmup`` untimed ones:
   keyed by the implicit GEMM the convolution is (groups, M = batch x output positions, N = output
   channels / groups, K = input channels / groups x kernel positions), because a convolution
   library (oneDNN on CPU, cuDNN on CUDA) reorders, pads and tiles in ways ``torch.mm`` does not;
+  the time of a one-layer ``nn.LSTM`` (128-1024 units, as many inputs or half, batch 1, 8 and 32)
+  over 8, 32 and 128 steps, since its time is not proportional to its steps;
   the copy bandwidth over sizes from 16 KiB to the copy above; and the bandwidth of a pointwise
   op, a softmax, a layer norm, a sum over the last dimension and a 3 x 3 max pooling over the same
-  sizes. Each is fp32 (TF32 off), and on CUDA fp16 and bf16 too for the GEMMs and convolutions,
+  sizes. Each is fp32 (TF32 off), and on CUDA fp16 and bf16 too for the GEMMs, convolutions and LSTMs,
   and tf32 for the convolutions (cuDNN's default for fp32); each point is the op's time less the
   launch floor, which the prediction adds as host time.
 
@@ -113,6 +115,7 @@ class Probe(ProbeViews):
     catalog: Device | None = None  # the catalog entry the figures are shown beside
     gemm_curve: tuple[tuple[int, int, int, str, float], ...] = ()  # (m, n, k, precision, FLOP/s)
     conv_curve: tuple[tuple[int, int, int, int, str, float], ...] = ()  # (groups, m, n, k, precision, FLOP/s)
+    rnn_curve: tuple[tuple[int, int, int, int, str, float], ...] = ()  # (batch, input, hidden, steps, precision, seconds)
     bandwidth_curve: tuple[tuple[float, float], ...] = ()  # (bytes moved, bytes/s) of a copy
     family_curves: dict[str, tuple[tuple[float, float], ...]] = dataclasses.field(default_factory=dict)
 
@@ -156,10 +159,11 @@ class Probe(ProbeViews):
         entry["vector"] = vector
         sustained: dict[str, Any] = {"matrix": dict(matrix), "vector": dict(vector), "memory_bandwidth_gbs": entry["memory_bandwidth_gbs"]}
         entry["sustained"] = sustained
-        if self.gemm_curve or self.conv_curve or self.bandwidth_curve:
+        if self.gemm_curve or self.conv_curve or self.rnn_curve or self.bandwidth_curve:
             entry["curves"] = {
                 "gemm": [[m, n, k, p, _round(rate / 1e12)] for m, n, k, p, rate in self.gemm_curve],
                 "conv": [[g, m, n, k, p, _round(rate / 1e12)] for g, m, n, k, p, rate in self.conv_curve],
+                "rnn": [[b, i, h, t, p, _round(seconds * 1e6)] for b, i, h, t, p, seconds in self.rnn_curve],
                 "bandwidth": [[int(size), _round(rate / 1e9)] for size, rate in self.bandwidth_curve],
                 "family": {
                     family: [[int(size), _round(rate / 1e9)] for size, rate in curve] for family, curve in self.family_curves.items()
@@ -167,7 +171,8 @@ class Probe(ProbeViews):
             }
             notes["curves"] = (
                 "GEMM: torch.mm over a grid of shapes, TFLOP/s (m, n, k); conv: conv2d over a grid of shapes, TFLOP/s "
-                "(groups, m, n, k of its implicit GEMM); bandwidth and family: bytes read + written per second "
+                "(groups, m, n, k of its implicit GEMM); rnn: a one-layer nn.LSTM over a grid of shapes, us "
+                "(batch, input, hidden, steps); bandwidth and family: bytes read + written per second "
                 "(GB/s) of a copy, a pointwise mul, softmax, layer norm, sum and max pooling by the bytes moved, less the launch floor"
             )
         entry["notes"] = notes
@@ -433,12 +438,34 @@ def _less_launch(times: list[float], launch_s: float) -> float:
     return max(median - launch_s, median * 0.05)
 
 
-def _gemm_curve(
-    device: torch.device, timer: _Timer, precisions: list[str], launch_s: float, repeats: int, warmup: int, generator: torch.Generator
-) -> tuple[tuple[int, int, int, str, float], ...]:
+@dataclasses.dataclass(frozen=True)
+class _CurveRun:
+    """What every curve's measurement shares: the device and its timer, the launch floor taken off
+    each point, repeats and warm-up runs per point, the random generator, and the largest tensors
+    (``largest``: the copy's bytes, beyond which the bandwidth curves stop)."""
+
+    device: torch.device
+    timer: _Timer
+    launch_s: float
+    repeats: int
+    warmup: int
+    generator: torch.Generator
+    largest: int
+
+    @property
+    def flop_limit(self) -> float:
+        """The most FLOPs of one curve point: ``CURVE_FLOPS`` on a CPU; on CUDA, an 8192^3 GEMM."""
+        return CURVE_FLOPS if self.device.type == "cpu" else 2 * 8192**3
+
+    def kernel_s(self, fn: Callable[[], Any]) -> float:
+        """One point's time: ``fn``'s, less the launch floor (``_less_launch``)."""
+        return _less_launch(_per_op(self.timer, fn, self.repeats, self.warmup), self.launch_s)
+
+
+def _gemm_curve(run: _CurveRun, precisions: list[str]) -> tuple[tuple[int, int, int, str, float], ...]:
     """The GEMM rate over the grid of shapes, per precision (fp32 with TF32 off)."""
     points = []
-    limit = CURVE_FLOPS if device.type == "cpu" else 2 * 8192**3
+    device, generator = run.device, run.generator
     for precision in precisions:
         dtype = torch_dtype(precision)
         with _tf32(False) if device.type == "cuda" else contextlib.nullcontext():
@@ -446,13 +473,11 @@ def _gemm_curve(
                 for n in GEMM_N:
                     for k in GEMM_K:
                         flops = 2 * m * n * k
-                        if flops > limit:
+                        if flops > run.flop_limit:
                             continue
                         a = torch.randn(m, k, device=device, generator=generator, dtype=dtype)
                         b = torch.randn(k, n, device=device, generator=generator, dtype=dtype)
-                        times = _per_op(timer, functools.partial(torch.mm, a, b), repeats, warmup)
-                        kernel = _less_launch(times, launch_s)
-                        points.append((m, n, k, precision, flops / kernel))
+                        points.append((m, n, k, precision, flops / run.kernel_s(functools.partial(torch.mm, a, b))))
     return tuple(points)
 
 
@@ -472,22 +497,13 @@ CONV_SIZES = (7, 14, 28, 56, 112)
 CONV_BATCHES = (1, 8)
 
 
-def _conv_curve(
-    device: torch.device,
-    timer: _Timer,
-    precisions: list[str],
-    largest: int,
-    launch_s: float,
-    repeats: int,
-    warmup: int,
-    generator: torch.Generator,
-) -> tuple[tuple[int, int, int, int, str, float], ...]:
+def _conv_curve(run: _CurveRun, precisions: list[str]) -> tuple[tuple[int, int, int, int, str, float], ...]:
     """The convolution rate over the grid of shapes, per precision, each point keyed by its implicit
     GEMM (groups, M, N, K); on CUDA "fp32" with TF32 off and "tf32" (fp32 tensors) with cuDNN's
     TF32 on. Shapes whose input and output together exceed ``largest`` bytes (the copy's size) are
     left out, as the bandwidth curves stop there."""
     points = []
-    limit = CURVE_FLOPS if device.type == "cpu" else 2 * 8192**3
+    device, generator = run.device, run.generator
     grid = list(itertools.product(CONV_KINDS.values(), CONV_CHANNELS, CONV_SIZES, CONV_BATCHES))
     for precision in precisions:
         dtype = torch_dtype(precision) or torch.float32  # tf32: fp32 tensors
@@ -497,14 +513,42 @@ def _conv_curve(
                 per_group = (inputs or channels) // groups
                 m, n, k = batch * side * side, channels // groups, per_group * size * size
                 flops = 2 * groups * m * n * k
-                if flops > limit or m * ((inputs or channels) + channels) * dtype.itemsize > largest:
+                if flops > run.flop_limit or m * ((inputs or channels) + channels) * dtype.itemsize > run.largest:
                     continue
                 x = torch.randn(batch, inputs or channels, side, side, device=device, generator=generator, dtype=dtype)
                 w = torch.randn(channels, per_group, size, size, device=device, generator=generator, dtype=dtype)
                 conv = functools.partial(torch.nn.functional.conv2d, x, w, None, 1, size // 2, 1, groups)
-                times = _per_op(timer, conv, repeats, warmup)
-                kernel = _less_launch(times, launch_s)
-                points.append((groups, m, n, k, precision, flops / kernel))
+                points.append((groups, m, n, k, precision, flops / run.kernel_s(conv)))
+    return tuple(points)
+
+
+#: The recurrent layers of the rnn curve: one-layer LSTMs of these hidden sizes, fed half or as many
+#: features, over batches of sequences of several lengths (time steps). A layer's time is not
+#: proportional to its steps (oneDNN reorders the weights on every call, before the first step);
+#: the prediction interpolates between the lengths.
+RNN_HIDDEN = (128, 256, 512, 1024)
+RNN_BATCHES = (1, 8, 32)
+RNN_STEPS = (8, 32, 128)
+
+
+def _rnn_curve(run: _CurveRun, precisions: list[str]) -> tuple[tuple[int, int, int, int, str, float], ...]:
+    """Per shape, length and precision (batch, input, hidden, steps, precision, seconds): an
+    ``nn.LSTM`` of one layer, less the launch floor. Runs of more FLOPs than the limit, or whose
+    input and output exceed ``largest`` bytes, are left out."""
+    points = []
+    device, generator = run.device, run.generator
+    for precision in precisions:
+        dtype = torch_dtype(precision) or torch.float32
+        with _tf32(False) if device.type == "cuda" else contextlib.nullcontext(), torch.no_grad():
+            for hidden, batch, half in itertools.product(RNN_HIDDEN, RNN_BATCHES, (True, False)):
+                inputs = hidden // 2 if half else hidden
+                layer = torch.nn.LSTM(inputs, hidden, batch_first=True).to(device=device, dtype=dtype)
+                for steps in RNN_STEPS:
+                    flops = 2 * 4 * hidden * (inputs + hidden) * batch * steps
+                    if flops > run.flop_limit or batch * steps * (inputs + hidden) * dtype.itemsize > run.largest:
+                        continue
+                    x = torch.randn(batch, steps, inputs, device=device, generator=generator, dtype=dtype)
+                    points.append((batch, inputs, hidden, steps, precision, run.kernel_s(functools.partial(layer, x))))
     return tuple(points)
 
 
@@ -530,21 +574,15 @@ _FAMILY_OPS: dict[str, tuple[Callable[[torch.Tensor], Any], float]] = {
 }
 
 
-def _bandwidth_curves(
-    device: torch.device, timer: _Timer, largest: int, launch_s: float, repeats: int, warmup: int, generator: torch.Generator
-) -> tuple[tuple[tuple[float, float], ...], dict[str, tuple[tuple[float, float], ...]]]:
+def _bandwidth_curves(run: _CurveRun) -> tuple[tuple[tuple[float, float], ...], dict[str, tuple[tuple[float, float], ...]]]:
     copy: list[tuple[float, float]] = []
     families: dict[str, list[tuple[float, float]]] = {name: [] for name in _FAMILY_OPS}
-    for size in _sizes(largest):
-        x = torch.randn(max(size // 4 // 1024, 1), 1024, device=device, generator=generator)
+    for size in _sizes(run.largest):
+        x = torch.randn(max(size // 4 // 1024, 1), 1024, device=run.device, generator=run.generator)
         out = torch.empty_like(x)
-        times = _per_op(timer, functools.partial(out.copy_, x), repeats, warmup)
-        kernel = _less_launch(times, launch_s)
-        copy.append((2 * x.nbytes, 2 * x.nbytes / kernel))
+        copy.append((2 * x.nbytes, 2 * x.nbytes / run.kernel_s(functools.partial(out.copy_, x))))
         for name, (op, moved) in _FAMILY_OPS.items():
-            times = _per_op(timer, functools.partial(op, x), repeats, warmup)
-            kernel = _less_launch(times, launch_s)
-            families[name].append((moved * x.nbytes, moved * x.nbytes / kernel))
+            families[name].append((moved * x.nbytes, moved * x.nbytes / run.kernel_s(functools.partial(op, x))))
     return tuple(copy), {name: tuple(curve) for name, curve in families.items()}
 
 
@@ -584,7 +622,7 @@ def probe(
     ``curves``: also measure the curves the prediction reads (a minute or two).
     ``progress(step, done, total)``, if given, is called before each step (and once at the end,
     with done == total): one per GEMM precision, the copy, the launch floor, the host costs, and the
-    GEMM, convolution and bandwidth curves.
+    GEMM, convolution, recurrent and bandwidth curves.
     """
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
@@ -621,7 +659,7 @@ def probe(
     with torch.random.fork_rng(devices=devices), torch.cuda.device(target) if target.type == "cuda" else contextlib.nullcontext():
         generator = torch.Generator(device=target)
         generator.manual_seed(0)
-        steps = len(wanted) + 3 + (3 if curves else 0)
+        steps = len(wanted) + 3 + (4 if curves else 0)
         done = 0
 
         def step(label: str) -> None:
@@ -642,20 +680,22 @@ def probe(
         figures += _host_figures(target, timer, repeats, warmup, generator)
         gemm_curve: tuple[tuple[int, int, int, str, float], ...] = ()
         conv_curve: tuple[tuple[int, int, int, int, str, float], ...] = ()
+        rnn_curve: tuple[tuple[int, int, int, int, str, float], ...] = ()
         bandwidth_curve: tuple[tuple[float, float], ...] = ()
         family_curves: dict[str, tuple[tuple[float, float], ...]] = {}
         if curves:
-            curve_repeats = max(1, min(repeats, 3))
             step("GEMM curve")
             precisions: list[str] = ["fp32"] if target.type == "cpu" else [p for p in ("fp32", "bf16", "fp16") if p in wanted]
-            gemm_curve = _gemm_curve(target, timer, precisions, launch.value or 0.0, curve_repeats, 1, generator)
             copied = next((f for f in figures if f.figure == "memory_bandwidth"), None)
             largest = int(copy_bytes or (256 * 2**20 if target.type == "cpu" else 2 * 2**30)) if copied else 16 * 2**20
+            run = _CurveRun(target, timer, launch.value or 0.0, max(1, min(repeats, 3)), 1, generator, largest)
+            gemm_curve = _gemm_curve(run, precisions)
             step("convolution curve")
-            convolutions = precisions + (["tf32"] if target.type == "cuda" and "tf32" in wanted else [])
-            conv_curve = _conv_curve(target, timer, convolutions, largest, launch.value or 0.0, curve_repeats, 1, generator)
+            conv_curve = _conv_curve(run, precisions + (["tf32"] if target.type == "cuda" and "tf32" in wanted else []))
+            step("recurrent curve")
+            rnn_curve = _rnn_curve(run, precisions)
             step("bandwidth curves")
-            bandwidth_curve, family_curves = _bandwidth_curves(target, timer, largest, launch.value or 0.0, curve_repeats, 1, generator)
+            bandwidth_curve, family_curves = _bandwidth_curves(run)
         step("done")
     version = torch.__version__ + (f", CUDA {torch.version.cuda}" if target.type == "cuda" and torch.version.cuda else "")
     return Probe(
@@ -671,6 +711,7 @@ def probe(
         catalog=catalog,
         gemm_curve=gemm_curve,
         conv_curve=conv_curve,
+        rnn_curve=rnn_curve,
         bandwidth_curve=bandwidth_curve,
         family_curves=family_curves,
     )

@@ -13,7 +13,9 @@ device's execution figures (docs/conventions.md, "Predicted time").
   wave are the tile and wave quantisation. With a probe's GEMM curve: the FLOP/s it measured at the
   nearest shape (in log space), for the precision; a convolution reads the probe's convolution
   curve instead (its nearest implicit GEMM: groups, M, N, K), since convolution kernels reorder,
-  pad and tile unlike a plain GEMM. A vector op: FLOPs at the sustained vector rate.
+  pad and tile unlike a plain GEMM. A whole recurrent layer (LSTM, GRU, RNN) with a probe's rnn
+  curve: per layer, the time the probe measured for the nearest layer, at its length.
+  A vector op: FLOPs at the sustained vector rate.
 - **Device time** = max(compute term, memory term, the device's shortest kernel).
 """
 
@@ -26,10 +28,25 @@ from collections.abc import Sequence
 
 from roofscope.cost import Cost
 from roofscope.devices import Device
-from roofscope.devices.execution import ConvPoint, Execution, GemmPoint
+from roofscope.devices.execution import ConvPoint, Execution, GemmPoint, RnnPoint
 from roofscope.events import OpEvent, TensorMeta
+from roofscope.formulas.recurrent import LayerRun, recurrent_runs
 
-__all__ = ["Gemm", "Kernel", "conv_rate", "curve_bandwidth", "curve_rate", "gemm_time", "gemms", "kernel"]
+__all__ = [
+    "RECURRENT_LAYERS",
+    "Gemm",
+    "Kernel",
+    "conv_rate",
+    "curve_bandwidth",
+    "curve_rate",
+    "gemm_time",
+    "gemms",
+    "kernel",
+    "recurrent_time",
+]
+
+#: The whole recurrent layers (every step of every layer in one op) that the probe's rnn curve times.
+RECURRENT_LAYERS = frozenset({"aten.lstm", "aten.gru", "aten.rnn_tanh", "aten.rnn_relu"})
 
 #: Output tile width of a GEMM kernel, and the tile heights it chooses from (the smallest that
 #: holds M): cuBLAS's and CUTLASS's tensor-core kernels tile the output in 128-wide blocks and use
@@ -138,28 +155,64 @@ def gemm_time(gemm: Gemm, rate: float, units: int) -> float:
     return waves * tile_flops / (rate / units)
 
 
-def _nearest_rate(curve: Sequence[tuple[int | str | float, ...]], wanted: tuple[int, ...], precision: str) -> float | None:
-    """The rate (a point's last field) of the point of the precision (its last but one) whose shape
-    (the fields before) is nearest ``wanted`` in log space; None when no point has the precision."""
-    points = [point for point in curve if point[-2] == precision]
-    if not points:
-        return None
+def _log_distance(shape: Sequence[int | str | float], wanted: tuple[int, ...]) -> float:
+    """How far a measured shape is from the wanted one: the squared distance of their logarithms."""
+    return sum((math.log(max(int(a), 1)) - math.log(max(b, 1))) ** 2 for a, b in zip(shape, wanted, strict=True))
 
-    def distance(point: tuple[int | str | float, ...]) -> float:
-        return sum((math.log(max(int(a), 1)) - math.log(max(b, 1))) ** 2 for a, b in zip(point[:-2], wanted, strict=True))
 
-    return float(min(points, key=distance)[-1])
+def _nearest(
+    curve: Sequence[tuple[int | str | float, ...]], wanted: tuple[int, ...], precision: str
+) -> tuple[int | str | float, ...] | None:
+    """The point of the precision (the field after the shape) whose shape (its first fields) is
+    nearest ``wanted`` in log space; None when no point has the precision."""
+    fields = len(wanted)
+    points = [point for point in curve if point[fields] == precision]
+    return min(points, key=lambda point: _log_distance(point[:fields], wanted)) if points else None
 
 
 def curve_rate(curve: Sequence[GemmPoint], gemm: Gemm, precision: str) -> float | None:
     """The FLOP/s a probe measured at the shape nearest ``gemm`` (in log space), for the precision."""
-    return _nearest_rate(curve, (gemm.m, gemm.n, gemm.k), precision)
+    point = _nearest(curve, (gemm.m, gemm.n, gemm.k), precision)
+    return float(point[-1]) if point else None
 
 
 def conv_rate(curve: Sequence[ConvPoint], gemm: Gemm, precision: str) -> float | None:
     """The FLOP/s a probe measured for the convolution whose implicit GEMM (groups, M, N, K) is
     nearest ``gemm``'s (in log space), for the precision."""
-    return _nearest_rate(curve, (gemm.count, gemm.m, gemm.n, gemm.k), precision)
+    point = _nearest(curve, (gemm.count, gemm.m, gemm.n, gemm.k), precision)
+    return float(point[-1]) if point else None
+
+
+def recurrent_time(curve: Sequence[RnnPoint], runs: Sequence[LayerRun], precision: str) -> float | None:
+    """Seconds of a whole recurrent op's layers from the probe's rnn curve; None when it has no
+    point of the precision. Per layer-direction, the measured layer whose (batch, input, hidden) is
+    nearest its own (in log space), at the layer's steps: interpolated linearly between the lengths
+    measured, extended along the nearest segment beyond them (the time of one length alone scales
+    with the steps), then scaled by the layer's weights over the measured layer's (its work per
+    step and per call is a pass over the weights). Measured on an LSTM, the curve serves a GRU and
+    an Elman RNN by their own weights."""
+    lengths: dict[tuple[int, int, int], list[tuple[int, float]]] = {}
+    for batch, inputs, hidden, steps, point_precision, seconds in curve:
+        if point_precision == precision:
+            lengths.setdefault((batch, inputs, hidden), []).append((steps, seconds))
+    if not lengths:
+        return None
+    total = 0.0
+    for run in runs:
+        wanted = (run.batch, run.input_size, run.hidden)
+        shape = min(lengths, key=lambda key: _log_distance(key, wanted))
+        measured = sorted(lengths[shape])
+        if len(measured) == 1:
+            steps, seconds = measured[0]
+            at_steps = seconds * run.steps / steps
+        else:
+            index = next((i for i in range(1, len(measured) - 1) if run.steps <= measured[i][0]), len(measured) - 1)
+            (short, short_s), (long, long_s) = measured[index - 1], measured[index]
+            slope = max(long_s - short_s, 0.0) / (long - short)
+            at_steps = max(short_s + slope * (run.steps - short), 0.0)
+        _, inputs, hidden = shape
+        total += at_steps * run.weight_elements / (4 * hidden * (inputs + hidden))
+    return total
 
 
 def curve_bandwidth(curve: Sequence[tuple[float, float]], nbytes: int) -> float:
@@ -204,7 +257,12 @@ def kernel(
     if rate is None:
         rate = device.peak(precision, matrix=matrix)[0]
     compute_s = 0.0
-    if cost.flops:
+    recurrent = None
+    if cost.flops and event.op in RECURRENT_LAYERS and execution.rnn_curve:
+        recurrent = recurrent_time(execution.rnn_curve, recurrent_runs(event), peak_precision)
+    if recurrent is not None:
+        compute_s = recurrent
+    elif cost.flops:
         problems = gemms(event) if matrix else None
         measured = _measured_rates(execution, event, problems, peak_precision) if problems else None
         if problems and measured:
