@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/prediction_cpu.py [--probe FILE] [--batches 1,8,32] [--repeats 3] [--threads N]
 
-1. ``roofscope.probe("cpu")`` with its curves (GEMM grid, bandwidth per op family and size, host
+1. ``roofscope.probe("cpu")`` with its curves (GEMM, convolution and LSTM grids, bandwidth per op family and size, host
    costs), saved as ``bench/results/cpu-probe.toml`` (or ``--probe FILE`` reuses a saved one);
 2. for each model and batch: the predicted time of a plain forward (``roofscope.analyze`` on the
    meta device, ``device=`` the probe file, eager mode) against the measured one

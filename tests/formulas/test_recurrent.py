@@ -101,6 +101,35 @@ def test_packed_sequence_counts_its_tokens_only() -> None:
     assert report.total.macs == 7 * per_token(4, 32, 16, 18)[0]
 
 
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")  # torch says so
+def test_the_layer_runs_a_whole_op_is_made_of() -> None:
+    """recurrent_runs, what the prediction times per layer-direction: a bidirectional layer's second
+    layer reads both directions' outputs; sequence-first input; a packed sequence's mean batch; an
+    LSTM's projection."""
+    from roofscope.formulas.recurrent import LayerRun, recurrent_runs
+
+    def runs(model: nn.Module, *shape: int) -> list[LayerRun]:
+        (record,) = [r for r in roofscope.analyze(model, shape).ops if r.family == "recurrent"]
+        return recurrent_runs(record.event)
+
+    two_way = runs(nn.GRU(16, 32, num_layers=2, bidirectional=True), 5, 3, 16)  # [steps, batch, features]
+    weights = [3 * 32 * (16 + 32)] * 2 + [3 * 32 * (64 + 32)] * 2
+    assert two_way == [LayerRun(3, 5, inputs, 32, w, "gru") for inputs, w in zip((16, 16, 64, 64), weights, strict=True)]
+    (projected,) = runs(nn.LSTM(16, 32, proj_size=8, batch_first=True), 3, 5, 16)
+    assert projected == LayerRun(3, 5, 16, 32, 4 * 32 * (16 + 8) + 8 * 32, "lstm", projected=True)
+
+    class Packed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(16, 32)
+
+        def forward(self, x):
+            return self.lstm(nn.utils.rnn.pack_padded_sequence(x, torch.tensor([5, 2])))[0].data
+
+    # lengths 5 and 2: 7 tokens over 5 steps, a mean batch of 1 (7 // 5)
+    assert runs(Packed(), 5, 2, 16) == [LayerRun(1, 5, 16, 32, 4 * 32 * 48, "lstm", packed=True)]
+
+
 def test_mkldnn_kernel_called_directly_counts_as_the_layer() -> None:
     """oneDNN's one-layer kernel (what nn.LSTM runs on CPU under the hood) has the layer's formula."""
     lstm = nn.LSTM(16, 32)

@@ -71,15 +71,29 @@ def test_the_device_file_round_trips(cpu_probe, tmp_path):
 
 
 def test_the_conv_curve_stops_at_the_copy_size_and_travels_in_the_file(cpu_probe, tmp_path):
-    curve = cpu_probe.conv_curve  # (groups, m, n, k, precision, FLOP/s)
+    curve = cpu_probe.conv_curve  # (groups, m, n, k, stride, precision, FLOP/s)
     assert curve and all(precision == "fp32" and rate > 0 for *_, precision, rate in curve)
     # a 64 KiB copy: no convolution whose output alone (m x output channels, fp32) is larger ran
     assert all(m * groups * n * 4 <= 2**16 for groups, m, n, *_ in curve)
     assert any(groups > 1 and n == 1 for groups, _, n, *_ in curve)  # depthwise ones: groups = channels
+    assert {stride for _, _, _, _, stride, *_ in curve} == {1, 2}
     assert cpu_probe.family_curves["pooling"] and all(rate > 0 for _, rate in cpu_probe.family_curves["pooling"])
     loaded = roofscope.get_device(cpu_probe.save(tmp_path / "mine.toml")).execution.conv_curve
-    assert [point[:5] for point in loaded] == [point[:5] for point in curve]
-    assert [point[5] for point in loaded] == pytest.approx([point[5] for point in curve], rel=1e-3)
+    assert [point[:6] for point in loaded] == [point[:6] for point in curve]
+    assert [point[6] for point in loaded] == pytest.approx([point[6] for point in curve], rel=1e-3)
+
+
+def test_a_device_file_whose_conv_points_have_no_stride_reads_them_as_stride_1(cpu_probe, tmp_path):
+    """Device files written before the conv curve kept the stride: (groups, m, n, k, precision, TFLOP/s)."""
+    entry = cpu_probe.entry()
+    entry["curves"]["conv"] = [[g, m, n, k, p, rate] for g, m, n, k, stride, p, rate in entry["curves"]["conv"] if stride == 1]
+    path = tmp_path / "older.json"
+    path.write_text(json.dumps(entry), encoding="utf-8")
+    loaded = roofscope.get_device(path).execution.conv_curve
+    assert loaded and {point[4] for point in loaded} == {1}
+    stride_1 = [point for point in cpu_probe.conv_curve if point[4] == 1]
+    assert [point[:6] for point in loaded] == [point[:6] for point in stride_1]
+    assert [point[6] for point in loaded] == pytest.approx([point[6] for point in stride_1], rel=1e-3)
 
 
 def test_the_rnn_curve_times_lstm_layers_of_several_lengths_and_travels_in_the_file(cpu_probe, tmp_path):

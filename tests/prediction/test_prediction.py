@@ -111,10 +111,15 @@ def _probed_cpu(bandwidth: float = 1e6 * GIGA, **curves: object) -> Device:
 
 def _cpu_with_curves() -> Device:
     """A CPU known from a probe: GEMMs at 100 GFLOP/s, a dense 3 x 3 convolution at 40, a
-    depthwise one at 2 (their implicit GEMMs: groups, M, N, K), memory far faster than either."""
+    depthwise one at 2 and at 0.5 with stride 2 (their implicit GEMMs: groups, M, N, K; then the
+    stride), memory far faster than any."""
     return _probed_cpu(
         gemm_curve=((64, 64, 64, "fp32", 100 * GIGA),),
-        conv_curve=((1, 3136, 64, 576, "fp32", 40 * GIGA), (64, 3136, 1, 9, "fp32", 2 * GIGA)),
+        conv_curve=(
+            (1, 3136, 64, 576, 1, "fp32", 40 * GIGA),
+            (64, 3136, 1, 9, 1, "fp32", 2 * GIGA),
+            (64, 3136, 1, 9, 2, "fp32", 0.5 * GIGA),
+        ),
     )
 
 
@@ -126,6 +131,12 @@ def test_a_convolution_runs_at_the_probed_rate_of_the_nearest_convolution() -> N
     # 2 x 3136 positions x 64 channels x 9 taps at 2 GFLOP/s; 2 x 3136 x 64 x 576 at 40 GFLOP/s
     assert depthwise.device_s == pytest.approx(2 * 3136 * 64 * 9 / (2 * GIGA))
     assert dense.device_s == pytest.approx(2 * 3136 * 64 * 576 / (40 * GIGA))
+    # stride 2, from 112 x 112 to the same 56 x 56 outputs: the same implicit GEMM, the stride-2 point
+    strided = roofscope.analyze(nn.Conv2d(64, 64, 3, 2, 1, groups=64, bias=False), (1, 64, 112, 112), device=_cpu_with_curves())
+    assert strided.ops[0].timing.device_s == pytest.approx(2 * 3136 * 64 * 9 / (0.5 * GIGA))  # type: ignore[union-attr]
+    # a 1 x 1 convolution of stride 2 (none measured): the dense point, nearer than the depthwise one
+    shortcut = roofscope.analyze(nn.Conv2d(64, 64, 1, 2, bias=False), (1, 64, 112, 112), device=_cpu_with_curves())
+    assert shortcut.ops[0].timing.device_s == pytest.approx(2 * 3136 * 64 * 64 / (40 * GIGA))  # type: ignore[union-attr]
 
 
 def test_a_matmul_reads_the_gemm_curve_and_a_convolution_without_a_conv_curve_too() -> None:
@@ -154,35 +165,51 @@ def test_max_pooling_moves_its_bytes_at_the_probed_pooling_bandwidth() -> None:
     assert record.timing is not None and record.timing.device_s == pytest.approx(record.cost.bytes / (2 * GIGA))
 
 
-def test_a_recurrent_layer_takes_the_probed_time_of_the_nearest_layer_at_its_length() -> None:
-    """Per layer, the measured layer nearest its (batch, input, hidden), between the lengths
-    measured and along the last segment beyond them, scaled by the weights: hand-computed."""
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")  # torch says so
+def test_an_lstm_takes_the_probed_time_of_the_nearest_layer_at_its_batch_and_length() -> None:
+    """Per layer, the measured layers nearest its (input, hidden); at each measured batch, the time
+    at its steps (linear between the lengths measured, along the last segment beyond them); then
+    at its batch likewise; scaled by the weights. Hand-computed."""
     probed = _probed_cpu(
         rnn_curve=(
             (1, 256, 512, 8, "fp32", 2e-3),
             (1, 256, 512, 32, "fp32", 5e-3),
             (1, 512, 512, 8, "fp32", 3e-3),
             (1, 512, 512, 32, "fp32", 7e-3),
+            (8, 512, 512, 8, "fp32", 5e-3),
+            (8, 512, 512, 32, "fp32", 17e-3),
         )
     )
-    lstm = nn.LSTM(256, 512, num_layers=2, batch_first=True)
 
-    def device_s(model: nn.Module, steps: int) -> float:
-        (record,) = [r for r in roofscope.analyze(model, (1, steps, 256), device=probed).ops if r.family == "recurrent"]
+    def device_s(model: nn.Module, shape: tuple[int, ...], device: Device = probed) -> float:
+        (record,) = [r for r in roofscope.analyze(model, shape, device=device).ops if r.family == "recurrent"]
         assert record.timing is not None
         return record.timing.device_s
 
+    lstm = nn.LSTM(256, 512, num_layers=2, batch_first=True)
     # 20 steps: layer 1 at 2 + 3 x 12/24 ms, layer 2 (512 inputs) at 3 + 4 x 12/24 ms
-    assert device_s(lstm, 20) == pytest.approx(3.5e-3 + 5e-3)
+    assert device_s(lstm, (1, 20, 256)) == pytest.approx(3.5e-3 + 5e-3)
     # 64 steps, beyond the lengths measured: 5 + 3 x 32/24 and 7 + 4 x 32/24 ms
-    assert device_s(lstm, 64) == pytest.approx(9e-3 + (7 + 4 * 32 / 24) * 1e-3)
-    # a GRU of the same sizes has 3 gates' weights for the LSTM's 4
-    assert device_s(nn.GRU(256, 512, batch_first=True), 20) == pytest.approx(3.5e-3 * 3 / 4)
-    # no rnn curve (a probe file from before): the FLOPs at the vector rate
+    assert device_s(lstm, (1, 64, 256)) == pytest.approx(9e-3 + (7 + 4 * 32 / 24) * 1e-3)
+    # batch 4, 20 steps, a layer of 512 inputs: 5 ms at batch 1, 11 at batch 8, so 5 + 6 x 3/7
+    single = nn.LSTM(512, 512, batch_first=True)
+    assert device_s(single, (4, 20, 512)) == pytest.approx((5 + 6 * 3 / 7) * 1e-3)
+    # sequence first ([steps, batch, features]): the same layer, the same time
+    assert device_s(nn.LSTM(512, 512), (20, 4, 512)) == pytest.approx((5 + 6 * 3 / 7) * 1e-3)
+    # half the hidden units (128 inputs, the nearest measured layer 256 x 512): a quarter of its weights
+    assert device_s(nn.LSTM(128, 256, batch_first=True), (1, 20, 128)) == pytest.approx(3.5e-3 * (4 * 256 * 384) / (4 * 512 * 768))
+
+    # a GRU, or an LSTM with a projection (a CPU runs both in a loop of its own, not oneDNN's
+    # kernel), or no rnn curve at all (a probe file from before): the FLOPs at the vector rate
     older = dataclasses.replace(probed, execution=dataclasses.replace(probed.execution, rnn_curve=()))
-    (record,) = [r for r in roofscope.analyze(lstm, (1, 20, 256), device=older).ops if r.family == "recurrent"]
-    assert record.cost is not None and record.timing is not None
-    assert record.timing.device_s == pytest.approx(record.cost.flops / (0.1 * TERA))
+    for model, device in (
+        (nn.GRU(256, 512, batch_first=True), probed),
+        (nn.LSTM(256, 512, batch_first=True, proj_size=128), probed),
+        (lstm, older),
+    ):
+        (record,) = [r for r in roofscope.analyze(model, (1, 20, 256), device=device).ops if r.family == "recurrent"]
+        assert record.cost is not None and record.timing is not None
+        assert record.timing.device_s == pytest.approx(record.cost.flops / (0.1 * TERA))
 
 
 # -- the cache ------------------------------------------------------------------------------------

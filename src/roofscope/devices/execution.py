@@ -14,20 +14,30 @@ copy bandwidth over a range of sizes, which the prediction reads in place of the
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["KINDS", "ConvPoint", "Execution", "GemmPoint", "RnnPoint"]
+__all__ = ["KINDS", "ConvPoint", "Execution", "GemmPoint", "RnnPoint", "conv_point"]
 
 #: Device kinds: a GPU's host and device overlap (the host queues kernels), a CPU's do not.
 KINDS = ("gpu", "cpu", "accelerator")
 
 #: One measured GEMM: (m, n, k, precision, FLOP/s).
 GemmPoint = tuple[int, int, int, str, float]
-#: One measured convolution, keyed by its implicit GEMM: (groups, m, n, k, precision, FLOP/s).
-ConvPoint = tuple[int, int, int, int, str, float]
+#: One measured convolution, keyed by its implicit GEMM and its stride: (groups, m, n, k, stride,
+#: precision, FLOP/s).
+ConvPoint = tuple[int, int, int, int, int, str, float]
 #: One measured recurrent layer over a sequence: (batch, input size, hidden size, steps, precision, seconds).
 RnnPoint = tuple[int, int, int, int, str, float]
+
+
+def conv_point(fields: Sequence[Any]) -> ConvPoint:
+    """A conv curve point from its fields: (groups, m, n, k, stride, precision, rate), or without
+    the stride (a device file from before it was kept: every point then of stride 1)."""
+    if len(fields) == 6:
+        fields = (*fields[:4], 1, *fields[4:])
+    groups, m, n, k, stride, precision, rate = fields
+    return (int(groups), int(m), int(n), int(k), int(stride), str(precision), float(rate))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +52,9 @@ class Execution:
     host time of one ``nn.Module`` call; ``graph_kernel_s``: device time added per kernel when a
     CUDA graph replays them (and ``graph_launch_s`` once per replay); ``gemm_curve`` and
     ``bandwidth_curve``: a probe's measurements, (m, n, k, precision, FLOP/s) and (bytes, bytes/s);
-    ``conv_curve``: the FLOP/s it measured for convolutions, keyed by their implicit GEMM (groups,
-    m, n, k, precision, FLOP/s); ``rnn_curve``: the seconds it measured for one recurrent layer over
+    ``conv_curve``: the FLOP/s it measured for convolutions, keyed by their implicit GEMM and
+    stride (groups, m, n, k, stride, precision, FLOP/s; a point of six fields, from a device file
+    written before the stride was kept, is of stride 1); ``rnn_curve``: the seconds it measured for one recurrent layer over
     sequences of several lengths (batch, input, hidden, steps, precision, seconds);
     ``family_curves``: the bytes/s the probe measured for ops of a family (softmax, norm...) by
     the bytes they move.
@@ -90,9 +101,7 @@ class Execution:
         fields = {field.name for field in dataclasses.fields(cls)}
         values = {key: value for key, value in data.items() if key in fields}
         values["gemm_curve"] = tuple((int(m), int(n), int(k), str(p), float(rate)) for m, n, k, p, rate in values.get("gemm_curve", ()))
-        values["conv_curve"] = tuple(
-            (int(g), int(m), int(n), int(k), str(p), float(rate)) for g, m, n, k, p, rate in values.get("conv_curve", ())
-        )
+        values["conv_curve"] = tuple(conv_point(point) for point in values.get("conv_curve", ()))
         values["rnn_curve"] = tuple(
             (int(b), int(i), int(h), int(t), str(p), float(seconds)) for b, i, h, t, p, seconds in values.get("rnn_curve", ())
         )

@@ -85,7 +85,7 @@ def _execution(entry: Mapping[str, Any], defaults: Mapping[str, Any], datasheet:
             "sustained_vector": vector,
             "sustained_bandwidth": bandwidth,
             "gemm_curve": [(m, n, k, p, float(tflops) * _TERA) for m, n, k, p, tflops in curves.get("gemm", ())],
-            "conv_curve": [(g, m, n, k, p, float(tflops) * _TERA) for g, m, n, k, p, tflops in curves.get("conv", ())],
+            "conv_curve": [(*point[:-1], float(point[-1]) * _TERA) for point in curves.get("conv", ())],
             "rnn_curve": [(b, i, h, t, p, float(us) * 1e-6) for b, i, h, t, p, us in curves.get("rnn", ())],
             "bandwidth_curve": [(float(size), float(gbs) * _GIGA) for size, gbs in curves.get("bandwidth", ())],
             "family_curves": {

@@ -115,13 +115,17 @@ def _kind(event: OpEvent) -> str:
 class LayerRun:
     """One layer in one direction of a whole recurrent op, as its kernel runs it: ``steps`` time
     steps of ``batch`` sequences (a packed sequence's mean batch), ``input_size`` features in,
-    ``hidden`` units, ``weight_elements`` in its matrices."""
+    ``hidden`` units, ``weight_elements`` in its matrices; ``kind`` "lstm", "gru", "rnn_tanh" or
+    "rnn_relu", ``packed`` for a packed sequence, ``projected`` for an LSTM with ``proj_size``."""
 
     batch: int
     steps: int
     input_size: int
     hidden: int
     weight_elements: int
+    kind: str = "lstm"
+    packed: bool = False
+    projected: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -131,6 +135,7 @@ class _WholeLayer:
     kind: str
     tokens: int
     steps: int
+    packed: bool
     layers: list[_Layer]
     has_biases: bool
     directions: int
@@ -157,6 +162,7 @@ def _whole_layer(event: OpEvent) -> _WholeLayer:
         kind=kind,
         tokens=_rows(source),
         steps=steps,
+        packed=packed,
         layers=_layers(kind, event.args[2 + offset], num_layers * directions),
         has_biases=bool(event.args[3 + offset]),
         directions=directions,
@@ -181,7 +187,19 @@ def recurrent_runs(event: OpEvent) -> list[LayerRun]:
     one after another, each over every time step."""
     whole = _whole_layer(event)
     batch = whole.tokens // whole.steps if whole.steps else 0
-    return [LayerRun(batch, whole.steps, layer.input_size, layer.hidden, layer.weight_elements) for layer in whole.layers]
+    return [
+        LayerRun(
+            batch,
+            whole.steps,
+            layer.input_size,
+            layer.hidden,
+            layer.weight_elements,
+            whole.kind,
+            whole.packed,
+            layer.output_size != layer.hidden,
+        )
+        for layer in whole.layers
+    ]
 
 
 @family("aten.lstm_cell", "aten.gru_cell", "aten.rnn_tanh_cell", "aten.rnn_relu_cell")

@@ -20,10 +20,11 @@ the median of ``repeats`` timed runs after ``warmup`` untimed ones:
 - **curves** (``curves=True``, the default), what the prediction reads for a machine it knows only
   from its probe: the GEMM rate over a grid of shapes (M x N x K from 1 x 16 x 9 to
   4096 x 4096 x 4096, those up to ``CURVE_FLOPS`` FLOPs on CPU); the rate of 2-D convolutions
-  (``conv2d`` on NCHW tensors: 1 x 1, 3 x 3, depthwise 3 x 3 and 7 x 7, and 3 x 3 and 7 x 7 from
-  3 input channels, to 32-512 channels, 7 x 7 to 112 x 112 positions, batch 1 and 8), each point
+  (``conv2d`` on NCHW tensors: 1 x 1, 3 x 3, depthwise 3 x 3 and 7 x 7, and 3 x 3 from 3 input
+  channels, each at stride 1, and 3 x 3, depthwise 3 x 3 and 3 x 3 and 7 x 7 from 3 input channels
+  at stride 2, to 32-512 channels, 7 x 7 to 112 x 112 output positions, batch 1 and 8), each point
   keyed by the implicit GEMM the convolution is (groups, M = batch x output positions, N = output
-  channels / groups, K = input channels / groups x kernel positions), because a convolution
+  channels / groups, K = input channels / groups x kernel positions) and its stride, because a convolution
   library (oneDNN on CPU, cuDNN on CUDA) reorders, pads and tiles in ways ``torch.mm`` does not;
   the time of a one-layer ``nn.LSTM`` (128-1024 units, as many inputs or half, batch 1, 8 and 32)
   over 8, 32 and 128 steps, since its time is not proportional to its steps;
@@ -114,7 +115,7 @@ class Probe(ProbeViews):
     memory_capacity: float | None = None  # bytes
     catalog: Device | None = None  # the catalog entry the figures are shown beside
     gemm_curve: tuple[tuple[int, int, int, str, float], ...] = ()  # (m, n, k, precision, FLOP/s)
-    conv_curve: tuple[tuple[int, int, int, int, str, float], ...] = ()  # (groups, m, n, k, precision, FLOP/s)
+    conv_curve: tuple[tuple[int, int, int, int, int, str, float], ...] = ()  # (groups, m, n, k, stride, precision, FLOP/s)
     rnn_curve: tuple[tuple[int, int, int, int, str, float], ...] = ()  # (batch, input, hidden, steps, precision, seconds)
     bandwidth_curve: tuple[tuple[float, float], ...] = ()  # (bytes moved, bytes/s) of a copy
     family_curves: dict[str, tuple[tuple[float, float], ...]] = dataclasses.field(default_factory=dict)
@@ -162,7 +163,7 @@ class Probe(ProbeViews):
         if self.gemm_curve or self.conv_curve or self.rnn_curve or self.bandwidth_curve:
             entry["curves"] = {
                 "gemm": [[m, n, k, p, _round(rate / 1e12)] for m, n, k, p, rate in self.gemm_curve],
-                "conv": [[g, m, n, k, p, _round(rate / 1e12)] for g, m, n, k, p, rate in self.conv_curve],
+                "conv": [[g, m, n, k, s, p, _round(rate / 1e12)] for g, m, n, k, s, p, rate in self.conv_curve],
                 "rnn": [[b, i, h, t, p, _round(seconds * 1e6)] for b, i, h, t, p, seconds in self.rnn_curve],
                 "bandwidth": [[int(size), _round(rate / 1e9)] for size, rate in self.bandwidth_curve],
                 "family": {
@@ -171,7 +172,7 @@ class Probe(ProbeViews):
             }
             notes["curves"] = (
                 "GEMM: torch.mm over a grid of shapes, TFLOP/s (m, n, k); conv: conv2d over a grid of shapes, TFLOP/s "
-                "(groups, m, n, k of its implicit GEMM); rnn: a one-layer nn.LSTM over a grid of shapes, us "
+                "(groups, m, n, k of its implicit GEMM, and its stride); rnn: a one-layer nn.LSTM over a grid of shapes, us "
                 "(batch, input, hidden, steps); bandwidth and family: bytes read + written per second "
                 "(GB/s) of a copy, a pointwise mul, softmax, layer norm, sum and max pooling by the bytes moved, less the launch floor"
             )
@@ -266,9 +267,9 @@ class _Timer:
 
 @contextlib.contextmanager
 def _tf32(enabled: bool) -> Iterator[None]:
-    """TF32 on or off for the block, for matmuls and for cuDNN's convolutions (which torch runs in
-    TF32 by default); the settings are put back."""
-    backends = [torch.backends.cuda.matmul, getattr(torch.backends.cudnn, "conv", None)]
+    """TF32 on or off for the block, for matmuls and for cuDNN's convolutions and RNNs (which torch
+    runs in TF32 by default); the settings are put back."""
+    backends = [torch.backends.cuda.matmul, getattr(torch.backends.cudnn, "conv", None), getattr(torch.backends.cudnn, "rnn", None)]
     modern = [backend for backend in backends if backend is not None and hasattr(backend, "fp32_precision")]
     if modern:
         before = [backend.fp32_precision for backend in modern]
@@ -482,43 +483,48 @@ def _gemm_curve(run: _CurveRun, precisions: list[str]) -> tuple[tuple[int, int, 
 
 
 #: The convolutions of the conv curve: name -> (kernel size, depthwise, input channels: None for as
-#: many as the output's), over output channels, output sizes (square) and batches; a square kernel,
-#: stride 1, padding that keeps the size. The 3-channel ones are the first layers of image models.
-CONV_KINDS: dict[str, tuple[int, bool, int | None]] = {
-    "1x1": (1, False, None),
-    "3x3": (3, False, None),
-    "depthwise 3x3": (3, True, None),
-    "depthwise 7x7": (7, True, None),
-    "3x3 from 3 channels": (3, False, 3),
-    "7x7 from 3 channels": (7, False, 3),
+#: many as the output's, stride), over output channels, output sizes (square) and batches; a square
+#: kernel, padding of half the kernel (the size kept at stride 1, halved at stride 2). The 3-channel
+#: ones are the first layers of image models; stride 2 is how they and their downsampling layers
+#: halve the size, and it changes a convolution's speed (more input read per output).
+CONV_KINDS: dict[str, tuple[int, bool, int | None, int]] = {
+    "1x1": (1, False, None, 1),
+    "3x3": (3, False, None, 1),
+    "3x3 stride 2": (3, False, None, 2),
+    "depthwise 3x3": (3, True, None, 1),
+    "depthwise 3x3 stride 2": (3, True, None, 2),
+    "depthwise 7x7": (7, True, None, 1),
+    "3x3 from 3 channels": (3, False, 3, 1),
+    "3x3 stride 2 from 3 channels": (3, False, 3, 2),
+    "7x7 stride 2 from 3 channels": (7, False, 3, 2),
 }
 CONV_CHANNELS = (32, 64, 128, 256, 512)
 CONV_SIZES = (7, 14, 28, 56, 112)
 CONV_BATCHES = (1, 8)
 
 
-def _conv_curve(run: _CurveRun, precisions: list[str]) -> tuple[tuple[int, int, int, int, str, float], ...]:
+def _conv_curve(run: _CurveRun, precisions: list[str]) -> tuple[tuple[int, int, int, int, int, str, float], ...]:
     """The convolution rate over the grid of shapes, per precision, each point keyed by its implicit
-    GEMM (groups, M, N, K); on CUDA "fp32" with TF32 off and "tf32" (fp32 tensors) with cuDNN's
-    TF32 on. Shapes whose input and output together exceed ``largest`` bytes (the copy's size) are
-    left out, as the bandwidth curves stop there."""
+    GEMM (groups, M, N, K) and its stride; on CUDA "fp32" with TF32 off and "tf32" (fp32 tensors)
+    with cuDNN's TF32 on. Shapes whose input and output together exceed ``largest`` bytes (the
+    copy's size) are left out, as the bandwidth curves stop there."""
     points = []
     device, generator = run.device, run.generator
     grid = list(itertools.product(CONV_KINDS.values(), CONV_CHANNELS, CONV_SIZES, CONV_BATCHES))
     for precision in precisions:
         dtype = torch_dtype(precision) or torch.float32  # tf32: fp32 tensors
         with _tf32(precision == "tf32") if device.type == "cuda" else contextlib.nullcontext():
-            for (size, depthwise, inputs), channels, side, batch in grid:
+            for (size, depthwise, inputs, stride), channels, side, batch in grid:
                 groups = channels if depthwise else 1
                 per_group = (inputs or channels) // groups
                 m, n, k = batch * side * side, channels // groups, per_group * size * size
                 flops = 2 * groups * m * n * k
-                if flops > run.flop_limit or m * ((inputs or channels) + channels) * dtype.itemsize > run.largest:
+                if flops > run.flop_limit or m * ((inputs or channels) * stride**2 + channels) * dtype.itemsize > run.largest:
                     continue
-                x = torch.randn(batch, inputs or channels, side, side, device=device, generator=generator, dtype=dtype)
+                x = torch.randn(batch, inputs or channels, side * stride, side * stride, device=device, generator=generator, dtype=dtype)
                 w = torch.randn(channels, per_group, size, size, device=device, generator=generator, dtype=dtype)
-                conv = functools.partial(torch.nn.functional.conv2d, x, w, None, 1, size // 2, 1, groups)
-                points.append((groups, m, n, k, precision, flops / run.kernel_s(conv)))
+                conv = functools.partial(torch.nn.functional.conv2d, x, w, None, stride, size // 2, 1, groups)
+                points.append((groups, m, n, k, stride, precision, flops / run.kernel_s(conv)))
     return tuple(points)
 
 
@@ -532,9 +538,11 @@ RNN_STEPS = (8, 32, 128)
 
 
 def _rnn_curve(run: _CurveRun, precisions: list[str]) -> tuple[tuple[int, int, int, int, str, float], ...]:
-    """Per shape, length and precision (batch, input, hidden, steps, precision, seconds): an
-    ``nn.LSTM`` of one layer, less the launch floor. Runs of more FLOPs than the limit, or whose
-    input and output exceed ``largest`` bytes, are left out."""
+    """Per shape, length and precision (batch, input, hidden, steps, precision, seconds): the op an
+    ``nn.LSTM`` of one layer runs in eval mode (``torch.lstm``, batch first, the initial state
+    given), less the launch floor. Lengths whose input and output exceed ``largest`` bytes are left
+    out, and lengths beyond the first two that exceed the FLOP limit: at least two lengths, where
+    they fit, split a call's time into its cost per call and per step."""
     points = []
     device, generator = run.device, run.generator
     for precision in precisions:
@@ -542,13 +550,15 @@ def _rnn_curve(run: _CurveRun, precisions: list[str]) -> tuple[tuple[int, int, i
         with _tf32(False) if device.type == "cuda" else contextlib.nullcontext(), torch.no_grad():
             for hidden, batch, half in itertools.product(RNN_HIDDEN, RNN_BATCHES, (True, False)):
                 inputs = hidden // 2 if half else hidden
-                layer = torch.nn.LSTM(inputs, hidden, batch_first=True).to(device=device, dtype=dtype)
-                for steps in RNN_STEPS:
+                weights = torch.nn.LSTM(inputs, hidden, batch_first=True).to(device=device, dtype=dtype)._flat_weights
+                state = tuple(torch.randn(1, batch, hidden, device=device, generator=generator, dtype=dtype) for _ in range(2))
+                for index, steps in enumerate(RNN_STEPS):
                     flops = 2 * 4 * hidden * (inputs + hidden) * batch * steps
-                    if flops > run.flop_limit or batch * steps * (inputs + hidden) * dtype.itemsize > run.largest:
-                        continue
+                    if batch * steps * (inputs + hidden) * dtype.itemsize > run.largest or (flops > run.flop_limit and index >= 2):
+                        break
                     x = torch.randn(batch, steps, inputs, device=device, generator=generator, dtype=dtype)
-                    points.append((batch, inputs, hidden, steps, precision, run.kernel_s(functools.partial(layer, x))))
+                    lstm = functools.partial(torch.lstm, x, state, weights, True, 1, 0.0, False, False, True)
+                    points.append((batch, inputs, hidden, steps, precision, run.kernel_s(lstm)))
     return tuple(points)
 
 
@@ -679,7 +689,7 @@ def probe(
         step("host costs")
         figures += _host_figures(target, timer, repeats, warmup, generator)
         gemm_curve: tuple[tuple[int, int, int, str, float], ...] = ()
-        conv_curve: tuple[tuple[int, int, int, int, str, float], ...] = ()
+        conv_curve: tuple[tuple[int, int, int, int, int, str, float], ...] = ()
         rnn_curve: tuple[tuple[int, int, int, int, str, float], ...] = ()
         bandwidth_curve: tuple[tuple[float, float], ...] = ()
         family_curves: dict[str, tuple[tuple[float, float], ...]] = {}

@@ -13,8 +13,8 @@ device's execution figures (docs/conventions.md, "Predicted time").
   wave are the tile and wave quantisation. With a probe's GEMM curve: the FLOP/s it measured at the
   nearest shape (in log space), for the precision; a convolution reads the probe's convolution
   curve instead (its nearest implicit GEMM: groups, M, N, K), since convolution kernels reorder,
-  pad and tile unlike a plain GEMM. A whole recurrent layer (LSTM, GRU, RNN) with a probe's rnn
-  curve: per layer, the time the probe measured for the nearest layer, at its length.
+  pad and tile unlike a plain GEMM. A whole LSTM op with a probe's rnn curve: per layer, the time
+  the probe measured for the nearest layer, at its batch and length.
   A vector op: FLOPs at the sustained vector rate.
 - **Device time** = max(compute term, memory term, the device's shortest kernel).
 """
@@ -25,6 +25,7 @@ import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
+from typing import TypeVar
 
 from roofscope.cost import Cost
 from roofscope.devices import Device
@@ -45,7 +46,9 @@ __all__ = [
     "recurrent_time",
 ]
 
-#: The whole recurrent layers (every step of every layer in one op) that the probe's rnn curve times.
+_T = TypeVar("_T", bound=tuple[int | str | float, ...])
+
+#: The whole recurrent layers (every step of every layer in one op); the probe's rnn curve times LSTMs.
 RECURRENT_LAYERS = frozenset({"aten.lstm", "aten.gru", "aten.rnn_tanh", "aten.rnn_relu"})
 
 #: Output tile width of a GEMM kernel, and the tile heights it chooses from (the smallest that
@@ -160,58 +163,59 @@ def _log_distance(shape: Sequence[int | str | float], wanted: tuple[int, ...]) -
     return sum((math.log(max(int(a), 1)) - math.log(max(b, 1))) ** 2 for a, b in zip(shape, wanted, strict=True))
 
 
-def _nearest(
-    curve: Sequence[tuple[int | str | float, ...]], wanted: tuple[int, ...], precision: str
-) -> tuple[int | str | float, ...] | None:
-    """The point of the precision (the field after the shape) whose shape (its first fields) is
-    nearest ``wanted`` in log space; None when no point has the precision."""
-    fields = len(wanted)
-    points = [point for point in curve if point[fields] == precision]
-    return min(points, key=lambda point: _log_distance(point[:fields], wanted)) if points else None
+def _nearest(points: Sequence[_T], wanted: tuple[int, ...]) -> _T | None:
+    """The point whose shape (its first fields, as many as ``wanted`` has) is nearest ``wanted`` in
+    log space; None for no points."""
+    return min(points, key=lambda point: _log_distance(point[: len(wanted)], wanted)) if points else None
 
 
 def curve_rate(curve: Sequence[GemmPoint], gemm: Gemm, precision: str) -> float | None:
     """The FLOP/s a probe measured at the shape nearest ``gemm`` (in log space), for the precision."""
-    point = _nearest(curve, (gemm.m, gemm.n, gemm.k), precision)
-    return float(point[-1]) if point else None
+    point = _nearest([p for p in curve if p[3] == precision], (gemm.m, gemm.n, gemm.k))
+    return point[-1] if point else None
 
 
-def conv_rate(curve: Sequence[ConvPoint], gemm: Gemm, precision: str) -> float | None:
-    """The FLOP/s a probe measured for the convolution whose implicit GEMM (groups, M, N, K) is
-    nearest ``gemm``'s (in log space), for the precision."""
-    point = _nearest(curve, (gemm.count, gemm.m, gemm.n, gemm.k), precision)
-    return float(point[-1]) if point else None
+def conv_rate(curve: Sequence[ConvPoint], gemm: Gemm, stride: int, precision: str) -> float | None:
+    """The FLOP/s a probe measured for the convolution whose implicit GEMM (groups, M, N, K) and
+    stride are nearest ``gemm``'s and ``stride`` (in log space: stride 2 against 1 is as far as
+    twice the size in one dimension), for the precision."""
+    point = _nearest([p for p in curve if p[5] == precision], (gemm.count, gemm.m, gemm.n, gemm.k, stride))
+    return point[-1] if point else None
+
+
+def _along(measured: Sequence[tuple[int, float]], wanted: int) -> float:
+    """Seconds at ``wanted`` from (size, seconds) measured at several sizes: linear between the two
+    that bracket it, extended along the nearest segment beyond them, never below 0; from one size
+    alone, in proportion to it."""
+    if len(measured) == 1:
+        size, seconds = measured[0]
+        return seconds * wanted / size
+    index = next((i for i in range(1, len(measured) - 1) if wanted <= measured[i][0]), len(measured) - 1)
+    (low, low_s), (high, high_s) = measured[index - 1], measured[index]
+    return max(low_s + (high_s - low_s) * (wanted - low) / (high - low), 0.0)
 
 
 def recurrent_time(curve: Sequence[RnnPoint], runs: Sequence[LayerRun], precision: str) -> float | None:
-    """Seconds of a whole recurrent op's layers from the probe's rnn curve; None when it has no
-    point of the precision. Per layer-direction, the measured layer whose (batch, input, hidden) is
-    nearest its own (in log space), at the layer's steps: interpolated linearly between the lengths
-    measured, extended along the nearest segment beyond them (the time of one length alone scales
-    with the steps), then scaled by the layer's weights over the measured layer's (its work per
-    step and per call is a pass over the weights). Measured on an LSTM, the curve serves a GRU and
-    an Elman RNN by their own weights."""
-    lengths: dict[tuple[int, int, int], list[tuple[int, float]]] = {}
+    """Seconds of a whole LSTM op's layers from the probe's rnn curve; None when it has no point of
+    the precision, or for layers unlike the ones it measured (a GRU or an Elman RNN, an LSTM with
+    ``proj_size``, a packed sequence: on a CPU these run a loop of their own, not oneDNN's kernel).
+    Per layer-direction: of the measured layers, those whose (input, hidden) is nearest its own (in
+    log space); for each measured batch, the time at the layer's steps; from those, the time at
+    its batch (both by ``_along``); scaled by the layer's weights over the measured layer's."""
+    if not runs or any(run.kind != "lstm" or run.packed or run.projected for run in runs):
+        return None
+    measured: dict[tuple[int, int], dict[int, dict[int, float]]] = {}
     for batch, inputs, hidden, steps, point_precision, seconds in curve:
         if point_precision == precision:
-            lengths.setdefault((batch, inputs, hidden), []).append((steps, seconds))
-    if not lengths:
+            measured.setdefault((inputs, hidden), {}).setdefault(batch, {})[steps] = seconds
+    if not measured:
         return None
     total = 0.0
     for run in runs:
-        wanted = (run.batch, run.input_size, run.hidden)
-        shape = min(lengths, key=lambda key: _log_distance(key, wanted))
-        measured = sorted(lengths[shape])
-        if len(measured) == 1:
-            steps, seconds = measured[0]
-            at_steps = seconds * run.steps / steps
-        else:
-            index = next((i for i in range(1, len(measured) - 1) if run.steps <= measured[i][0]), len(measured) - 1)
-            (short, short_s), (long, long_s) = measured[index - 1], measured[index]
-            slope = max(long_s - short_s, 0.0) / (long - short)
-            at_steps = max(short_s + slope * (run.steps - short), 0.0)
-        _, inputs, hidden = shape
-        total += at_steps * run.weight_elements / (4 * hidden * (inputs + hidden))
+        inputs, hidden = min(measured, key=lambda key: _log_distance(key, (run.input_size, run.hidden)))
+        batches = measured[(inputs, hidden)]
+        at_steps = [(batch, _along(sorted(batches[batch].items()), run.steps)) for batch in sorted(batches)]
+        total += _along(at_steps, run.batch) * run.weight_elements / (4 * hidden * (inputs + hidden))
     return total
 
 
@@ -234,7 +238,8 @@ def _measured_rates(execution: Execution, event: OpEvent, problems: list[Gemm], 
     the precision."""
     rates: list[float | None] = []
     if event.op in ("aten.convolution", "aten._convolution") and not event.arg(6, "transposed", False):
-        rates = [conv_rate(execution.conv_curve, problem, precision) for problem in problems]
+        stride = max((int(s) for s in event.arg(3, "stride", None) or (1,)), default=1)
+        rates = [conv_rate(execution.conv_curve, problem, stride, precision) for problem in problems]
     if not any(rates):
         rates = [curve_rate(execution.gemm_curve, problem, precision) for problem in problems]
     return rates if any(rates) else None
