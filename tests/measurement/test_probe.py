@@ -78,6 +78,8 @@ def test_the_conv_curve_stops_at_the_copy_size_and_travels_in_the_file(cpu_probe
     assert any(groups > 1 and n == 1 for groups, _, n, *_ in curve)  # depthwise ones: groups = channels
     assert {stride for _, _, _, _, stride, *_ in curve} == {1, 2}
     assert cpu_probe.family_curves["pooling"] and all(rate > 0 for _, rate in cpu_probe.family_curves["pooling"])
+    for op in ("aten.silu", "aten.gelu", "aten.sigmoid", "aten.tanh", "aten.exp"):  # measured on their own
+        assert cpu_probe.family_curves[op] and all(rate > 0 for _, rate in cpu_probe.family_curves[op])
     loaded = roofscope.get_device(cpu_probe.save(tmp_path / "mine.toml")).execution.conv_curve
     assert [point[:6] for point in loaded] == [point[:6] for point in curve]
     assert [point[6] for point in loaded] == pytest.approx([point[6] for point in curve], rel=1e-3)

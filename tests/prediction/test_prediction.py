@@ -165,6 +165,19 @@ def test_max_pooling_moves_its_bytes_at_the_probed_pooling_bandwidth() -> None:
     assert record.timing is not None and record.timing.device_s == pytest.approx(record.cost.bytes / (2 * GIGA))
 
 
+def test_a_pointwise_op_measured_on_its_own_reads_its_own_curve() -> None:
+    """SiLU (in place too) at the 2 GB/s the probe measured for aten.silu; ReLU, not measured on its
+    own, at the pointwise family's 20 GB/s. 1 MB read and 1 MB written each (the in-place op
+    writes over its input)."""
+    probed = _probed_cpu(
+        100 * GIGA, family_curves={"pointwise": ((1e3, 20 * GIGA), (1e9, 20 * GIGA)), "aten.silu": ((1e3, 2 * GIGA), (1e9, 2 * GIGA))}
+    )
+    for model, rate in ((nn.SiLU(), 2 * GIGA), (nn.SiLU(inplace=True), 2 * GIGA), (nn.ReLU(), 20 * GIGA)):
+        (record,) = roofscope.analyze(model, (250_000,), device=probed).ops
+        assert record.cost is not None and record.cost.bytes == 2 * 250_000 * 4
+        assert record.timing is not None and record.timing.device_s == pytest.approx(record.cost.bytes / rate)
+
+
 @pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")  # torch says so
 def test_an_lstm_takes_the_probed_time_of_the_nearest_layer_at_its_batch_and_length() -> None:
     """Per layer, the measured layers nearest its (input, hidden); at each measured batch, the time

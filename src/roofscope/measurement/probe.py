@@ -30,7 +30,8 @@ the median of ``repeats`` timed runs after ``warmup`` untimed ones:
   over 8, 32 and 128 steps, since its time is not proportional to its steps;
   the copy bandwidth over sizes from 16 KiB to the copy above; and the bandwidth of a pointwise
   op, a softmax, a layer norm, a sum over the last dimension and a 3 x 3 max pooling over the same
-  sizes. Each is fp32 (TF32 off), and on CUDA fp16 and bf16 too for the GEMMs, convolutions and LSTMs,
+  sizes, and of silu, gelu, sigmoid, tanh and exp, each under its op's name. Each is fp32 (TF32
+  off), and on CUDA fp16 and bf16 too for the GEMMs, convolutions and LSTMs,
   and tf32 for the convolutions (cuDNN's default for fp32); each point is the op's time less the
   launch floor, which the prediction adds as host time.
 
@@ -174,7 +175,8 @@ class Probe(ProbeViews):
                 "GEMM: torch.mm over a grid of shapes, TFLOP/s (m, n, k); conv: conv2d over a grid of shapes, TFLOP/s "
                 "(groups, m, n, k of its implicit GEMM, and its stride); rnn: a one-layer nn.LSTM over a grid of shapes, us "
                 "(batch, input, hidden, steps); bandwidth and family: bytes read + written per second "
-                "(GB/s) of a copy, a pointwise mul, softmax, layer norm, sum and max pooling by the bytes moved, less the launch floor"
+                "(GB/s) of a copy, a pointwise mul, softmax, layer norm, sum and max pooling, and of silu, gelu, sigmoid, tanh and exp "
+                "(by op name), by the bytes moved, less the launch floor"
             )
         entry["notes"] = notes
         return entry
@@ -581,6 +583,14 @@ _FAMILY_OPS: dict[str, tuple[Callable[[torch.Tensor], Any], float]] = {
     # read, a quarter as many fp32 outputs written with their int64 indices, 1 + 0.25 x 3 inputs'
     # bytes (a CPU's max pooling writes the indices even when they are not asked for)
     "pooling": (lambda x: torch.ops.aten.max_pool2d_with_indices(x.view(-1, 1, 32, 32), [3, 3], [2, 2], [1, 1]), 1.75),
+    # Pointwise ops whose math costs far more per element than a mul's on a CPU (an exp, an erf, a
+    # tanh: several times slower than a mul on cache-resident data), each measured on its own and
+    # kept under its op's name: the prediction reads an op's own curve before its family's.
+    "aten.silu": (torch.nn.functional.silu, 2.0),
+    "aten.gelu": (torch.nn.functional.gelu, 2.0),
+    "aten.sigmoid": (torch.sigmoid, 2.0),
+    "aten.tanh": (torch.tanh, 2.0),
+    "aten.exp": (torch.exp, 2.0),
 }
 
 

@@ -2,8 +2,9 @@
 device's execution figures (docs/conventions.md, "Predicted time").
 
 - **Memory term**: bytes the cache serves at the cache's bandwidth, the rest at the sustained
-  memory bandwidth; with a probe's curves, at the bandwidth it measured for an op of the same
-  family moving as many bytes (else for a copy of that size; the curves hold the cache levels).
+  memory bandwidth; with a probe's curves, at the bandwidth it measured for the op itself (the
+  pointwise ops it measures on their own), else for an op of the same family moving as many
+  bytes (else for a copy of that size; the curves hold the cache levels).
 - **Compute term**, a matrix op (matmul, convolution as its implicit GEMM, attention's two
   products): each GEMM of M x N x K is cut into output tiles of TM x TN (TN = 128; TM the smallest
   of 16, 32, 64, 128 that holds M); the tiles, split along K when there are fewer tiles than
@@ -279,7 +280,8 @@ def kernel(
         else:
             compute_s = cost.flops / rate
     cached = int(cost.bytes_read * cached_share)
-    curve = execution.family_curves.get(family) or execution.bandwidth_curve
+    # an op measured on its own (aten.silu; its in-place aten.silu_ too), else its family's curve
+    curve = execution.family_curves.get(event.op.removesuffix("_")) or execution.family_curves.get(family) or execution.bandwidth_curve
     if curve:
         memory_s = cost.bytes / curve_bandwidth(curve, cost.bytes)
         cached = 0
