@@ -58,6 +58,7 @@ from typing import Any
 import torch
 
 from roofscope.devices import Device, DeviceError, catalog_match, device_from_entry, figure_value, get_device, to_toml
+from roofscope.devices.execution import ConvPoint, GemmPoint, RnnPoint
 from roofscope.precision import torch_dtype
 from roofscope.report.views import ProbeViews
 from roofscope.timing import clock_for, cpu_name, thread_count
@@ -115,9 +116,9 @@ class Probe(ProbeViews):
     torch_version: str
     memory_capacity: float | None = None  # bytes
     catalog: Device | None = None  # the catalog entry the figures are shown beside
-    gemm_curve: tuple[tuple[int, int, int, str, float], ...] = ()  # (m, n, k, precision, FLOP/s)
-    conv_curve: tuple[tuple[int, int, int, int, int, str, float], ...] = ()  # (groups, m, n, k, stride, precision, FLOP/s)
-    rnn_curve: tuple[tuple[int, int, int, int, str, float], ...] = ()  # (batch, input, hidden, steps, precision, seconds)
+    gemm_curve: tuple[GemmPoint, ...] = ()  # (m, n, k, precision, FLOP/s)
+    conv_curve: tuple[ConvPoint, ...] = ()  # (groups, m, n, k, stride, precision, FLOP/s)
+    rnn_curve: tuple[RnnPoint, ...] = ()  # (batch, input, hidden, steps, precision, seconds)
     bandwidth_curve: tuple[tuple[float, float], ...] = ()  # (bytes moved, bytes/s) of a copy
     family_curves: dict[str, tuple[tuple[float, float], ...]] = dataclasses.field(default_factory=dict)
 
@@ -465,7 +466,7 @@ class _CurveRun:
         return _less_launch(_per_op(self.timer, fn, self.repeats, self.warmup), self.launch_s)
 
 
-def _gemm_curve(run: _CurveRun, precisions: list[str]) -> tuple[tuple[int, int, int, str, float], ...]:
+def _gemm_curve(run: _CurveRun, precisions: list[str]) -> tuple[GemmPoint, ...]:
     """The GEMM rate over the grid of shapes, per precision (fp32 with TF32 off)."""
     points = []
     device, generator = run.device, run.generator
@@ -505,7 +506,7 @@ CONV_SIZES = (7, 14, 28, 56, 112)
 CONV_BATCHES = (1, 8)
 
 
-def _conv_curve(run: _CurveRun, precisions: list[str]) -> tuple[tuple[int, int, int, int, int, str, float], ...]:
+def _conv_curve(run: _CurveRun, precisions: list[str]) -> tuple[ConvPoint, ...]:
     """The convolution rate over the grid of shapes, per precision, each point keyed by its implicit
     GEMM (groups, M, N, K) and its stride; on CUDA "fp32" with TF32 off and "tf32" (fp32 tensors)
     with cuDNN's TF32 on. Shapes whose input and output together exceed ``largest`` bytes (the
@@ -539,7 +540,7 @@ RNN_BATCHES = (1, 8, 32)
 RNN_STEPS = (8, 32, 128)
 
 
-def _rnn_curve(run: _CurveRun, precisions: list[str]) -> tuple[tuple[int, int, int, int, str, float], ...]:
+def _rnn_curve(run: _CurveRun, precisions: list[str]) -> tuple[RnnPoint, ...]:
     """Per shape, length and precision (batch, input, hidden, steps, precision, seconds): the op an
     ``nn.LSTM`` of one layer runs in eval mode (``torch.lstm``, batch first, the initial state
     given), less the launch floor. Lengths whose input and output exceed ``largest`` bytes are left
@@ -698,9 +699,9 @@ def probe(
         figures.append(launch)
         step("host costs")
         figures += _host_figures(target, timer, repeats, warmup, generator)
-        gemm_curve: tuple[tuple[int, int, int, str, float], ...] = ()
-        conv_curve: tuple[tuple[int, int, int, int, int, str, float], ...] = ()
-        rnn_curve: tuple[tuple[int, int, int, int, str, float], ...] = ()
+        gemm_curve: tuple[GemmPoint, ...] = ()
+        conv_curve: tuple[ConvPoint, ...] = ()
+        rnn_curve: tuple[RnnPoint, ...] = ()
         bandwidth_curve: tuple[tuple[float, float], ...] = ()
         family_curves: dict[str, tuple[tuple[float, float], ...]] = {}
         if curves:
