@@ -9,6 +9,7 @@ import pytest
 
 import roofscope
 from roofscope.devices import Device, DeviceError, get_device, load_devices
+from roofscope.devices.execution import conv_point
 from roofscope.precision import PEAK_PRECISIONS
 
 REQUIRED = [
@@ -156,3 +157,12 @@ def test_custom_device_and_overrides():
     assert get_device("h100").memory_bandwidth == 3350e9  # the catalog is untouched
     with pytest.raises(DeviceError):
         Device("x", memory_bandwidth=1e9, matrix={"fp4": 1e12})
+
+
+def test_conv_points_of_older_device_files_read_with_what_they_kept():
+    """A conv curve point: (groups, m, n, k, stride, kernel positions, precision, FLOP/s); device
+    files written before kept no kernel positions (read as 0: not known) or no stride either (read
+    as stride 1)."""
+    assert conv_point([1, 3136, 64, 576, 2, 9, "fp32", 4e10]) == (1, 3136, 64, 576, 2, 9, "fp32", 4e10)
+    assert conv_point([1, 3136, 64, 576, 2, "fp32", 4e10]) == (1, 3136, 64, 576, 2, 0, "fp32", 4e10)
+    assert conv_point([1, 3136, 64, 576, "fp32", 4e10]) == (1, 3136, 64, 576, 1, 0, "fp32", 4e10)

@@ -71,31 +71,40 @@ def test_the_device_file_round_trips(cpu_probe, tmp_path):
 
 
 def test_the_conv_curve_stops_at_the_copy_size_and_travels_in_the_file(cpu_probe, tmp_path):
-    curve = cpu_probe.conv_curve  # (groups, m, n, k, stride, precision, FLOP/s)
+    curve = cpu_probe.conv_curve  # (groups, m, n, k, stride, kernel positions, precision, FLOP/s)
     assert curve and all(precision == "fp32" and rate > 0 for *_, precision, rate in curve)
     # a 64 KiB copy: no convolution whose output alone (m x output channels, fp32) is larger ran
     assert all(m * groups * n * 4 <= 2**16 for groups, m, n, *_ in curve)
     assert any(groups > 1 and n == 1 for groups, _, n, *_ in curve)  # depthwise ones: groups = channels
     assert {stride for _, _, _, _, stride, *_ in curve} == {1, 2}
+    assert {positions for *_, positions, _, _ in curve} == {1, 9, 49}
+    # 1 x 1 from as many, a quarter and four times the output channels
+    assert {k / n for groups, _, n, k, _, positions, *_ in curve if positions == 1} == {1, 0.25, 4}
     assert cpu_probe.family_curves["pooling"] and all(rate > 0 for _, rate in cpu_probe.family_curves["pooling"])
     for op in ("aten.silu", "aten.gelu", "aten.sigmoid", "aten.tanh", "aten.exp"):  # measured on their own
         assert cpu_probe.family_curves[op] and all(rate > 0 for _, rate in cpu_probe.family_curves[op])
     loaded = roofscope.get_device(cpu_probe.save(tmp_path / "mine.toml")).execution.conv_curve
-    assert [point[:6] for point in loaded] == [point[:6] for point in curve]
-    assert [point[6] for point in loaded] == pytest.approx([point[6] for point in curve], rel=1e-3)
+    assert [point[:7] for point in loaded] == [point[:7] for point in curve]
+    assert [point[7] for point in loaded] == pytest.approx([point[7] for point in curve], rel=1e-3)
 
 
-def test_a_device_file_whose_conv_points_have_no_stride_reads_them_as_stride_1(cpu_probe, tmp_path):
-    """Device files written before the conv curve kept the stride: (groups, m, n, k, precision, TFLOP/s)."""
+def test_a_device_file_whose_conv_points_have_no_stride_or_kernel_size_reads_them_as_before(cpu_probe, tmp_path):
+    """Device files written before the conv curve kept the kernel positions: (groups, m, n, k,
+    stride, precision, TFLOP/s), read with kernel positions 0 (not known); and before it kept the
+    stride: (groups, m, n, k, precision, TFLOP/s), read as stride 1."""
     entry = cpu_probe.entry()
-    entry["curves"]["conv"] = [[g, m, n, k, p, rate] for g, m, n, k, stride, p, rate in entry["curves"]["conv"] if stride == 1]
-    path = tmp_path / "older.json"
-    path.write_text(json.dumps(entry), encoding="utf-8")
-    loaded = roofscope.get_device(path).execution.conv_curve
-    assert loaded and {point[4] for point in loaded} == {1}
-    stride_1 = [point for point in cpu_probe.conv_curve if point[4] == 1]
-    assert [point[:6] for point in loaded] == [point[:6] for point in stride_1]
-    assert [point[6] for point in loaded] == pytest.approx([point[6] for point in stride_1], rel=1e-3)
+    points = entry["curves"]["conv"]
+    for older, kept in (
+        ([[g, m, n, k, s, p, rate] for g, m, n, k, s, _, p, rate in points], [pt for pt in cpu_probe.conv_curve]),
+        ([[g, m, n, k, p, rate] for g, m, n, k, s, _, p, rate in points if s == 1], [pt for pt in cpu_probe.conv_curve if pt[4] == 1]),
+    ):
+        entry["curves"]["conv"] = older
+        path = tmp_path / "older.json"
+        path.write_text(json.dumps(entry), encoding="utf-8")
+        loaded = roofscope.get_device(path).execution.conv_curve
+        assert [point[:5] for point in loaded] == [point[:5] for point in kept]
+        assert {point[5] for point in loaded} == {0}
+        assert [point[7] for point in loaded] == pytest.approx([point[7] for point in kept], rel=1e-3)
 
 
 def test_the_rnn_curve_times_lstm_layers_of_several_lengths_and_travels_in_the_file(cpu_probe, tmp_path):

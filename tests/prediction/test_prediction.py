@@ -112,13 +112,13 @@ def _probed_cpu(bandwidth: float = 1e6 * GIGA, **curves: object) -> Device:
 def _cpu_with_curves() -> Device:
     """A CPU known from a probe: GEMMs at 100 GFLOP/s, a dense 3 x 3 convolution at 40, a
     depthwise one at 2 and at 0.5 with stride 2 (their implicit GEMMs: groups, M, N, K; then the
-    stride), memory far faster than any."""
+    stride and the kernel positions), memory far faster than any."""
     return _probed_cpu(
         gemm_curve=((64, 64, 64, "fp32", 100 * GIGA),),
         conv_curve=(
-            (1, 3136, 64, 576, 1, "fp32", 40 * GIGA),
-            (64, 3136, 1, 9, 1, "fp32", 2 * GIGA),
-            (64, 3136, 1, 9, 2, "fp32", 0.5 * GIGA),
+            (1, 3136, 64, 576, 1, 9, "fp32", 40 * GIGA),
+            (64, 3136, 1, 9, 1, 9, "fp32", 2 * GIGA),
+            (64, 3136, 1, 9, 2, 9, "fp32", 0.5 * GIGA),
         ),
     )
 
@@ -139,6 +139,18 @@ def test_a_convolution_runs_at_the_probed_rate_of_the_nearest_convolution() -> N
     assert shortcut.ops[0].timing.device_s == pytest.approx(2 * 3136 * 64 * 64 / (40 * GIGA))  # type: ignore[union-attr]
 
 
+def test_a_convolution_reads_a_point_of_its_own_kernel_size() -> None:
+    """A 1 x 1 convolution from 16 to 96 channels at 112 x 112 (implicit GEMM 12544 x 96 x 16): by
+    its GEMM alone nearest the 3 x 3 from 3 channels (12544 x 128 x 27), but a 3 x 3 kernel is as
+    far from a 1 x 1 as nine times the size, so it runs at the measured 1 x 1 (12544 x 32 x 32);
+    with a device file that did not keep the kernel positions (0), at the 3 x 3's rate."""
+    points = ((1, 12544, 128, 27, 1, 9, "fp32", 40 * GIGA), (1, 12544, 32, 32, 1, 1, "fp32", 10 * GIGA))
+    flops = 2 * 12544 * 96 * 16
+    for curve, rate in ((points, 10 * GIGA), (tuple((*p[:5], 0, *p[6:]) for p in points), 40 * GIGA)):
+        report = roofscope.analyze(nn.Conv2d(16, 96, 1, bias=False), (1, 16, 112, 112), device=_probed_cpu(conv_curve=curve))
+        assert report.ops[0].timing.device_s == pytest.approx(flops / rate)  # type: ignore[union-attr]
+
+
 def test_a_matmul_reads_the_gemm_curve_and_a_convolution_without_a_conv_curve_too() -> None:
     probed = _cpu_with_curves()
     linear = roofscope.analyze(nn.Linear(64, 64, bias=False), (64, 64), device=probed)
@@ -151,6 +163,27 @@ def test_a_matmul_reads_the_gemm_curve_and_a_convolution_without_a_conv_curve_to
     record = transposed.ops[0]
     assert record.event.op == "aten.convolution" and record.cost is not None and record.timing is not None
     assert record.timing.device_s == pytest.approx(record.cost.flops / (100 * GIGA))
+
+
+def test_a_matmul_between_the_measured_shapes_takes_the_rate_interpolated_in_log_space() -> None:
+    """Rates measured at M = 64 and 256 (N = K = 64): M = 128, halfway in log space, runs at their
+    geometric mean; beyond the grid the rate is held at its edge. A corner the grid left out (as a
+    CPU probe leaves out the shapes over its FLOP cap) counts at the sustained rate (100 GFLOP/s
+    here): M = K = 128 weighs its four corners a quarter each."""
+    probed = _probed_cpu(gemm_curve=((64, 64, 64, "fp32", 50 * GIGA), (256, 64, 64, "fp32", 200 * GIGA)))
+
+    def seconds(rows: int, k: int = 64, device: Device = probed) -> float:
+        (record,) = roofscope.analyze(nn.Linear(k, 64, bias=False), (rows, k), device=device).ops[-1:]
+        assert record.timing is not None
+        return record.timing.device_s
+
+    assert seconds(128) == pytest.approx(2 * 128 * 64 * 64 / (100 * GIGA))
+    assert seconds(1024) == pytest.approx(2 * 1024 * 64 * 64 / (200 * GIGA))
+    assert seconds(16) == pytest.approx(2 * 16 * 64 * 64 / (50 * GIGA))
+    measured = ((64, 64, 64, 10), (64, 64, 256, 40), (256, 64, 64, 160))
+    three = _probed_cpu(gemm_curve=tuple((m, n, k, "fp32", rate * GIGA) for m, n, k, rate in measured))
+    rate = (10 * 40 * 160 * 100) ** 0.25 * GIGA  # the geometric mean of the four corners: about 50
+    assert seconds(128, 128, three) == pytest.approx(2 * 128 * 64 * 128 / rate)
 
 
 def test_max_pooling_moves_its_bytes_at_the_probed_pooling_bandwidth() -> None:

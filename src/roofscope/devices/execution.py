@@ -24,20 +24,24 @@ KINDS = ("gpu", "cpu", "accelerator")
 
 #: One measured GEMM: (m, n, k, precision, FLOP/s).
 GemmPoint = tuple[int, int, int, str, float]
-#: One measured convolution, keyed by its implicit GEMM and its stride: (groups, m, n, k, stride,
-#: precision, FLOP/s).
-ConvPoint = tuple[int, int, int, int, int, str, float]
+#: One measured convolution, keyed by its implicit GEMM, its stride and its kernel positions (3 x 3:
+#: 9): (groups, m, n, k, stride, kernel positions, precision, FLOP/s); kernel positions 0 where a
+#: device file from before did not keep them.
+ConvPoint = tuple[int, int, int, int, int, int, str, float]
 #: One measured recurrent layer over a sequence: (batch, input size, hidden size, steps, precision, seconds).
 RnnPoint = tuple[int, int, int, int, str, float]
 
 
 def conv_point(fields: Sequence[Any]) -> ConvPoint:
-    """A conv curve point from its fields: (groups, m, n, k, stride, precision, rate), or without
-    the stride (a device file from before it was kept: every point then of stride 1)."""
+    """A conv curve point from its fields: (groups, m, n, k, stride, kernel positions, precision,
+    rate); from device files written before, without the kernel positions (0: not known) or
+    without the stride too (every point then of stride 1)."""
     if len(fields) == 6:
         fields = (*fields[:4], 1, *fields[4:])
-    groups, m, n, k, stride, precision, rate = fields
-    return (int(groups), int(m), int(n), int(k), int(stride), str(precision), float(rate))
+    if len(fields) == 7:
+        fields = (*fields[:5], 0, *fields[5:])
+    groups, m, n, k, stride, positions, precision, rate = fields
+    return (int(groups), int(m), int(n), int(k), int(stride), int(positions), str(precision), float(rate))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,9 +56,9 @@ class Execution:
     host time of one ``nn.Module`` call; ``graph_kernel_s``: device time added per kernel when a
     CUDA graph replays them (and ``graph_launch_s`` once per replay); ``gemm_curve`` and
     ``bandwidth_curve``: a probe's measurements, (m, n, k, precision, FLOP/s) and (bytes, bytes/s);
-    ``conv_curve``: the FLOP/s it measured for convolutions, keyed by their implicit GEMM and
-    stride (groups, m, n, k, stride, precision, FLOP/s; a point of six fields, from a device file
-    written before the stride was kept, is of stride 1); ``rnn_curve``: the seconds it measured for one recurrent layer over
+    ``conv_curve``: the FLOP/s it measured for convolutions, keyed by their implicit GEMM, stride
+    and kernel positions (groups, m, n, k, stride, kernel positions, precision, FLOP/s; see
+    ``conv_point`` for device files written before); ``rnn_curve``: the seconds it measured for one recurrent layer over
     sequences of several lengths (batch, input, hidden, steps, precision, seconds);
     ``family_curves``: the bytes/s the probe measured for ops of a family (softmax, norm...) by
     the bytes they move.

@@ -20,11 +20,12 @@ the median of ``repeats`` timed runs after ``warmup`` untimed ones:
 - **curves** (``curves=True``, the default), what the prediction reads for a machine it knows only
   from its probe: the GEMM rate over a grid of shapes (M x N x K from 1 x 16 x 9 to
   4096 x 4096 x 4096, those up to ``CURVE_FLOPS`` FLOPs on CPU); the rate of 2-D convolutions
-  (``conv2d`` on NCHW tensors: 1 x 1, 3 x 3, depthwise 3 x 3 and 7 x 7, and 3 x 3 from 3 input
-  channels, each at stride 1, and 3 x 3, depthwise 3 x 3 and 3 x 3 and 7 x 7 from 3 input channels
-  at stride 2, to 32-512 channels, 7 x 7 to 112 x 112 output positions, batch 1 and 8), each point
-  keyed by the implicit GEMM the convolution is (groups, M = batch x output positions, N = output
-  channels / groups, K = input channels / groups x kernel positions) and its stride, because a convolution
+  (``conv2d`` on NCHW tensors: 1 x 1 from as many, a quarter and four times the channels, 3 x 3,
+  depthwise 3 x 3 and 7 x 7, and 3 x 3 from 3 input channels, each at stride 1, and 3 x 3, depthwise
+  3 x 3 and 3 x 3 and 7 x 7 from 3 input channels at stride 2, to 32-512 channels, 7 x 7 to
+  112 x 112 output positions, batch 1 and 8), each point keyed by the implicit GEMM the convolution
+  is (groups, M = batch x output positions, N = output channels / groups, K = input channels /
+  groups x kernel positions), its stride and its kernel positions, because a convolution
   library (oneDNN on CPU, cuDNN on CUDA) reorders, pads and tiles in ways ``torch.mm`` does not;
   the time of a one-layer ``nn.LSTM`` (128-1024 units, as many inputs or half, batch 1, 8 and 32)
   over 8, 32 and 128 steps, since its time is not proportional to its steps;
@@ -53,7 +54,7 @@ import socket
 import statistics
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -117,7 +118,7 @@ class Probe(ProbeViews):
     memory_capacity: float | None = None  # bytes
     catalog: Device | None = None  # the catalog entry the figures are shown beside
     gemm_curve: tuple[GemmPoint, ...] = ()  # (m, n, k, precision, FLOP/s)
-    conv_curve: tuple[ConvPoint, ...] = ()  # (groups, m, n, k, stride, precision, FLOP/s)
+    conv_curve: tuple[ConvPoint, ...] = ()  # (groups, m, n, k, stride, kernel positions, precision, FLOP/s)
     rnn_curve: tuple[RnnPoint, ...] = ()  # (batch, input, hidden, steps, precision, seconds)
     bandwidth_curve: tuple[tuple[float, float], ...] = ()  # (bytes moved, bytes/s) of a copy
     family_curves: dict[str, tuple[tuple[float, float], ...]] = dataclasses.field(default_factory=dict)
@@ -165,7 +166,7 @@ class Probe(ProbeViews):
         if self.gemm_curve or self.conv_curve or self.rnn_curve or self.bandwidth_curve:
             entry["curves"] = {
                 "gemm": [[m, n, k, p, _round(rate / 1e12)] for m, n, k, p, rate in self.gemm_curve],
-                "conv": [[g, m, n, k, s, p, _round(rate / 1e12)] for g, m, n, k, s, p, rate in self.conv_curve],
+                "conv": [[g, m, n, k, s, kp, p, _round(rate / 1e12)] for g, m, n, k, s, kp, p, rate in self.conv_curve],
                 "rnn": [[b, i, h, t, p, _round(seconds * 1e6)] for b, i, h, t, p, seconds in self.rnn_curve],
                 "bandwidth": [[int(size), _round(rate / 1e9)] for size, rate in self.bandwidth_curve],
                 "family": {
@@ -174,7 +175,7 @@ class Probe(ProbeViews):
             }
             notes["curves"] = (
                 "GEMM: torch.mm over a grid of shapes, TFLOP/s (m, n, k); conv: conv2d over a grid of shapes, TFLOP/s "
-                "(groups, m, n, k of its implicit GEMM, and its stride); rnn: a one-layer nn.LSTM over a grid of shapes, us "
+                "(groups, m, n, k of its implicit GEMM, its stride and kernel positions); rnn: a one-layer nn.LSTM over a grid of shapes, us "
                 "(batch, input, hidden, steps); bandwidth and family: bytes read + written per second "
                 "(GB/s) of a copy, a pointwise mul, softmax, layer norm, sum and max pooling, and of silu, gelu, sigmoid, tanh and exp "
                 "(by op name), by the bytes moved, less the launch floor"
@@ -485,21 +486,40 @@ def _gemm_curve(run: _CurveRun, precisions: list[str]) -> tuple[GemmPoint, ...]:
     return tuple(points)
 
 
-#: The convolutions of the conv curve: name -> (kernel size, depthwise, input channels: None for as
-#: many as the output's, stride), over output channels, output sizes (square) and batches; a square
-#: kernel, padding of half the kernel (the size kept at stride 1, halved at stride 2). The 3-channel
-#: ones are the first layers of image models; stride 2 is how they and their downsampling layers
-#: halve the size, and it changes a convolution's speed (more input read per output).
-CONV_KINDS: dict[str, tuple[int, bool, int | None, int]] = {
-    "1x1": (1, False, None, 1),
-    "3x3": (3, False, None, 1),
-    "3x3 stride 2": (3, False, None, 2),
-    "depthwise 3x3": (3, True, None, 1),
-    "depthwise 3x3 stride 2": (3, True, None, 2),
-    "depthwise 7x7": (7, True, None, 1),
-    "3x3 from 3 channels": (3, False, 3, 1),
-    "3x3 stride 2 from 3 channels": (3, False, 3, 2),
-    "7x7 stride 2 from 3 channels": (7, False, 3, 2),
+class ConvKind(NamedTuple):
+    """One kind of convolution of the conv curve: a square kernel of ``size``, padding of half of
+    it (the size kept at stride 1, halved at stride 2); depthwise (one group per channel) or dense;
+    its input channels ``inputs`` (3: an image's) or, where None, ``ratio`` times its output
+    channels."""
+
+    size: int
+    depthwise: bool = False
+    stride: int = 1
+    inputs: int | None = None
+    ratio: float = 1.0
+
+    def in_channels(self, channels: int) -> int:
+        """The input channels of the kind at ``channels`` output channels."""
+        return self.inputs or max(1, int(channels * self.ratio))
+
+
+#: The convolutions of the conv curve, over output channels, output sizes (square) and batches.
+#: The 3-channel ones are the first layers of image models; stride 2 is how they and their
+#: downsampling layers halve the size, and it changes a convolution's speed (more input read per
+#: output); a 1 x 1 that widens or narrows the channels four times is a bottleneck's (ResNet's 4,
+#: MobileNet's and EfficientNet's 6).
+CONV_KINDS: dict[str, ConvKind] = {
+    "1x1": ConvKind(1),
+    "1x1 from a quarter of the channels": ConvKind(1, ratio=0.25),
+    "1x1 from four times the channels": ConvKind(1, ratio=4.0),
+    "3x3": ConvKind(3),
+    "3x3 stride 2": ConvKind(3, stride=2),
+    "depthwise 3x3": ConvKind(3, depthwise=True),
+    "depthwise 3x3 stride 2": ConvKind(3, depthwise=True, stride=2),
+    "depthwise 7x7": ConvKind(7, depthwise=True),
+    "3x3 from 3 channels": ConvKind(3, inputs=3),
+    "3x3 stride 2 from 3 channels": ConvKind(3, stride=2, inputs=3),
+    "7x7 stride 2 from 3 channels": ConvKind(7, stride=2, inputs=3),
 }
 CONV_CHANNELS = (32, 64, 128, 256, 512)
 CONV_SIZES = (7, 14, 28, 56, 112)
@@ -508,7 +528,7 @@ CONV_BATCHES = (1, 8)
 
 def _conv_curve(run: _CurveRun, precisions: list[str]) -> tuple[ConvPoint, ...]:
     """The convolution rate over the grid of shapes, per precision, each point keyed by its implicit
-    GEMM (groups, M, N, K) and its stride; on CUDA "fp32" with TF32 off and "tf32" (fp32 tensors)
+    GEMM (groups, M, N, K), its stride and its kernel positions; on CUDA "fp32" with TF32 off and "tf32" (fp32 tensors)
     with cuDNN's TF32 on. Shapes whose input and output together exceed ``largest`` bytes (the
     copy's size) are left out, as the bandwidth curves stop there."""
     points = []
@@ -517,17 +537,17 @@ def _conv_curve(run: _CurveRun, precisions: list[str]) -> tuple[ConvPoint, ...]:
     for precision in precisions:
         dtype = torch_dtype(precision) or torch.float32  # tf32: fp32 tensors
         with _tf32(precision == "tf32") if device.type == "cuda" else contextlib.nullcontext():
-            for (size, depthwise, inputs, stride), channels, side, batch in grid:
-                groups = channels if depthwise else 1
-                per_group = (inputs or channels) // groups
-                m, n, k = batch * side * side, channels // groups, per_group * size * size
+            for kind, channels, side, batch in grid:
+                size, stride, inputs = kind.size, kind.stride, kind.in_channels(channels)
+                groups = channels if kind.depthwise else 1
+                m, n, k = batch * side * side, channels // groups, inputs // groups * size * size
                 flops = 2 * groups * m * n * k
-                if flops > run.flop_limit or m * ((inputs or channels) * stride**2 + channels) * dtype.itemsize > run.largest:
+                if flops > run.flop_limit or m * (inputs * stride**2 + channels) * dtype.itemsize > run.largest:
                     continue
-                x = torch.randn(batch, inputs or channels, side * stride, side * stride, device=device, generator=generator, dtype=dtype)
-                w = torch.randn(channels, per_group, size, size, device=device, generator=generator, dtype=dtype)
+                x = torch.randn(batch, inputs, side * stride, side * stride, device=device, generator=generator, dtype=dtype)
+                w = torch.randn(channels, inputs // groups, size, size, device=device, generator=generator, dtype=dtype)
                 conv = functools.partial(torch.nn.functional.conv2d, x, w, None, stride, size // 2, 1, groups)
-                points.append((groups, m, n, k, stride, precision, flops / run.kernel_s(conv)))
+                points.append((groups, m, n, k, stride, size * size, precision, flops / run.kernel_s(conv)))
     return tuple(points)
 
 

@@ -11,10 +11,10 @@ device's execution figures (docs/conventions.md, "Predicted time").
   compute units (split-K, as cuBLAS and CUTLASS do), run in waves of one tile per compute unit, each
   tile at 1 / compute units of the sustained matrix rate. So time = waves x (one tile's FLOPs) /
   (sustained rate / compute units): the padded FLOPs of partial tiles and of the last, partial
-  wave are the tile and wave quantisation. With a probe's GEMM curve: the FLOP/s it measured at the
-  nearest shape (in log space), for the precision; a convolution reads the probe's convolution
-  curve instead (its nearest implicit GEMM: groups, M, N, K), since convolution kernels reorder,
-  pad and tile unlike a plain GEMM. A whole LSTM op with a probe's rnn curve: per layer, the time
+  wave are the tile and wave quantisation. With a probe's GEMM curve: the FLOP/s it measured
+  around the shape, interpolated in log space over its grid, for the precision; a convolution
+  reads the probe's convolution curve instead (the nearest implicit GEMM, groups, M, N, K, stride
+  and kernel positions), since convolution kernels reorder, pad and tile unlike a plain GEMM. A whole LSTM op with a probe's rnn curve: per layer, the time
   the probe measured for the nearest layer, at its batch and length.
   A vector op: FLOPs at the sustained vector rate.
 - **Device time** = max(compute term, memory term, the device's shortest kernel).
@@ -26,7 +26,6 @@ import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
-from typing import TypeVar
 
 from roofscope.cost import Cost
 from roofscope.devices import Device
@@ -46,8 +45,6 @@ __all__ = [
     "kernel",
     "recurrent_time",
 ]
-
-_T = TypeVar("_T", bound=tuple[int | str | float, ...])
 
 #: The whole recurrent layers (every step of every layer in one op); the probe's rnn curve times LSTMs.
 RECURRENT_LAYERS = frozenset({"aten.lstm", "aten.gru", "aten.rnn_tanh", "aten.rnn_relu"})
@@ -164,24 +161,49 @@ def _log_distance(shape: Sequence[int | str | float], wanted: tuple[int, ...]) -
     return sum((math.log(max(int(a), 1)) - math.log(max(b, 1))) ** 2 for a, b in zip(shape, wanted, strict=True))
 
 
-def _nearest(points: Sequence[_T], wanted: tuple[int, ...]) -> _T | None:
-    """The point whose shape (its first fields, as many as ``wanted`` has) is nearest ``wanted`` in
-    log space; None for no points."""
-    return min(points, key=lambda point: _log_distance(point[: len(wanted)], wanted)) if points else None
+def _bracket(sizes: Sequence[int], wanted: int) -> tuple[tuple[int, float], ...]:
+    """The measured sizes around ``wanted`` with their weights, linear in log space: one size at
+    weight 1 where ``wanted`` is measured or beyond the measured range (held at the end)."""
+    low = max((s for s in sizes if s <= wanted), default=sizes[0])
+    high = min((s for s in sizes if s >= wanted), default=sizes[-1])
+    if low == high:
+        return ((low, 1.0),)
+    share = (math.log(wanted) - math.log(low)) / (math.log(high) - math.log(low))
+    return ((low, 1.0 - share), (high, share))
 
 
-def curve_rate(curve: Sequence[GemmPoint], gemm: Gemm, precision: str) -> float | None:
-    """The FLOP/s a probe measured at the shape nearest ``gemm`` (in log space), for the precision."""
-    point = _nearest([p for p in curve if p[3] == precision], (gemm.m, gemm.n, gemm.k))
-    return point[-1] if point else None
+def curve_rate(curve: Sequence[GemmPoint], gemm: Gemm, precision: str, beyond: float) -> float | None:
+    """The FLOP/s for ``gemm`` from a probe's GEMM grid, for the precision (None: no point of it):
+    trilinear in the logarithms of M, N, K and of the rate between the measured shapes around it,
+    held at the grid's edges; a corner the grid left out (on a CPU, the shapes over its FLOP cap:
+    the largest) at ``beyond``, the sustained rate, which the probe measures on a larger GEMM."""
+    rates = {(m, n, k): rate for m, n, k, point_precision, rate in curve if point_precision == precision and rate > 0 and min(m, n, k) > 0}
+    if not rates:
+        return None
+    axes = [sorted({shape[axis] for shape in rates}) for axis in range(3)]
+    brackets = (_bracket(sizes, wanted) for sizes, wanted in zip(axes, (gemm.m, gemm.n, gemm.k), strict=True))
+    return math.exp(
+        sum(
+            (weight_m * weight_n * weight_k) * math.log(rates.get((m, n, k), beyond))
+            for (m, weight_m), (n, weight_n), (k, weight_k) in itertools.product(*brackets)
+        )
+    )
 
 
-def conv_rate(curve: Sequence[ConvPoint], gemm: Gemm, stride: int, precision: str) -> float | None:
-    """The FLOP/s a probe measured for the convolution whose implicit GEMM (groups, M, N, K) and
-    stride are nearest ``gemm``'s and ``stride`` (in log space: stride 2 against 1 is as far as
-    twice the size in one dimension), for the precision."""
-    point = _nearest([p for p in curve if p[5] == precision], (gemm.count, gemm.m, gemm.n, gemm.k, stride))
-    return point[-1] if point else None
+def conv_rate(curve: Sequence[ConvPoint], gemm: Gemm, stride: int, positions: int, precision: str) -> float | None:
+    """The FLOP/s a probe measured for the convolution whose implicit GEMM (groups, M, N, K),
+    stride and kernel positions are nearest ``gemm``'s, ``stride`` and ``positions`` (in log space:
+    stride 2 against 1 is as far as twice the size in one dimension, a 3 x 3 kernel against a 1 x 1
+    as nine times), for the precision; kernel positions a device file did not keep (0) are left out
+    of the distance."""
+    wanted = (gemm.count, gemm.m, gemm.n, gemm.k, stride)
+
+    def distance(point: ConvPoint) -> float:
+        kernel = _log_distance((point[5],), (positions,)) if point[5] and positions else 0.0
+        return _log_distance(point[:5], wanted) + kernel
+
+    candidates = [p for p in curve if p[6] == precision]
+    return min(candidates, key=distance)[-1] if candidates else None
 
 
 def _along(measured: Sequence[tuple[int, float]], wanted: int) -> float:
@@ -232,17 +254,21 @@ def curve_bandwidth(curve: Sequence[tuple[float, float]], nbytes: int) -> float:
     return ordered[-1][1]
 
 
-def _measured_rates(execution: Execution, event: OpEvent, problems: list[Gemm], precision: str) -> list[float | None] | None:
+def _measured_rates(
+    execution: Execution, event: OpEvent, problems: list[Gemm], precision: str, sustained: float
+) -> list[float | None] | None:
     """The probe's measured FLOP/s for each GEMM of a matrix op: a convolution's from the
     convolution curve when it has the precision (a transposed one's from the GEMM curve: the probe
-    times forward convolutions only), any other op's from the GEMM curve; None when no curve has
-    the precision."""
+    times forward convolutions only), any other op's from the GEMM curve (``sustained`` where its
+    grid left a shape out); None when no curve has the precision."""
     rates: list[float | None] = []
     if event.op in ("aten.convolution", "aten._convolution") and not event.arg(6, "transposed", False):
         stride = max((int(s) for s in event.arg(3, "stride", None) or (1,)), default=1)
-        rates = [conv_rate(execution.conv_curve, problem, stride, precision) for problem in problems]
+        weight = event.arg(1, "weight", None)
+        positions = math.prod(weight.shape[2:]) if isinstance(weight, TensorMeta) else 0
+        rates = [conv_rate(execution.conv_curve, problem, stride, positions, precision) for problem in problems]
     if not any(rates):
-        rates = [curve_rate(execution.gemm_curve, problem, precision) for problem in problems]
+        rates = [curve_rate(execution.gemm_curve, problem, precision, sustained) for problem in problems]
     return rates if any(rates) else None
 
 
@@ -270,7 +296,7 @@ def kernel(
         compute_s = recurrent
     elif cost.flops:
         problems = gemms(event) if matrix else None
-        measured = _measured_rates(execution, event, problems, peak_precision) if problems else None
+        measured = _measured_rates(execution, event, problems, peak_precision, rate) if problems else None
         if problems and measured:
             compute_s = sum(problem.flops / (r or rate) for problem, r in zip(problems, measured))
             compute_s *= cost.flops / max(sum(problem.flops for problem in problems), 1)
