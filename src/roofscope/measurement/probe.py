@@ -528,8 +528,8 @@ CONV_BATCHES = (1, 8)
 
 def _conv_curve(run: _CurveRun, precisions: list[str]) -> tuple[ConvPoint, ...]:
     """The convolution rate over the grid of shapes, per precision, each point keyed by its implicit
-    GEMM (groups, M, N, K), its stride and its kernel positions; on CUDA "fp32" with TF32 off and "tf32" (fp32 tensors)
-    with cuDNN's TF32 on. Shapes whose input and output together exceed ``largest`` bytes (the
+    GEMM (groups, M, N, K), its stride and its kernel positions; on CUDA "fp32" with TF32 off and
+    "tf32" (fp32 tensors) with cuDNN's TF32 on. Shapes whose input and output together exceed ``largest`` bytes (the
     copy's size) are left out, as the bandwidth curves stop there."""
     points = []
     device, generator = run.device, run.generator

@@ -14,8 +14,9 @@ device's execution figures (docs/conventions.md, "Predicted time").
   wave are the tile and wave quantisation. With a probe's GEMM curve: the FLOP/s it measured
   around the shape, interpolated in log space over its grid, for the precision; a convolution
   reads the probe's convolution curve instead (the nearest implicit GEMM, groups, M, N, K, stride
-  and kernel positions), since convolution kernels reorder, pad and tile unlike a plain GEMM. A whole LSTM op with a probe's rnn curve: per layer, the time
-  the probe measured for the nearest layer, at its batch and length.
+  and kernel positions), since convolution kernels reorder, pad and tile unlike a plain GEMM. A
+  whole LSTM op with a probe's rnn curve: per layer, the time the probe measured for the nearest
+  layer, at its batch and length.
   A vector op: FLOPs at the sustained vector rate.
 - **Device time** = max(compute term, memory term, the device's shortest kernel).
 """
