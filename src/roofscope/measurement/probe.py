@@ -486,7 +486,7 @@ def _gemm_curve(run: _CurveRun, precisions: list[str]) -> tuple[GemmPoint, ...]:
     return tuple(points)
 
 
-class ConvKind(NamedTuple):
+class _ConvKind(NamedTuple):
     """One kind of convolution of the conv curve: a square kernel of ``size``, padding of half of
     it (the size kept at stride 1, halved at stride 2); depthwise (one group per channel) or dense;
     its input channels ``inputs`` (3: an image's) or, where None, ``ratio`` times its output
@@ -508,18 +508,18 @@ class ConvKind(NamedTuple):
 #: downsampling layers halve the size, and it changes a convolution's speed (more input read per
 #: output); a 1 x 1 that widens or narrows the channels four times is a bottleneck's (ResNet's 4,
 #: MobileNet's and EfficientNet's 6).
-CONV_KINDS: dict[str, ConvKind] = {
-    "1x1": ConvKind(1),
-    "1x1 from a quarter of the channels": ConvKind(1, ratio=0.25),
-    "1x1 from four times the channels": ConvKind(1, ratio=4.0),
-    "3x3": ConvKind(3),
-    "3x3 stride 2": ConvKind(3, stride=2),
-    "depthwise 3x3": ConvKind(3, depthwise=True),
-    "depthwise 3x3 stride 2": ConvKind(3, depthwise=True, stride=2),
-    "depthwise 7x7": ConvKind(7, depthwise=True),
-    "3x3 from 3 channels": ConvKind(3, inputs=3),
-    "3x3 stride 2 from 3 channels": ConvKind(3, stride=2, inputs=3),
-    "7x7 stride 2 from 3 channels": ConvKind(7, stride=2, inputs=3),
+CONV_KINDS: dict[str, _ConvKind] = {
+    "1x1": _ConvKind(1),
+    "1x1 from a quarter of the channels": _ConvKind(1, ratio=0.25),
+    "1x1 from four times the channels": _ConvKind(1, ratio=4.0),
+    "3x3": _ConvKind(3),
+    "3x3 stride 2": _ConvKind(3, stride=2),
+    "depthwise 3x3": _ConvKind(3, depthwise=True),
+    "depthwise 3x3 stride 2": _ConvKind(3, depthwise=True, stride=2),
+    "depthwise 7x7": _ConvKind(7, depthwise=True),
+    "3x3 from 3 channels": _ConvKind(3, inputs=3),
+    "3x3 stride 2 from 3 channels": _ConvKind(3, stride=2, inputs=3),
+    "7x7 stride 2 from 3 channels": _ConvKind(7, stride=2, inputs=3),
 }
 CONV_CHANNELS = (32, 64, 128, 256, 512)
 CONV_SIZES = (7, 14, 28, 56, 112)
