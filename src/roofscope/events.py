@@ -17,6 +17,9 @@ __all__ = ["OpEvent", "TensorMeta", "iter_tensors"]
 
 T = TypeVar("T")
 
+#: Argument types that hold no tensor.
+_SCALARS = frozenset({int, float, bool, str, type(None)})
+
 
 def _local_shard(tensor: torch.Tensor) -> torch.Tensor | None:
     """A DTensor's local tensor (this rank's shard); None for any other tensor. Told by its type's
@@ -34,8 +37,13 @@ def iter_tensors(value: Any, kind: type[T]) -> Iterator[T]:
     if isinstance(value, kind):
         yield value
     elif isinstance(value, (list, tuple)):
+        # An op's arguments are mostly tensors and plain numbers: those are taken here rather than
+        # through a generator each, which would make this walk a large part of an analysis.
         for item in value:
-            yield from iter_tensors(item, kind)
+            if isinstance(item, kind):
+                yield item
+            elif type(item) not in _SCALARS:
+                yield from iter_tensors(item, kind)
     elif isinstance(value, Mapping):
         for item in value.values():
             yield from iter_tensors(item, kind)
@@ -76,6 +84,8 @@ class TensorMeta:
         if tensor.is_nested:
             return cls._nested(tensor, buffer)
         offset = int(tensor.storage_offset()) if buffer else 0
+        if not tensor._has_symbolic_sizes_strides:  # plain ints already: converting them costs a third of this
+            return cls(tuple(tensor.shape), tensor.stride(), tensor.dtype, buffer, offset)
         return cls(tuple(map(int, tensor.shape)), tuple(map(int, tensor.stride())), tensor.dtype, buffer, offset)
 
     @classmethod

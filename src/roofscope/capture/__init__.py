@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -61,8 +62,13 @@ class Capture:
 @contextlib.contextmanager
 def session(modules: ModuleStack, recorder: Recorder) -> Iterator[None]:
     """The modes of one recorded run: the model's module stack tracked, ``recorder`` seeing every
-    aten op, and the logical ops (attention, RMS norm) passed to it whole."""
-    with modules.installed(), recorder, LogicalOps(recorder):
+    aten op, and the logical ops (attention, RMS norm) passed to it whole. Code the model compiles
+    (``torch.compile`` of a submodule or a function) runs eagerly, as the rest of the analysis
+    does: compiling it under the modes would trace the recorder too, at compile time's cost."""
+    with warnings.catch_warnings(), torch.compiler.set_stance("force_eager"), modules.installed(), recorder, LogicalOps(recorder):
+        # torch warns that a compiled submodule's wrapper fires global module hooks too: the module
+        # stack's own hooks, which charge its ops to the module inside the wrapper all the same
+        warnings.filterwarnings("ignore", message=r"Using `torch.compile\(module\)` when there are global hooks", category=UserWarning)
         yield
 
 

@@ -9,6 +9,7 @@ the built-in formulas for one analysis; add a formula for your own op with
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 
@@ -36,4 +37,9 @@ def default_formulas(*, causal: str = "full") -> Formulas:
     from roofscope.formulas.attention import check_causal
 
     check_causal(causal)
+    return _configured(causal).copy()
+
+
+@functools.cache  # binding the option walks every formula: once per convention, not per analysis
+def _configured(causal: str) -> Formulas:
     return _BUILT_IN.configured(causal=causal)
