@@ -9,7 +9,7 @@ import pytest
 
 import roofscope
 from roofscope.devices import Device, DeviceError, get_device, load_devices
-from roofscope.devices.execution import conv_point
+from roofscope.devices.execution import Execution, conv_point
 from roofscope.precision import PEAK_PRECISIONS
 
 REQUIRED = [
@@ -166,3 +166,10 @@ def test_conv_points_of_older_device_files_read_with_what_they_kept():
     assert conv_point([1, 3136, 64, 576, 2, 9, "fp32", 4e10]) == (1, 3136, 64, 576, 2, 9, "fp32", 4e10)
     assert conv_point([1, 3136, 64, 576, 2, "fp32", 4e10]) == (1, 3136, 64, 576, 2, 0, "fp32", 4e10)
     assert conv_point([1, 3136, 64, 576, "fp32", 4e10]) == (1, 3136, 64, 576, 1, 0, "fp32", 4e10)
+
+
+def test_execution_figures_made_in_code_read_older_conv_points_as_a_file_does():
+    old = [(1, 3136, 64, 576, 2, "fp32", 4e10), (1, 3136, 64, 576, "fp32", 4e10)]
+    execution = Execution(kind="cpu", conv_curve=tuple(old))  # type: ignore[arg-type]
+    assert execution.conv_curve == ((1, 3136, 64, 576, 2, 0, "fp32", 4e10), (1, 3136, 64, 576, 1, 0, "fp32", 4e10))
+    assert Execution.from_dict(execution.to_dict()) == execution

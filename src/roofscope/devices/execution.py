@@ -83,6 +83,11 @@ class Execution:
     bandwidth_curve: tuple[tuple[float, float], ...] = ()
     family_curves: Mapping[str, tuple[tuple[float, float], ...]] = dataclasses.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # conv points in a form from before (6 or 7 fields) read as ``conv_point`` reads them from a
+        # file, so that the lookup sees one form however the figures were made
+        object.__setattr__(self, "conv_curve", tuple(conv_point(point) for point in self.conv_curve))
+
     @property
     def overlaps(self) -> bool:
         """Whether host and device work overlap: a GPU's (and an accelerator's) kernels are queued
