@@ -84,7 +84,7 @@ class TensorMeta:
         if tensor.is_nested:
             return cls._nested(tensor, buffer)
         offset = int(tensor.storage_offset()) if buffer else 0
-        if not tensor._has_symbolic_sizes_strides:  # plain ints already: converting them costs a third of this
+        if not tensor._has_symbolic_sizes_strides:  # plain ints already, not converted one by one
             return cls(tuple(tensor.shape), tensor.stride(), tensor.dtype, buffer, offset)
         return cls(tuple(map(int, tensor.shape)), tuple(map(int, tensor.stride())), tensor.dtype, buffer, offset)
 
