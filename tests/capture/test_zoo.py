@@ -661,3 +661,25 @@ def test_partial_counts_a_meta_forward_up_to_the_value_it_needs() -> None:
     assert report.total.macs == 2 * 8 * 8
     assert len(report.notes) == 1 and "counted up to" in report.notes[0] and "\n" not in report.notes[0]
     assert roofscope.analyze(ControlFlow(), (2, 8), partial=True).notes == ()
+
+
+class _Parts(nn.Module):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = x * 2
+        a, _ = y.split(3, dim=1)
+        _, d = y.chunk(2, dim=1)
+        rows = y.unbind(0)
+        return a + d, rows[1] * 3
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_the_parts_of_a_split_live_in_the_buffer_they_were_cut_from(device: str) -> None:
+    # split, chunk and unbind return views of their input: the prediction follows data by buffer,
+    # so their parts must be in the buffer the product was written to, not new ones of their own.
+    report = roofscope.analyze(_Parts(), torch.randn(2, 6, device=device))
+    product = report.ops[0].event.output.buffer
+    cut = [record for record in report.ops if record.name in ("aten.split", "aten.unbind")]
+    assert [record.name for record in cut] == ["aten.split", "aten.split", "aten.unbind"]
+    for record in cut:
+        assert [part.buffer for part in record.event.outputs] == [product, product]
+    assert [tensor.buffer for tensor in report.ops[-2].event.inputs] == [product, product]  # a + d

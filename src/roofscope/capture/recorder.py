@@ -92,7 +92,8 @@ class OpInfo:
     overload: str  # "default"
     composite: bool  # an aten op with a CompositeImplicitAutograd kernel (see __torch_dispatch__)
     writes: tuple[tuple[int, str], ...]  # (position, name) of each argument the schema marks written
-    #: Per return, the position of the argument it is a view of or writes into (None: new memory).
+    #: Per return, the position of the argument it is a view of or writes into (None: new memory);
+    #: a single return that is a list of tensors: the argument each of them views.
     aliases: tuple[int | None, ...] = ()
     aliased: bool = False  # some return is a view of, or written into, an argument
 
@@ -111,8 +112,19 @@ class OpInfo:
             for index, argument in enumerate(func._schema.arguments)
             if argument.alias_info is not None
         }
+        # A list of views (split, chunk, unbind: "Tensor(a -> *) self -> Tensor(a)[]") shows no set
+        # on the list itself: its tensors alias the argument whose set goes to the wildcard.
+        wildcard = next(
+            (
+                index
+                for index, argument in enumerate(func._schema.arguments)
+                if argument.alias_info is not None and "*" in argument.alias_info.after_set
+            ),
+            None,
+        )
         aliases = tuple(
-            sets.get(frozenset(ret.alias_info.before_set)) if ret.alias_info is not None else None for ret in func._schema.returns
+            None if ret.alias_info is None else sets.get(frozenset(ret.alias_info.before_set)) if ret.alias_info.before_set else wildcard
+            for ret in func._schema.returns
         )
         return cls(str(func.overloadpacket), func._overloadname, composite, writes, aliases, any(a is not None for a in aliases))
 
@@ -191,7 +203,7 @@ class Recorder(TorchDispatchMode):
         aliases, self._aliases = self._aliases, ()
         numbers = []
         for position, tensor in enumerate(results):
-            source = aliases[position] if position < len(aliases) else None
+            source = aliases[position] if position < len(aliases) else aliases[0] if len(aliases) == 1 else None
             if source is not None and source < len(args) and isinstance(args[source], torch.Tensor):
                 numbers.append(self.buffers.of(args[source]))
             else:
