@@ -107,8 +107,9 @@ def analyze(
     charged its own calls (fvcore's convention). Either way the model's total is the same.
 
     A ``torch.compile``d module is analysed as its original module (eagerly; ``report.notes`` says
-    so), and code the model compiles itself (a compiled submodule or function) runs eagerly. A TorchScript module (``torch.jit.script`` or ``trace``) is analysed, every op charged to
-    the model itself: TorchScript runs its submodules without the hooks that attribute ops.
+    so), and code the model compiles itself (a compiled submodule or function) runs eagerly. A
+    TorchScript module (``torch.jit.script`` or ``trace``) is analysed, every op charged to the
+    model itself: TorchScript runs its submodules without the hooks that attribute ops.
 
     ``backward=True``: count the backward pass too. After the forward, the sum of every
     floating-point output that requires grad (a stand-in for a loss) is differentiated under
