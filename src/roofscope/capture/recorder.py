@@ -107,23 +107,19 @@ class OpInfo:
             for index, argument in enumerate(func._schema.arguments)
             if argument.alias_info is not None and argument.alias_info.is_write
         )
-        sets = {
-            frozenset(argument.alias_info.before_set): index
-            for index, argument in enumerate(func._schema.arguments)
-            if argument.alias_info is not None
-        }
+        sets: dict[frozenset[str], int] = {}
         # A list of views (split, chunk, unbind: "Tensor(a -> *) self -> Tensor(a)[]") shows no set
         # on the list itself: its tensors alias the argument whose set goes to the wildcard.
-        wildcard = next(
-            (
-                index
-                for index, argument in enumerate(func._schema.arguments)
-                if argument.alias_info is not None and "*" in argument.alias_info.after_set
-            ),
-            None,
-        )
+        wildcard = None
+        for index, argument in enumerate(func._schema.arguments):
+            if argument.alias_info is not None:
+                sets[frozenset(argument.alias_info.before_set)] = index
+                if wildcard is None and "*" in argument.alias_info.after_set:
+                    wildcard = index
         aliases = tuple(
-            None if ret.alias_info is None else sets.get(frozenset(ret.alias_info.before_set)) if ret.alias_info.before_set else wildcard
+            (sets.get(frozenset(ret.alias_info.before_set)) if ret.alias_info.before_set else wildcard)
+            if ret.alias_info is not None
+            else None
             for ret in func._schema.returns
         )
         return cls(str(func.overloadpacket), func._overloadname, composite, writes, aliases, any(a is not None for a in aliases))

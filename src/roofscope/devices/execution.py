@@ -84,8 +84,8 @@ class Execution:
     family_curves: Mapping[str, tuple[tuple[float, float], ...]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # conv points in a form from before (6 or 7 fields) read as ``conv_point`` reads them from a
-        # file, so that the lookup sees one form however the figures were made
+        # the one place conv points take their current form, from a device file (which may be of a
+        # form from before: 6 or 7 fields) or made in code, so that the lookup sees one form
         object.__setattr__(self, "conv_curve", tuple(conv_point(point) for point in self.conv_curve))
 
     @property
@@ -110,7 +110,6 @@ class Execution:
         fields = {field.name for field in dataclasses.fields(cls)}
         values = {key: value for key, value in data.items() if key in fields}
         values["gemm_curve"] = tuple((int(m), int(n), int(k), str(p), float(rate)) for m, n, k, p, rate in values.get("gemm_curve", ()))
-        values["conv_curve"] = tuple(conv_point(point) for point in values.get("conv_curve", ()))
         values["rnn_curve"] = tuple(
             (int(b), int(i), int(h), int(t), str(p), float(seconds)) for b, i, h, t, p, seconds in values.get("rnn_curve", ())
         )
