@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -96,6 +97,9 @@ class OpInfo:
     #: a single return that is a list of tensors: the argument each of them views.
     aliases: tuple[int | None, ...] = ()
     aliased: bool = False  # some return is a view of, or written into, an argument
+    #: a new tensor per return, from nothing but its arguments' shapes, strides, dtypes and values:
+    #: on meta tensors, a repeated call's outputs can be made afresh (``_MetaResults``)
+    pure: bool = False
 
     @classmethod
     def of(cls, func: Any) -> OpInfo:
@@ -122,7 +126,67 @@ class OpInfo:
             else None
             for ret in func._schema.returns
         )
-        return cls(str(func.overloadpacket), func._overloadname, composite, writes, aliases, any(a is not None for a in aliases))
+        aliased = any(a is not None for a in aliases)
+        pure = (
+            not (composite or writes or aliased or _IMPURE.intersection(func.tags))
+            and bool(func._schema.returns)
+            and all(isinstance(ret.type, torch._C.TensorType) for ret in func._schema.returns)
+        )
+        return cls(str(func.overloadpacket), func._overloadname, composite, writes, aliases, aliased, pure)
+
+
+#: Tags of ops whose outputs a call's arguments do not decide: random draws, and outputs whose shape
+#: depends on the values (which a meta tensor does not have).
+_IMPURE = frozenset({torch.Tag.nondeterministic_seeded, torch.Tag.dynamic_output_shape, torch.Tag.data_dependent_output})
+
+
+class _MetaResults:
+    """The outputs of meta kernels run so far, by call, to make a repeated call's outputs afresh.
+
+    Many meta kernels are Python decompositions that cost hundreds of microseconds a call (batch
+    norm, layer norm, softmax, GELU, where a CPU kernel of the same op takes a fraction of that),
+    and a model calls them again and again on the same shapes: each block of a stack of identical
+    blocks. A kernel on meta tensors reads nothing but its arguments' shapes, strides, dtypes and
+    storage offsets and the values of its other arguments, so for a pure op (``OpInfo.pure``) on
+    plain meta tensors, the same signature gives outputs of the same shapes, strides and dtypes.
+    New, empty tensors of that description are what the kernel would have returned.
+    """
+
+    def __init__(self) -> None:
+        self._outputs: dict[tuple[Any, ...], tuple[bool, tuple[tuple[tuple[int, ...], tuple[int, ...], torch.dtype], ...]]] = {}
+
+    def call(self, key: tuple[Any, ...], func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        known = self._outputs.get(key)
+        if known is not None:
+            single, described = known
+            outputs = tuple(_EMPTY_STRIDED(shape, stride, dtype=dtype, device=_META) for shape, stride, dtype in described)
+            return outputs[0] if single else outputs
+        result = func(*args, **kwargs)
+        single = isinstance(result, torch.Tensor)
+        outputs = (result,) if single else result
+        known_ids = {id(tensor) for tensor in iter_tensors([args, kwargs], torch.Tensor)}
+        ids = set(map(id, outputs)) if isinstance(outputs, tuple) else set()
+        if ids and len(ids) == len(outputs) and ids.isdisjoint(known_ids) and all(map(_fresh, outputs)):
+            self._outputs[key] = (single, tuple((tuple(o.shape), o.stride(), o.dtype) for o in outputs))
+        return result
+
+
+_META = torch.device("meta")
+_EMPTY_STRIDED = torch.ops.aten.empty_strided.default
+
+
+def _fresh(tensor: Any) -> bool:
+    """A tensor an empty_strided on meta makes the same again: plain, on meta, at the start of
+    storage of its own, with no lazy negation or conjugation."""
+    return bool(
+        type(tensor) is torch.Tensor
+        and tensor.is_meta
+        and tensor.layout == torch.strided
+        and not tensor._is_view()
+        and tensor.storage_offset() == 0
+        and not tensor.is_neg()
+        and not tensor.is_conj()
+    )
 
 
 #: Per OpOverload, what the recorder needs to know about it, looked up once per process: formatting
@@ -157,6 +221,7 @@ class Recorder(TorchDispatchMode):
         # always described afresh, and an argument an op writes is forgotten before the op runs, so
         # an op that changes a tensor's shape in place (unsqueeze_, resize_) is seen as it leaves it.
         self._described: dict[int, tuple[weakref.ref[torch.Tensor], TensorMeta]] = {}
+        self._meta_results = _MetaResults()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -180,6 +245,10 @@ class Recorder(TorchDispatchMode):
                 decomposed = func.decompose(*args, **kwargs)
             if decomposed is not NotImplemented:
                 return decomposed
+        if info.pure:
+            key = self._signature(func, args, kwargs)
+            if key is not None:
+                func = functools.partial(self._meta_results.call, key, func)
         if self.inside_logical_op:
             return func(*args, **kwargs)
         if info.aliased:
@@ -192,6 +261,36 @@ class Recorder(TorchDispatchMode):
         result = func(*args, **kwargs)
         self.record(*names, args, kwargs, result)
         return result
+
+    def _signature(self, func: Any, args: Any, kwargs: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """What a meta kernel may read of a call (``_MetaResults``), or None where some tensor is
+        not a plain meta tensor (a real tensor's kernel is run every time) or some argument is of
+        a kind that is not compared by value."""
+        # the op stays alive in _OP_INFO; the default dtype is what a Python float makes of an
+        # integer tensor (type promotion)
+        parts: list[Any] = [id(func), torch.get_default_dtype()]
+        for value in (*args, *kwargs.values()):
+            part = self._signature_part(value)
+            if part is None:
+                return None
+            parts.append(part)
+        if kwargs:
+            parts.append(tuple(kwargs))
+        return tuple(parts)
+
+    def _signature_part(self, value: Any) -> Any:
+        kind = type(value)
+        if kind in _PLAIN_TYPES:
+            return kind, value  # by type too: 1, 1.0 and True are equal keys, but not the same argument
+        if kind is torch.Tensor or kind is torch.nn.Parameter:
+            if not value.is_meta or value.layout != torch.strided or value.is_neg() or value.is_conj():
+                return None
+            meta = self._argument(value)
+            return meta.shape, meta.stride, meta.dtype, meta.offset
+        if kind is list or kind is tuple:
+            parts = tuple(map(self._signature_part, value))
+            return None if any(part is None for part in parts) else (kind, parts)
+        return None
 
     def _output_buffers(self, args: Any, results: tuple[torch.Tensor, ...]) -> list[int]:
         """The buffer of each output: a view's or an in-place op's is its argument's (the op's
