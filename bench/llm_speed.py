@@ -4,7 +4,7 @@
 
 Each run is a new Python process, so every import is paid again, as a user of the command line
 pays it. Per run it records: importing torch alone (a separate process), the phases of one
-process (import roofscope, which imports torch; transformers' own import and lazy model classes;
+process (import torch and roofscope, whose own import is lazy; transformers' own import and lazy model classes;
 building the model on meta; the capture and report), its peak RSS, the import-time profile
 (``python -X importtime``) summed per top-level package, and the command line end to end
 (``roofscope llama-2-70b --seq 4096``, which adds the serving summary's decode step).
@@ -38,6 +38,7 @@ if "--no-torchvision" in sys.argv:
 def peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 t0 = time.perf_counter()
+import torch  # import roofscope alone is lazy: it imports torch on first use
 import roofscope
 t1 = time.perf_counter()
 rss_torch = peak_mib()
