@@ -97,8 +97,8 @@ class OpInfo:
     #: a single return that is a list of tensors: the argument each of them views.
     aliases: tuple[int | None, ...] = ()
     aliased: bool = False  # some return is a view of, or written into, an argument
-    #: a new tensor per return, from nothing but its arguments' shapes, strides, dtypes and values:
-    #: on meta tensors, a repeated call's outputs can be made afresh (``_MetaResults``)
+    #: an aten op that returns new tensors, shaped by nothing but its arguments' shapes, strides,
+    #: dtypes and values: on meta tensors, a repeated call's outputs can be made afresh (``_MetaResults``)
     pure: bool = False
 
     @classmethod
@@ -128,7 +128,8 @@ class OpInfo:
         )
         aliased = any(a is not None for a in aliases)
         pure = (
-            not (composite or writes or aliased or _IMPURE.intersection(func.tags))
+            func.namespace in ("aten", "prims")
+            and not (composite or writes or aliased or _IMPURE.intersection(func.tags))
             and bool(func._schema.returns)
             and all(isinstance(ret.type, torch._C.TensorType) for ret in func._schema.returns)
         )
@@ -146,28 +147,29 @@ class _MetaResults:
     Many meta kernels are Python decompositions that cost hundreds of microseconds a call (batch
     norm, layer norm, softmax, GELU, where a CPU kernel of the same op takes a fraction of that),
     and a model calls them again and again on the same shapes: each block of a stack of identical
-    blocks. A kernel on meta tensors reads nothing but its arguments' shapes, strides, dtypes and
-    storage offsets and the values of its other arguments, so for a pure op (``OpInfo.pure``) on
-    plain meta tensors, the same signature gives outputs of the same shapes, strides and dtypes.
-    New, empty tensors of that description are what the kernel would have returned.
+    blocks. aten's meta kernels read nothing but their arguments' shapes, strides, dtypes and
+    storage offsets, the values of the other arguments and the default dtype, so for a pure op
+    (``OpInfo.pure``) on plain meta tensors, the same signature gives outputs of the same shapes,
+    strides and dtypes: new, empty tensors of that description are what the kernel would have
+    returned. A user's custom op is not pure in this sense: its meta kernel may read anything.
     """
 
     def __init__(self) -> None:
-        self._outputs: dict[tuple[Any, ...], tuple[bool, tuple[tuple[tuple[int, ...], tuple[int, ...], torch.dtype], ...]]] = {}
+        #: per signature: whether the op returned one tensor, and (shape, stride, dtype) of each
+        #: output, None for an undefined one (a gradient a backward op was told not to compute)
+        self._outputs: dict[tuple[Any, ...], tuple[bool, tuple[tuple[tuple[int, ...], tuple[int, ...], torch.dtype] | None, ...]]] = {}
 
     def call(self, key: tuple[Any, ...], func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         known = self._outputs.get(key)
         if known is not None:
             single, described = known
-            outputs = tuple(_EMPTY_STRIDED(shape, stride, dtype=dtype, device=_META) for shape, stride, dtype in described)
+            outputs = tuple(None if d is None else _EMPTY_STRIDED(d[0], d[1], dtype=d[2], device=_META) for d in described)
             return outputs[0] if single else outputs
         result = func(*args, **kwargs)
         single = isinstance(result, torch.Tensor)
         outputs = (result,) if single else result
-        known_ids = {id(tensor) for tensor in iter_tensors([args, kwargs], torch.Tensor)}
-        ids = set(map(id, outputs)) if isinstance(outputs, tuple) else set()
-        if ids and len(ids) == len(outputs) and ids.isdisjoint(known_ids) and all(map(_fresh, outputs)):
-            self._outputs[key] = (single, tuple((tuple(o.shape), o.stride(), o.dtype) for o in outputs))
+        if isinstance(outputs, tuple) and _fresh(outputs, args, kwargs):
+            self._outputs[key] = (single, tuple(None if o is None else (tuple(o.shape), o.stride(), o.dtype) for o in outputs))
         return result
 
 
@@ -175,18 +177,24 @@ _META = torch.device("meta")
 _EMPTY_STRIDED = torch.ops.aten.empty_strided.default
 
 
-def _fresh(tensor: Any) -> bool:
-    """A tensor an empty_strided on meta makes the same again: plain, on meta, at the start of
-    storage of its own, with no lazy negation or conjugation."""
-    return bool(
-        type(tensor) is torch.Tensor
-        and tensor.is_meta
-        and tensor.layout == torch.strided
-        and not tensor._is_view()
-        and tensor.storage_offset() == 0
-        and not tensor.is_neg()
-        and not tensor.is_conj()
-    )
+def _fresh(outputs: tuple[Any, ...], args: Any, kwargs: Any) -> bool:
+    """Whether empty_strided on meta makes the same outputs again: each plain, on meta, at the
+    start of a storage of its own (none of the inputs', nor another output's), with no lazy
+    negation or conjugation and not a zero tensor; or None."""
+    tensors = [output for output in outputs if output is not None]
+    for tensor in tensors:
+        if not (
+            type(tensor) is torch.Tensor
+            and tensor.is_meta
+            and tensor.layout == torch.strided
+            and not tensor._is_view()
+            and tensor.storage_offset() == 0
+            and not (tensor.is_neg() or tensor.is_conj() or tensor._is_zerotensor())
+        ):
+            return False
+    storages = {tensor.untyped_storage()._cdata for tensor in tensors}
+    inputs = {tensor.untyped_storage()._cdata for tensor in iter_tensors([args, kwargs], torch.Tensor)}
+    return bool(tensors) and len(storages) == len(tensors) and storages.isdisjoint(inputs)
 
 
 #: Per OpOverload, what the recorder needs to know about it, looked up once per process: formatting
@@ -222,6 +230,7 @@ class Recorder(TorchDispatchMode):
         # an op that changes a tensor's shape in place (unsqueeze_, resize_) is seen as it leaves it.
         self._described: dict[int, tuple[weakref.ref[torch.Tensor], TensorMeta]] = {}
         self._meta_results = _MetaResults()
+        self._on_meta = False  # of the call whose signature is being taken: a meta tensor or device seen
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -263,17 +272,21 @@ class Recorder(TorchDispatchMode):
         return result
 
     def _signature(self, func: Any, args: Any, kwargs: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """What a meta kernel may read of a call (``_MetaResults``), or None where some tensor is
-        not a plain meta tensor (a real tensor's kernel is run every time) or some argument is of
-        a kind that is not compared by value."""
+        """What a meta kernel may read of a call (``_MetaResults``), or None where the call is not
+        on meta (no meta tensor among its arguments, nor the meta device: a real kernel is run
+        every time), some tensor is not a plain meta tensor, or some argument is of a kind that is
+        not compared by value."""
         # the op stays alive in _OP_INFO; the default dtype is what a Python float makes of an
         # integer tensor (type promotion)
         parts: list[Any] = [id(func), torch.get_default_dtype()]
+        self._on_meta = False
         for value in (*args, *kwargs.values()):
             part = self._signature_part(value)
             if part is None:
                 return None
             parts.append(part)
+        if not self._on_meta:
+            return None
         if kwargs:
             parts.append(tuple(kwargs))
         return tuple(parts)
@@ -281,12 +294,16 @@ class Recorder(TorchDispatchMode):
     def _signature_part(self, value: Any) -> Any:
         kind = type(value)
         if kind in _PLAIN_TYPES:
+            if kind is torch.device and value.type == "meta":
+                self._on_meta = True
             return kind, value  # by type too: 1, 1.0 and True are equal keys, but not the same argument
         if kind is torch.Tensor or kind is torch.nn.Parameter:
             if not value.is_meta or value.layout != torch.strided or value.is_neg() or value.is_conj():
                 return None
-            meta = self._argument(value)
-            return meta.shape, meta.stride, meta.dtype, meta.offset
+            self._on_meta = True
+            # read from the tensor, not from what is known of it: .data = ... changes a tensor's
+            # shape without an op the recorder sees
+            return tuple(value.shape), value.stride(), value.dtype, value.storage_offset()
         if kind is list or kind is tuple:
             parts = tuple(map(self._signature_part, value))
             return None if any(part is None for part in parts) else (kind, parts)
