@@ -97,8 +97,9 @@ class OpInfo:
     #: a single return that is a list of tensors: the argument each of them views.
     aliases: tuple[int | None, ...] = ()
     aliased: bool = False  # some return is a view of, or written into, an argument
-    #: an aten op that returns new tensors, shaped by nothing but its arguments' shapes, strides,
-    #: dtypes and values: on meta tensors, a repeated call's outputs can be made afresh (``_MetaResults``)
+    #: an aten or prims op that returns new tensors, shaped by nothing but its arguments' shapes,
+    #: strides, dtypes and values: on meta tensors, a repeated call's outputs can be made afresh
+    #: (``_MetaResults``)
     pure: bool = False
 
     @classmethod
@@ -178,9 +179,9 @@ _EMPTY_STRIDED = torch.ops.aten.empty_strided.default
 
 
 def _fresh(outputs: tuple[Any, ...], args: Any, kwargs: Any) -> bool:
-    """Whether empty_strided on meta makes the same outputs again: each plain, on meta, at the
-    start of a storage of its own (none of the inputs', nor another output's), with no lazy
-    negation or conjugation and not a zero tensor; or None."""
+    """Whether empty_strided on meta makes the same outputs again: each output is None (an
+    undefined gradient) or a plain meta tensor at the start of a storage of its own (none of the
+    inputs', nor another output's), with no lazy negation or conjugation, and not a zero tensor."""
     tensors = [output for output in outputs if output is not None]
     for tensor in tensors:
         if not (
@@ -298,7 +299,7 @@ class Recorder(TorchDispatchMode):
                 self._on_meta = True
             return kind, value  # by type too: 1, 1.0 and True are equal keys, but not the same argument
         if kind is torch.Tensor or kind is torch.nn.Parameter:
-            if not value.is_meta or value.layout != torch.strided or value.is_neg() or value.is_conj():
+            if not value.is_meta or value.layout != torch.strided or value.is_neg() or value.is_conj() or value._is_zerotensor():
                 return None
             self._on_meta = True
             # read from the tensor, not from what is known of it: .data = ... changes a tensor's
