@@ -184,18 +184,17 @@ def _fresh(outputs: tuple[Any, ...], args: Any, kwargs: Any) -> bool:
     inputs', nor another output's), with no lazy negation or conjugation, and not a zero tensor."""
     tensors = [output for output in outputs if output is not None]
     for tensor in tensors:
-        if not (
-            type(tensor) is torch.Tensor
-            and tensor.is_meta
-            and tensor.layout == torch.strided
-            and not tensor._is_view()
-            and tensor.storage_offset() == 0
-            and not (tensor.is_neg() or tensor.is_conj() or tensor._is_zerotensor())
-        ):
+        if not (type(tensor) is torch.Tensor and _plain_meta(tensor) and not tensor._is_view() and tensor.storage_offset() == 0):
             return False
     storages = {tensor.untyped_storage()._cdata for tensor in tensors}
     inputs = {tensor.untyped_storage()._cdata for tensor in iter_tensors([args, kwargs], torch.Tensor)}
     return bool(tensors) and len(storages) == len(tensors) and storages.isdisjoint(inputs)
+
+
+def _plain_meta(tensor: torch.Tensor) -> bool:
+    """A strided meta tensor whose description is all there is to it: no lazy negation or
+    conjugation, not a zero tensor."""
+    return bool(tensor.is_meta and tensor.layout == torch.strided and not (tensor.is_neg() or tensor.is_conj() or tensor._is_zerotensor()))
 
 
 #: Per OpOverload, what the recorder needs to know about it, looked up once per process: formatting
@@ -299,7 +298,7 @@ class Recorder(TorchDispatchMode):
                 self._on_meta = True
             return kind, value  # by type too: 1, 1.0 and True are equal keys, but not the same argument
         if kind is torch.Tensor or kind is torch.nn.Parameter:
-            if not value.is_meta or value.layout != torch.strided or value.is_neg() or value.is_conj() or value._is_zerotensor():
+            if not _plain_meta(value):
                 return None
             self._on_meta = True
             # read from the tensor, not from what is known of it: .data = ... changes a tensor's
