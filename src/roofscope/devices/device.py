@@ -66,7 +66,7 @@ class Device:
         for figure in ("kernel_floor_s", "view_overhead_s", "module_overhead_s", "graph_kernel_s", "graph_launch_s"):
             if getattr(execution, figure) < 0:
                 raise DeviceError(f"device {self.name!r}: {figure} must be >= 0")
-        for figure in ("sustained_bandwidth", "cache_bytes", "cache_bandwidth"):
+        for figure in ("sustained_bandwidth", "cache_bytes", "cache_bandwidth", "first_touch_bandwidth"):
             value = getattr(execution, figure)
             if value is not None and value <= 0:
                 raise DeviceError(f"device {self.name!r}: {figure} must be positive")
@@ -201,6 +201,8 @@ def figure_value(device: Device | None, figure: str) -> float | None:
         return getattr(device.execution, f"{figure}_s") or None
     if figure == "sustained.memory_bandwidth":
         return device.execution.sustained_bandwidth
+    if figure == "first_touch":
+        return device.execution.first_touch_bandwidth
     if figure.startswith("sustained."):
         _, kind, dtype = figure.split(".")
         execution = device.execution

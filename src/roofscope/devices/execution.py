@@ -61,7 +61,9 @@ class Execution:
     ``conv_point`` for device files written before); ``rnn_curve``: the seconds it measured for one recurrent layer over
     sequences of several lengths (batch, input, hidden, steps, precision, seconds);
     ``family_curves``: the bytes/s the probe measured for ops of a family (softmax, norm...) by
-    the bytes they move.
+    the bytes they move; ``first_touch_bandwidth``: on a CPU, the bytes/s at which freshly mapped
+    pages are written beyond the time of writing resident ones (their page faults; None: not
+    measured, first touch not predicted).
     """
 
     kind: str = "gpu"
@@ -82,6 +84,7 @@ class Execution:
     rnn_curve: tuple[RnnPoint, ...] = ()
     bandwidth_curve: tuple[tuple[float, float], ...] = ()
     family_curves: Mapping[str, tuple[tuple[float, float], ...]] = dataclasses.field(default_factory=dict)
+    first_touch_bandwidth: float | None = None
 
     def __post_init__(self) -> None:
         # the one place conv points take their current form, from a device file (which may be of a

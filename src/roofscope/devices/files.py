@@ -48,6 +48,7 @@ _EXECUTION_FIGURES = {
     "module_overhead_us": ("module_overhead_s", 1e-6, "module_overhead"),
     "graph_kernel_us": ("graph_kernel_s", 1e-6, "graph_kernel"),
     "graph_launch_us": ("graph_launch_s", 1e-6, "graph_launch"),
+    "first_touch_gbs": ("first_touch_bandwidth", _GIGA, "first_touch"),
 }
 
 

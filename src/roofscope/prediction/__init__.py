@@ -16,7 +16,9 @@ shortest kernel), placed on the timeline of the host issuing ops and the device 
 - ``"compiled"`` (``torch.compile(mode="reduce-overhead")``): the kernels a fusing compiler makes
   (``fusion``), replayed as a CUDA graph.
 
-fp32 matrix ops run in TF32 where torch's flags say so (``flags``). Every figure used comes from the
+fp32 matrix ops run in TF32 where torch's flags say so (``flags``). On a CPU whose device gives a
+first-touch rate, an eager op's device time also holds the page faults of the fresh pages its new
+buffers take (``pages``: glibc's malloc replayed over the forward's allocations). Every figure used comes from the
 device entry or its class's defaults, each with its source (docs/conventions.md, "Predicted time").
 """
 
@@ -28,12 +30,13 @@ from typing import Any
 
 from roofscope.cost import Cost
 from roofscope.devices import Device
-from roofscope.events import OpEvent
-from roofscope.precision import Precision
+from roofscope.events import OpEvent, TensorMeta
+from roofscope.precision import Precision, target_nbytes
 from roofscope.prediction.cache import cached_read_fractions
 from roofscope.prediction.flags import MathFlags
 from roofscope.prediction.fusion import Group, fuse_groups
 from roofscope.prediction.kernels import Kernel, kernel
+from roofscope.prediction.pages import Allocator, fresh_bytes
 from roofscope.prediction.timeline import Step, timeline
 from roofscope.roofline import MATRIX_FAMILIES, OpTiming, compute_key, op_timing
 
@@ -122,27 +125,57 @@ def check_mode(mode: str) -> str:
 
 
 def predict(
-    ops: Sequence[Op], device: Device, precision: Precision | None, *, mode: str = "eager", flags: MathFlags | None = None
+    ops: Sequence[Op],
+    device: Device,
+    precision: Precision | None,
+    *,
+    mode: str = "eager",
+    flags: MathFlags | None = None,
+    allocator: Allocator | str | None = "process",
 ) -> tuple[list[OpTiming | None], PredictionSummary]:
-    """Each op's timing in ``mode`` (None for an op without a cost), and the summary."""
+    """Each op's timing in ``mode`` (None for an op without a cost), and the summary.
+    ``allocator``: the CPU allocator whose fresh pages an eager op's outputs take ("process":
+    this process's, ``Allocator.of_process``; None: first touch not predicted)."""
     check_mode(mode)
     flags = flags if flags is not None else MathFlags.from_torch()
+    notes = list(_notes(device))
+    first_touch: list[float] | None = None
+    if device.execution.kind == "cpu" and device.execution.first_touch_bandwidth:
+        if allocator == "process":
+            allocator, why = Allocator.of_process()
+            if why:
+                notes.append(why)
+        if isinstance(allocator, Allocator):
+            first_touch = _first_touch(ops, allocator, precision, device.execution.first_touch_bandwidth)
     unfused = [Group((index,), event, cost, family) for index, (event, cost, family) in enumerate(ops) if cost is not None]
-    kernels = {"eager": _kernels(unfused, device, precision, flags)}
+    kernels = {"eager": _kernels(unfused, device, precision, flags, first_touch)}
     kernels["cudagraph"] = kernels["eager"]
     kernels["compiled"] = _kernels(fuse_groups(ops, precision), device, precision, flags)
     placed = {name: _place(kernels[name], len(ops), ops, device, name) for name in MODES}
     scaled = _place(kernels[mode], len(ops), ops, device, mode, device_scale=BATCH_SCALE)
     by_mode = {name: sum(t.predicted_s for t in timings if t is not None) for name, timings in placed.items()}
-    summary = PredictionSummary(mode, flags, by_mode, sum(t.predicted_s for t in scaled if t is not None), _notes(device))
+    summary = PredictionSummary(mode, flags, by_mode, sum(t.predicted_s for t in scaled if t is not None), tuple(notes))
     return placed[mode], summary
 
 
 Placed = list[tuple[Group, OpTiming, Kernel]]
 
 
-def _kernels(groups: Sequence[Group], device: Device, precision: Precision | None, flags: MathFlags) -> Placed:
-    """Each kernel's roofline and device time."""
+def _first_touch(ops: Sequence[Op], allocator: Allocator, precision: Precision | None, bandwidth: float) -> list[float]:
+    """Per op, the seconds its new buffers' fresh pages take to fault in (``pages``), at the
+    device's first-touch rate; tensors as large as in the target ``precision``."""
+
+    def size(tensor: TensorMeta) -> int:
+        return target_nbytes(tensor, precision.activations) if precision is not None else tensor.nbytes
+
+    return [nbytes / bandwidth for nbytes in fresh_bytes([event for event, _, _ in ops], allocator, size)]
+
+
+def _kernels(
+    groups: Sequence[Group], device: Device, precision: Precision | None, flags: MathFlags, first_touch: Sequence[float] | None = None
+) -> Placed:
+    """Each kernel's roofline and device time; ``first_touch``: per op, the seconds of page faults
+    its device time holds besides (eager ops on a CPU)."""
     execution = device.execution
     capacity = execution.cache_bytes if execution.cache_bytes and not execution.bandwidth_curve else 0.0
     touched = [_touched(group) for group in groups]
@@ -153,6 +186,9 @@ def _kernels(groups: Sequence[Group], device: Device, precision: Precision | Non
         roofline = op_timing(group.cost, group.event, group.family, device, precision, tf32=tf32)
         key = compute_key(group.event, group.family, precision, tf32=tf32)
         run = kernel(group.event, group.cost, group.family, group.family in MATRIX_FAMILIES, key, roofline.peak_label, device, share)
+        faults = sum(first_touch[index] for index in group.members) if first_touch is not None else 0.0
+        if faults:
+            run = dataclasses.replace(run, device_s=run.device_s + faults)
         placed.append((group, roofline, run))
     return placed
 
