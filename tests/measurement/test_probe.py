@@ -32,7 +32,7 @@ def cpu_probe() -> Probe:
 
 def test_every_ceiling_is_measured_or_says_why_not(cpu_probe):
     names = [f.figure for f in cpu_probe.figures]
-    assert names == [*GEMM_PRECISIONS.values(), "memory_bandwidth", "launch_overhead", "view_overhead", "module_overhead"]
+    assert names == [*GEMM_PRECISIONS.values(), "memory_bandwidth", "launch_overhead", "view_overhead", "module_overhead", "first_touch"]
     for item in cpu_probe.figures:
         if item.figure == "matrix.tf32":  # a tensor-core mode: not on a CPU
             assert item.value is None and "not probed on CPU" in item.error
@@ -49,6 +49,7 @@ def test_every_ceiling_is_measured_or_says_why_not(cpu_probe):
     for overhead in ("launch_overhead", "view_overhead", "module_overhead"):
         assert cpu_probe.figure(overhead).unit == "s" and cpu_probe.figure(overhead).value > 0
     assert cpu_probe.figure("memory_bandwidth").unit == "B/s"
+    assert cpu_probe.figure("first_touch").unit == "B/s" and "fresh 64 MiB anonymous mapping" in cpu_probe.figure("first_touch").how
     assert cpu_probe.device == "cpu" and cpu_probe.repeats == 2 and cpu_probe.torch_version.startswith(torch.__version__.split("+")[0])
 
 
@@ -61,6 +62,8 @@ def test_the_device_file_round_trips(cpu_probe, tmp_path):
         assert loaded.memory_bandwidth == device.memory_bandwidth and loaded.launch_overhead_s == device.launch_overhead_s
         assert loaded.name.endswith("(roofscope probe)") and "roofscope probe" in loaded.source("memory_bandwidth")
         assert "median of 2" in loaded.source("vector.fp32")
+        assert loaded.execution.first_touch_bandwidth == pytest.approx(cpu_probe.value("first_touch"), rel=1e-3)
+        assert "anonymous mapping" in loaded.source("first_touch")
     # four significant digits of each measured value, in the catalog's units
     fp32 = cpu_probe.value("vector.fp32")
     assert device.vector["fp32"] == pytest.approx(fp32, rel=1e-3)
@@ -138,7 +141,7 @@ def test_rows_and_table_beside_the_catalog(cpu_probe):
     text = console.export_text()
     assert "catalog: xeon-8480" in text and "probed / catalog" in text and "not probed on CPU" in text
     data = json.loads(json.dumps(cpu_probe.to_dict()))
-    assert data["catalog"] == "xeon-8480" and len(data["figures"]) == 9
+    assert data["catalog"] == "xeon-8480" and len(data["figures"]) == 10
     assert roofscope.probe("cpu", dtypes=["fp32"], compare=None, **SMALL).catalog is None
 
 
@@ -294,6 +297,7 @@ def test_cli_probe_json_in_process(capsys):
         "launch_overhead",
         "view_overhead",
         "module_overhead",
+        "first_touch",
     ]
     assert main(["probe", "cpu", "--dtypes", "fp4"]) == 2
     assert "unknown GEMM precision" in capsys.readouterr().err
@@ -332,3 +336,21 @@ def test_cli_probe_rejects_meaningless_sizes(capsys, argv, message):
 
     assert main(["probe", "cpu", "--repeats", "1", "--warmup", "0", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_curve_point_leaves_out_the_first_touch_its_outputs_take_in_the_probes_loop(monkeypatch):
+    """An output over glibc's largest mmap threshold is mapped afresh by every call of the probe's
+    loop (the prediction adds the first touch the model's own allocations take); one below it is
+    not, and an op writing into a tensor it was given allocates nothing."""
+    from roofscope.prediction.pages import MMAP_THRESHOLD_MAX, Allocator, loop_fresh_bytes
+
+    monkeypatch.setattr(probe_module, "_per_op", lambda timer, fn, repeats, warmup: [1.0, 1.0, 1.0])
+    timer = probe_module._Timer(torch.device("cpu"))
+    run = probe_module._CurveRun(torch.device("cpu"), timer, 0.01, 3, 0, torch.Generator(), 2**16, Allocator(), 1e9)
+    large = MMAP_THRESHOLD_MAX + 2**20
+    assert run.kernel_s(lambda: torch.empty(large, dtype=torch.uint8)) == pytest.approx(
+        1.0 - 0.01 - loop_fresh_bytes([large], Allocator()) / 1e9
+    )
+    assert run.kernel_s(lambda: torch.empty(2**20, dtype=torch.uint8)) == pytest.approx(1.0 - 0.01)
+    out = torch.empty(large, dtype=torch.uint8)
+    assert run.kernel_s(lambda: out, allocates=False) == pytest.approx(1.0 - 0.01)

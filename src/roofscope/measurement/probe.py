@@ -17,6 +17,8 @@ the median of ``repeats`` timed runs after ``warmup`` untimed ones:
   between them; time / ops: the host's time to issue one op (``launch_overhead``). Likewise a view
   (``x.view(-1)``: no kernel, ``view_overhead``) and an ``nn.Module`` call around nothing (less
   the plain Python call, ``module_overhead``).
+- **first touch** (CPU): a fill of a fresh 64 MiB anonymous mapping less a second fill of the same
+  pages, resident: the bytes/s at which an op's output takes its page faults (``first_touch``).
 - **curves** (``curves=True``, the default), what the prediction reads for a machine it knows only
   from its probe: the GEMM rate over a grid of shapes (M x N x K from 1 x 16 x 9 to
   4096 x 4096 x 4096, those up to ``CURVE_FLOPS`` FLOPs on CPU); the rate of 2-D convolutions
@@ -34,7 +36,9 @@ the median of ``repeats`` timed runs after ``warmup`` untimed ones:
   sizes, and of silu, gelu, sigmoid, tanh and exp, each under its op's name. Each is fp32 (TF32
   off), and on CUDA fp16 and bf16 too for the GEMMs, convolutions and LSTMs,
   and tf32 for the convolutions (cuDNN's default for fp32); each point is the op's time less the
-  launch floor, which the prediction adds as host time.
+  launch floor, which the prediction adds as host time, and on a CPU less the first touch of the
+  fresh pages its outputs take in the probe's loop (``roofscope.prediction.pages``), which the
+  prediction adds as each op's allocations in the model give it.
 
 Timing: CUDA events (the GPU's clock) on CUDA, ``time.perf_counter_ns`` on CPU, where ops are
 synchronous. The result is a ``Probe``: its figures beside a catalog device's (``rows``), and
@@ -49,6 +53,7 @@ import datetime
 import functools
 import itertools
 import json
+import mmap
 import re
 import socket
 import statistics
@@ -57,10 +62,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
+from torch.utils._pytree import tree_leaves
 
 from roofscope.devices import Device, DeviceError, catalog_match, device_from_entry, figure_value, get_device, to_toml
 from roofscope.devices.execution import ConvPoint, GemmPoint, RnnPoint
 from roofscope.precision import torch_dtype
+from roofscope.prediction.pages import Allocator, loop_fresh_bytes
 from roofscope.report.views import ProbeViews
 from roofscope.timing import clock_for, cpu_name, thread_count
 
@@ -94,7 +101,7 @@ class ProbeFigure:
 
     @property
     def unit(self) -> str:
-        if self.figure == "memory_bandwidth":
+        if self.figure in ("memory_bandwidth", "first_touch"):
             return "B/s"
         return "s" if self.figure in OVERHEAD_FIGURES else "FLOP/s"
 
@@ -143,6 +150,9 @@ class Probe(ProbeViews):
             if item.figure == "memory_bandwidth":
                 entry["memory_bandwidth_gbs"] = _round(item.value / 1e9)
                 notes[item.figure] = f"{item.how}; min {spread[0] / 1e9:.1f}, max {spread[1] / 1e9:.1f} GB/s" if spread else item.how
+            elif item.figure == "first_touch":
+                entry["first_touch_gbs"] = _round(item.value / 1e9)
+                notes[item.figure] = f"{item.how}; min {spread[0] / 1e9:.2f}, max {spread[1] / 1e9:.2f} GB/s" if spread else item.how
             elif item.figure in OVERHEAD_FIGURES:
                 entry[f"{item.figure}_us"] = _round(item.value * 1e6)
                 notes[item.figure] = f"{item.how}; min {spread[0] * 1e6:.2f}, max {spread[1] * 1e6:.2f} us" if spread else item.how
@@ -178,7 +188,7 @@ class Probe(ProbeViews):
                 "(groups, m, n, k of its implicit GEMM, its stride and kernel positions); rnn: a one-layer nn.LSTM over a grid of shapes, us "
                 "(batch, input, hidden, steps); bandwidth and family: bytes read + written per second "
                 "(GB/s) of a copy, a pointwise mul, softmax, layer norm, sum and max pooling, and of silu, gelu, sigmoid, tanh and exp "
-                "(by op name), by the bytes moved, less the launch floor"
+                "(by op name), by the bytes moved; each less the launch floor and the first touch of its outputs' fresh pages"
             )
         entry["notes"] = notes
         return entry
@@ -372,6 +382,31 @@ def _copy_figure(
     )
 
 
+#: The fresh pages the first-touch figure writes: many times a CPU's pages, few seconds to write.
+FIRST_TOUCH_BYTES = 64 * 2**20
+
+
+def _first_touch_figure(timer: _Timer, repeats: int, warmup: int) -> ProbeFigure:
+    """CPU: the bytes/s at which freshly mapped pages are written, beyond the time of writing them
+    again once resident: an anonymous mapping of ``FIRST_TOUCH_BYTES`` filled twice, each time on
+    the threads torch runs its ops on, so the page faults are taken as an op's output takes them."""
+    rates = []
+    for index in range(warmup + repeats):
+        with mmap.mmap(-1, FIRST_TOUCH_BYTES) as mapped:
+            fill = functools.partial(torch.frombuffer(mapped, dtype=torch.float32).fill_, 1.0)
+            fresh = timer.time(fill)
+            resident = timer.time(fill)
+            del fill  # the tensor holds the mapping open
+        if index >= warmup:
+            rates.append(FIRST_TOUCH_BYTES / max(fresh - resident, 1e-9))
+    return ProbeFigure(
+        "first_touch",
+        statistics.median(rates),
+        tuple(rates),
+        f"fill of a fresh {FIRST_TOUCH_BYTES // 2**20} MiB anonymous mapping less the fill of the same pages once resident; median of {repeats}",
+    )
+
+
 def _launch_figure(device: torch.device, timer: _Timer, ops: int, repeats: int, warmup: int, generator: torch.Generator) -> ProbeFigure:
     a = torch.randn(256, device=device, generator=generator)
     b = torch.randn(256, device=device, generator=generator)
@@ -436,18 +471,21 @@ def _host_figures(device: torch.device, timer: _Timer, repeats: int, warmup: int
     ]
 
 
-def _less_launch(times: list[float], launch_s: float) -> float:
+def _less_launch(times: list[float], launch_s: float, first_touch_s: float = 0.0) -> float:
     """A curve point's time: the median less the launch floor (the prediction adds that as host
-    time), and at least 5% of the median, so a noisy floor never leaves nothing."""
+    time) and less the first touch of fresh pages its outputs take in the probe's loop (the
+    prediction adds what they take in the model), and at least 5% of the median, so a noisy floor
+    never leaves nothing."""
     median = statistics.median(times)
-    return max(median - launch_s, median * 0.05)
+    return max(median - launch_s - first_touch_s, median * 0.05)
 
 
 @dataclasses.dataclass(frozen=True)
 class _CurveRun:
     """What every curve's measurement shares: the device and its timer, the launch floor taken off
-    each point, repeats and warm-up runs per point, the random generator, and the largest tensors
-    (``largest``: the copy's bytes, beyond which the bandwidth curves stop)."""
+    each point, repeats and warm-up runs per point, the random generator, the largest tensors
+    (``largest``: the copy's bytes, beyond which the bandwidth curves stop), and on a CPU the
+    allocator and the first-touch rate that say what its outputs' fresh pages cost each call."""
 
     device: torch.device
     timer: _Timer
@@ -456,15 +494,22 @@ class _CurveRun:
     warmup: int
     generator: torch.Generator
     largest: int
+    allocator: Allocator | None = None
+    first_touch_bandwidth: float | None = None
 
     @property
     def flop_limit(self) -> float:
         """The most FLOPs of one curve point: ``CURVE_FLOPS`` on a CPU; on CUDA, an 8192^3 GEMM."""
         return CURVE_FLOPS if self.device.type == "cpu" else 2 * 8192**3
 
-    def kernel_s(self, fn: Callable[[], Any]) -> float:
-        """One point's time: ``fn``'s, less the launch floor (``_less_launch``)."""
-        return _less_launch(_per_op(self.timer, fn, self.repeats, self.warmup), self.launch_s)
+    def kernel_s(self, fn: Callable[[], Any], *, allocates: bool = True) -> float:
+        """One point's time: ``fn``'s, less the launch floor and the first touch of the outputs it
+        allocates (``_less_launch``)."""
+        first_touch_s = 0.0
+        if allocates and self.allocator is not None and self.first_touch_bandwidth:
+            sizes = [leaf.untyped_storage().nbytes() for leaf in tree_leaves(fn()) if isinstance(leaf, torch.Tensor)]
+            first_touch_s = loop_fresh_bytes(sizes, self.allocator) / self.first_touch_bandwidth
+        return _less_launch(_per_op(self.timer, fn, self.repeats, self.warmup), self.launch_s, first_touch_s)
 
 
 def _gemm_curve(run: _CurveRun, precisions: list[str]) -> tuple[GemmPoint, ...]:
@@ -621,7 +666,7 @@ def _bandwidth_curves(run: _CurveRun) -> tuple[tuple[tuple[float, float], ...], 
     for size in _sizes(run.largest):
         x = torch.randn(max(size // 4 // 1024, 1), 1024, device=run.device, generator=run.generator)
         out = torch.empty_like(x)
-        copy.append((2 * x.nbytes, 2 * x.nbytes / run.kernel_s(functools.partial(out.copy_, x))))
+        copy.append((2 * x.nbytes, 2 * x.nbytes / run.kernel_s(functools.partial(out.copy_, x), allocates=False)))
         for name, (op, moved) in _FAMILY_OPS.items():
             families[name].append((moved * x.nbytes, moved * x.nbytes / run.kernel_s(functools.partial(op, x))))
     return tuple(copy), {name: tuple(curve) for name, curve in families.items()}
@@ -719,6 +764,10 @@ def probe(
         figures.append(launch)
         step("host costs")
         figures += _host_figures(target, timer, repeats, warmup, generator)
+        allocator = Allocator.of_process()[0] if target.type == "cpu" else None
+        first_touch = _first_touch_figure(timer, repeats, warmup) if target.type == "cpu" else None
+        if first_touch is not None:
+            figures.append(first_touch)
         gemm_curve: tuple[GemmPoint, ...] = ()
         conv_curve: tuple[ConvPoint, ...] = ()
         rnn_curve: tuple[RnnPoint, ...] = ()
@@ -729,7 +778,17 @@ def probe(
             precisions: list[str] = ["fp32"] if target.type == "cpu" else [p for p in ("fp32", "bf16", "fp16") if p in wanted]
             copied = next((f for f in figures if f.figure == "memory_bandwidth"), None)
             largest = int(copy_bytes or (256 * 2**20 if target.type == "cpu" else 2 * 2**30)) if copied else 16 * 2**20
-            run = _CurveRun(target, timer, launch.value or 0.0, max(1, min(repeats, 3)), 1, generator, largest)
+            run = _CurveRun(
+                target,
+                timer,
+                launch.value or 0.0,
+                max(1, min(repeats, 3)),
+                1,
+                generator,
+                largest,
+                allocator,
+                first_touch.value if first_touch is not None else None,
+            )
             gemm_curve = _gemm_curve(run, precisions)
             step("convolution curve")
             conv_curve = _conv_curve(run, precisions + (["tf32"] if target.type == "cuda" and "tf32" in wanted else []))
