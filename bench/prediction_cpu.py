@@ -9,6 +9,10 @@
    (``roofscope.measure``: the median of plain forwards on the CPU);
 3. the median and largest |predicted - measured| / measured, and the bias.
 
+Each model and batch runs in a process of its own, as a user's script would: the allocator's state
+(glibc's malloc thresholds, which decide which outputs take fresh pages) then depends on that model
+alone, not on the models measured before it.
+
 Nothing is fitted to the models: the prediction reads only the probe's microbenchmarks. A shared
 machine measures noisily: ``--threads 1`` and an idle machine give steadier figures.
 Results: ``bench/results/prediction-cpu.md``.
@@ -17,7 +21,9 @@ Results: ``bench/results/prediction-cpu.md``.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -98,6 +104,26 @@ ZOO: dict[str, Callable[[int], tuple[nn.Module, Any]]] = {
 }
 
 
+def _row(name: str, batch: int, device: roofscope.Device, repeats: int) -> dict[str, Any]:
+    """One model at one batch: its predicted time and terms, and its measured forward."""
+    model, inputs = ZOO[name](batch)
+    predicted = roofscope.analyze(model, inputs, device=device, mode="eager", fake=True)
+    measured = roofscope.measure(model, inputs, device="cpu", roofline=device, repeats=repeats, warmup=1)
+    run, timing = measured.measurement, predicted.total.timing
+    assert run is not None and timing is not None
+    return {
+        "predicted_s": timing.predicted_s,
+        "roofline_s": timing.roofline_s,
+        "efficiency_s": timing.efficiency_s,
+        "host_s": timing.host_s,
+        "bound": timing.bound,
+        "measured_s": run.forward_s,
+        "min_s": run.forward_min_s,
+        "max_s": run.forward_max_s,
+        "uncounted": dict(predicted.uncounted),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--probe", type=Path, help="a device file from roofscope probe cpu (default: probe now)")
@@ -106,9 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--models", help="a comma-separated subset of the zoo")
     parser.add_argument("--out", type=Path, default=RESULTS / "prediction-cpu.md")
+    parser.add_argument("--row", help=argparse.SUPPRESS)  # one MODEL:BATCH, in this process: its figures as JSON
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.row:
+        name, batch = args.row.rsplit(":", 1)
+        print(json.dumps(_row(name, int(batch), roofscope.get_device(args.probe), args.repeats)))
+        return 0
     RESULTS.mkdir(exist_ok=True)
     probe_path = args.probe
     if probe_path is None:
@@ -126,14 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         for batch in batches:
             print(f"{name} batch {batch} ...", file=sys.stderr)
-            model, inputs = ZOO[name](batch)
-            predicted = roofscope.analyze(model, inputs, device=device, mode="eager", fake=True)
-            measured = roofscope.measure(model, inputs, device="cpu", roofline=device, repeats=args.repeats, warmup=1)
-            run = measured.measurement
-            assert run is not None and predicted.total.predicted_s is not None
-            rows.append((name, batch, predicted, run.forward_s, run.forward_min_s, run.forward_max_s))
-    errors = [abs(p.total.predicted_s - m) / m for _, _, p, m, _, _ in rows]  # type: ignore[operator]
-    bias = statistics.median(p.total.predicted_s / m - 1 for _, _, p, m, _, _ in rows)  # type: ignore[operator]
+            command = [sys.executable, __file__, "--probe", str(probe_path), "--row", f"{name}:{batch}", "--repeats", str(args.repeats)]
+            if args.threads:
+                command += ["--threads", str(args.threads)]
+            row = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            rows.append((name, batch, row))
+    errors = [abs(row["predicted_s"] - row["measured_s"]) / row["measured_s"] for _, _, row in rows]
+    bias = statistics.median(row["predicted_s"] / row["measured_s"] - 1 for _, _, row in rows)
     lines = [
         "# Predicted vs measured on this CPU",
         "",
@@ -146,14 +176,14 @@ def main(argv: list[str] | None = None) -> int:
         "| model | batch | predicted | = roofline + efficiency + host | bound | measured (min-max) | error |",
         "|---|---:|---:|---|---|---:|---:|",
     ]
-    for name, batch, report, forward, low, high in rows:
-        t = report.total.timing
-        assert t is not None
+    for name, batch, row in rows:
+        predicted, forward = row["predicted_s"], row["measured_s"]
         lines.append(
-            f"| {name} | {batch} | {seconds(t.predicted_s)} | {seconds(t.roofline_s)} + {seconds(t.efficiency_s)} + {seconds(t.host_s)} "
-            f"| {t.bound} | {seconds(forward)} ({seconds(low)}-{seconds(high)}) | {100 * (t.predicted_s - forward) / forward:+.1f}% |"
+            f"| {name} | {batch} | {seconds(predicted)} | {seconds(row['roofline_s'])} + {seconds(row['efficiency_s'])} + "
+            f"{seconds(row['host_s'])} | {row['bound']} | {seconds(forward)} ({seconds(row['min_s'])}-{seconds(row['max_s'])}) "
+            f"| {100 * (predicted - forward) / forward:+.1f}% |"
         )
-    uncounted = {name: report.uncounted for name, _, report, *_ in rows if report.uncounted}
+    uncounted = {name: row["uncounted"] for name, _, row in rows if row["uncounted"]}
     if uncounted:
         lines += ["", "Uncounted ops (no formula, no prediction): " + "; ".join(f"{n}: {dict(u)}" for n, u in uncounted.items())]
     text = "\n".join(lines) + "\n"
