@@ -764,9 +764,11 @@ def probe(
         figures.append(launch)
         step("host costs")
         figures += _host_figures(target, timer, repeats, warmup, generator)
-        allocator = Allocator.of_process()[0] if target.type == "cpu" else None
-        first_touch = _first_touch_figure(timer, repeats, warmup) if target.type == "cpu" else None
-        if first_touch is not None:
+        allocator: Allocator | None = None
+        first_touch: ProbeFigure | None = None
+        if target.type == "cpu":
+            allocator = Allocator.of_process()[0]
+            first_touch = _first_touch_figure(timer, repeats, warmup)
             figures.append(first_touch)
         gemm_curve: tuple[GemmPoint, ...] = ()
         conv_curve: tuple[ConvPoint, ...] = ()

@@ -70,7 +70,6 @@ class Allocator:
     both moving as the process frees mapped chunks; ``top_pad`` the heap grows by beyond a request,
     mallopt(3))."""
 
-    name: str = "glibc"
     mmap_threshold: int = 128 * 2**10
     trim_threshold: int = 128 * 2**10
     top_pad: int = 128 * 2**10
